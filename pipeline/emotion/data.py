@@ -1,0 +1,129 @@
+"""Loading FER-2013 (packed as fer2013.npz) with either its original labels or the FER+ majority vote.
+
+The npz layout and the FER+ csv are described in the dataset's README (shared/data/fer2013/README.md).
+Every problem with the files raises DataError with a one-line message meant for the user.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.emotion import EMOTIONS
+
+SPLITS = ("train", "val", "test")
+LABEL_SETS = ("fer2013", "ferplus")
+
+# FER+ vote columns in the csv, and where each lands in EMOTIONS (None: not one of the seven).
+_FERPLUS_COLUMNS = {
+    "anger": 0,
+    "disgust": 1,
+    "fear": 2,
+    "happiness": 3,
+    "sadness": 4,
+    "surprise": 5,
+    "neutral": 6,
+    "contempt": None,
+    "unknown": None,
+    "NF": None,
+}
+
+GET_DATA_HINT = (
+    "FER-2013 is the Kaggle 'Challenges in Representation Learning: Facial Expression Recognition' dataset; "
+    "pack it as described in shared/data/fer2013/README.md and pass --data PATH"
+)
+
+
+class DataError(Exception):
+    """A data file is missing, unreadable or not shaped like FER-2013."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: 48x48 uint8 images and integer labels in EMOTIONS order."""
+
+    name: str
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64, 0..6
+    labels_name: str  # "fer2013" or "ferplus"
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _read_npz(path: Path, splits: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DataError(f"data file not found: {path} ({GET_DATA_HINT})")
+    wanted = {f"{split}_{part}" for split in splits for part in ("x", "y")}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files if key in wanted}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"cannot read {path} as a FER-2013 npz: {exc}") from None
+
+
+def _check_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    x_key, y_key = f"{split}_x", f"{split}_y"
+    if x_key not in arrays or y_key not in arrays:
+        raise DataError(f"{path} has no '{x_key}'/'{y_key}' arrays: not a FER-2013 npz")
+    x, y = arrays[x_key], arrays[y_key]
+    if x.ndim != 3 or x.shape[1:] != (48, 48) or x.dtype != np.uint8:
+        raise DataError(f"{path}: '{x_key}' has shape {x.shape} {x.dtype}, expected (N, 48, 48) uint8")
+    if y.shape != (len(x),):
+        raise DataError(f"{path}: '{y_key}' has shape {y.shape}, expected ({len(x)},)")
+    if len(y) and (y.min() < 0 or y.max() >= len(EMOTIONS)):
+        raise DataError(f"{path}: '{y_key}' has labels outside 0..{len(EMOTIONS) - 1}")
+    return x, y.astype(np.int64)
+
+
+def ferplus_majority(csv_path: Path, split: str, n: int) -> np.ndarray:
+    """FER+ majority-vote label per image of `split` (-1 where the majority is not one of the 7 emotions).
+
+    Ties go to the earlier column in EMOTIONS order; images whose top vote is contempt, unknown or
+    not-a-face get -1 and are left out of FER+ training and evaluation.
+    """
+    if not csv_path.exists():
+        raise DataError(f"FER+ label file not found: {csv_path}")
+    labels = np.full(n, -1, dtype=np.int64)
+    try:
+        with csv_path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["split"] != split:
+                    continue
+                votes = {name: int(row[name]) for name in _FERPLUS_COLUMNS}
+                best = max(votes.values())
+                winners = [name for name, v in votes.items() if v == best]
+                mapped = sorted(_FERPLUS_COLUMNS[w] for w in winners if _FERPLUS_COLUMNS[w] is not None)
+                if best > 0 and len(mapped) == len(winners):
+                    labels[int(row["split_index"])] = mapped[0]
+    except (KeyError, ValueError, IndexError) as exc:
+        raise DataError(f"{csv_path} is not the FER+ label file of the dataset README: {exc}") from None
+    return labels
+
+
+def load_split(path: Path, split: str, labels: str = "fer2013") -> Split:
+    """Load one split of fer2013.npz with the chosen label set."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split '{split}' (choose from {', '.join(SPLITS)})")
+    return load_splits(path, labels, (split,))[split]
+
+
+def load_splits(path: Path, labels: str = "fer2013", splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
+    """Load several splits, reading the npz once."""
+    path = Path(path)
+    if labels not in LABEL_SETS:
+        raise DataError(f"unknown label set '{labels}' (choose from {', '.join(LABEL_SETS)})")
+    arrays = _read_npz(path, splits)
+    out = {}
+    for split in splits:
+        x, y = _check_split(arrays, split, path)
+        if labels == "ferplus":
+            y = ferplus_majority(path.with_name("ferplus_labels.csv"), split, len(x))
+            keep = y >= 0
+            x, y = x[keep], y[keep]
+        out[split] = Split(name=split, images=x, labels=y, labels_name=labels)
+    return out

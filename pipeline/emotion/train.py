@@ -1,0 +1,192 @@
+"""Training the emotion CNN: seeded, checkpointed every epoch, resumable.
+
+Layout of a run folder (`--out`, default runs/emotion):
+  config.json        the TrainConfig the run started with (a resumed run keeps it)
+  checkpoint.keras   model + optimizer state after the last finished epoch
+  state.json         last finished epoch, best validation accuracy so far, per-epoch history
+  best.keras         the model of the epoch with the best validation accuracy (selection on `val`)
+
+Train on `train`, select on `val` (PublicTest); the test split is never looked at here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.emotion import DEFAULT_DATA, EMOTIONS
+from pipeline.emotion.data import DataError, Split, load_splits
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = str(DEFAULT_DATA)
+    labels: str = "fer2013"
+    epochs: int = 80
+    batch_size: int = 64
+    learning_rate: float = 0.015
+    warmup_epochs: int = 2
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    class_weight_power: float = 0.5  # 0: no re-weighting, 1: inverse frequency
+    seed: int = 1234
+    limit: int | None = None  # use only the first N training images (tests, smoke runs)
+    widths: tuple[int, ...] = field(default=(32, 64, 128, 256))
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Per-class loss weights (inverse frequency)**power, scaled so the average training sample weighs 1."""
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype(np.float64)
+    weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    return weights / (weights[labels].mean())
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _to_inputs(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, epoch: int):
+    """One epoch's batches: shuffled and augmented from (seed, epoch), so a resumed epoch is the same epoch."""
+    from pipeline.emotion.model import augment
+
+    x = _to_inputs(split.images)
+    y = np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
+    w = weights[split.labels].astype(np.float32)
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(x))
+    ds = tf.data.Dataset.from_tensor_slices((x[order], y[order], w[order])).batch(config.batch_size)
+
+    def augment_batch(index, batch):
+        images, targets, sample_weights = batch
+        seed = tf.stack([tf.constant(config.seed + 7919 * epoch, tf.int64), index])
+        return augment(images, seed), targets, sample_weights
+
+    return ds.enumerate().map(augment_batch, num_parallel_calls=1).prefetch(2)
+
+
+def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=config.learning_rate,
+        warmup_steps=config.warmup_epochs * steps_per_epoch,
+        decay_steps=max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch),
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
+
+
+def _load_config(out: Path, requested: TrainConfig, resume: bool) -> TrainConfig:
+    config_path = out / "config.json"
+    if resume and config_path.exists():
+        stored = json.loads(config_path.read_text())
+        stored["widths"] = tuple(stored["widths"])
+        # A resumed run keeps its whole configuration: its learning-rate schedule is fixed at the start.
+        return TrainConfig(**stored)
+    if not resume and (out / "checkpoint.keras").exists():
+        raise DataError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
+    return requested
+
+
+def train(requested: TrainConfig, out: Path, resume: bool = False, console=None) -> dict:
+    """Train (or continue training) into `out`; returns the final state (epoch, best_val_accuracy, history)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = console or Console(stderr=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = _load_config(out, requested, resume)
+    splits = load_splits(Path(config.data), config.labels, ("train", "val"))
+    train_split, val_split = splits["train"], splits["val"]
+    if config.limit:
+        train_split = Split(
+            "train", train_split.images[: config.limit], train_split.labels[: config.limit], train_split.labels_name
+        )
+
+    import keras
+    import tensorflow as tf
+
+    from pipeline.emotion.model import build_model
+
+    steps_per_epoch = -(-len(train_split) // config.batch_size)
+    state = {"epoch": 0, "best_val_accuracy": 0.0, "best_epoch": 0, "history": [], "seconds": 0.0}
+    checkpoint = out / "checkpoint.keras"
+    if resume and checkpoint.exists():
+        model = keras.models.load_model(checkpoint, safe_mode=True)
+        state = json.loads((out / "state.json").read_text())
+        _compile_from_loaded = model.optimizer is not None
+        if not _compile_from_loaded:  # pragma: no cover - a checkpoint always carries its optimizer
+            _compile(model, config, steps_per_epoch)
+        console.log(f"resuming {out} after epoch {state['epoch']} (best val acc {state['best_val_accuracy']:.4f})")
+    else:
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(widths=config.widths, weight_decay=config.weight_decay)
+        _compile(model, config, steps_per_epoch)
+        cfg = asdict(config)
+        _atomic_write_text(out / "config.json", json.dumps(cfg, indent=2))
+
+    weights = class_weights(train_split.labels, config.class_weight_power)
+    val_x = _to_inputs(val_split.images)
+    val_y = np.eye(len(EMOTIONS), dtype=np.float32)[val_split.labels]
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("", total=config.epochs, completed=state["epoch"])
+        for epoch in range(state["epoch"], config.epochs):
+            started = time.perf_counter()
+            keras.utils.set_random_seed(config.seed + epoch)  # dropout masks: same on a resumed epoch
+            progress.update(task, description=f"epoch {epoch + 1}/{config.epochs}")
+            history = model.fit(_train_dataset(tf, train_split, weights, config, epoch), epochs=1, verbose=0)
+            val_loss, val_acc = model.evaluate(val_x, val_y, batch_size=256, verbose=0)
+            seconds = time.perf_counter() - started
+            record = {
+                "epoch": epoch + 1,
+                "loss": float(history.history["loss"][-1]),
+                "accuracy": float(history.history["accuracy"][-1]),
+                "val_loss": float(val_loss),
+                "val_accuracy": float(val_acc),
+                "seconds": round(seconds, 1),
+            }
+            state["history"].append(record)
+            state["epoch"] = epoch + 1
+            state["seconds"] = state.get("seconds", 0.0) + seconds
+            if val_acc > state["best_val_accuracy"]:
+                state["best_val_accuracy"], state["best_epoch"] = float(val_acc), epoch + 1
+                _atomic_save(model, out / "best.keras")
+            _atomic_save(model, checkpoint)
+            _atomic_write_text(out / "state.json", json.dumps(state, indent=2))
+            progress.update(
+                task,
+                advance=1,
+                description=(
+                    f"epoch {epoch + 1}/{config.epochs} loss {record['loss']:.3f} "
+                    f"val acc {val_acc:.4f} (best {state['best_val_accuracy']:.4f})"
+                ),
+            )
+            console.log(
+                f"epoch {epoch + 1}: loss {record['loss']:.4f} acc {record['accuracy']:.4f} "
+                f"val_loss {val_loss:.4f} val_acc {val_acc:.4f} ({seconds:.0f}s)"
+            )
+    return state

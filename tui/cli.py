@@ -1,0 +1,84 @@
+"""The `fertui` command: the live app (default) and the headless subcommands.
+
+Heavy imports (TensorFlow, Textual) happen inside the subcommand that needs them, so `fertui --help`
+is instant and `fertui analyze` never loads Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line on stderr with exit code 2."""
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA
+
+    p = sub.add_parser("train", help="train the emotion classifier on FER-2013")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--labels", choices=("fer2013", "ferplus"), default="fer2013")
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--out", type=Path, default=Path("runs/emotion"), help="run folder (default: %(default)s)")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from pipeline.emotion.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=str(args.data),
+        labels=args.labels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        limit=args.limit,
+    )
+    state = train(config, args.out, resume=args.resume)
+    print(f"best val accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; run in {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fertui", description="Real-time facial expression recognition in the terminal"
+    )
+    sub = parser.add_subparsers(dest="command")
+    _add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.emotion.data import DataError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except (UsageError, DataError) as exc:
+        print(f"fertui: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("fertui: interrupted", file=sys.stderr)
+        return 130
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()
