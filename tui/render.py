@@ -406,7 +406,8 @@ def strips_bytes(strips: Iterable[Strip]) -> int:
     for strip in strips:
         for segment in strip:
             style = segment.style
-            total += len(segment.text.encode()) + (len(style._make_ansi_codes(ColorSystem.TRUECOLOR)) + 7 if style else 0)
+            total += len(segment.text.encode()) + (
+                len(style._make_ansi_codes(ColorSystem.TRUECOLOR)) + 7 if style else 0
+            )
         total += 8
     return total
-
