@@ -23,7 +23,7 @@ class EngineConfig:
     detect_every: int = 5  # full detection every N frames when the detector tracks in between
     landmarks: bool = True  # 68-point landmarks (dlib) on each face
     smoothing: float = 0.6  # weight of the past in the per-face exponential smoothing of probabilities
-    unclear_threshold: float | None = None  # None: the model card's value, or 0.0 when it has none
+    unclear_threshold: float | None = None  # None: the model card's value
     models_dir: Path = field(default_factory=lambda: MODELS_DIR)
 
     def describe(self) -> dict[str, object]:
@@ -36,14 +36,13 @@ def build_processors(config: EngineConfig) -> list[Processor]:
     from pipeline.processors.emotion import EmotionProcessor
 
     classifier = EmotionClassifier.load(config.models_dir)
-    threshold = config.unclear_threshold
-    if threshold is None:
-        threshold = float(getattr(classifier, "unclear_threshold", None) or 0.0)
     processors: list[Processor] = [
         DetectionProcessor(min_face_size=config.min_face),
         TrackingProcessor(),
     ]
     if config.landmarks:
         processors.append(LandmarkProcessor())
-    processors.append(EmotionProcessor(classifier, smoothing=config.smoothing, unclear_threshold=threshold))
+    processors.append(
+        EmotionProcessor(classifier, smoothing=config.smoothing, unclear_threshold=config.unclear_threshold)
+    )
     return processors

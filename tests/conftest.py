@@ -1,4 +1,7 @@
-"""Shared fixtures: real portraits and generated media (see tests/media.py)."""
+"""Shared fixtures: expensive things (a tiny exported model, real face images) are built once per session.
+
+Real portraits and generated media come from tests/media.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,22 @@ import numpy as np
 import pytest
 
 from tests.media import moving_portrait_frames, portrait, write_video
+from tests.model_fixtures import make_tiny_models_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    return make_tiny_models_dir(tmp_path_factory.mktemp("models"), unclear={"metric": "margin", "threshold": 0.05})
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_bgr() -> np.ndarray:
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return image
 
 
 @pytest.fixture(scope="session")
