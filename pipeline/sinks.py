@@ -217,6 +217,7 @@ class SessionLog:
         self._lock = threading.Lock()
         self._good_size = 0
         self._started = _now_iso()
+        self._close_state: dict[str, object] = {}
         make_private_dir(self.path.parent)
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
@@ -277,11 +278,21 @@ class SessionLog:
             with contextlib.suppress(OSError):
                 os.fsync(self._fd)
             os.close(self._fd)
-            interrupted = reason is not None
-            try:
-                self._write_meta(interrupted=interrupted, reason=reason, ended=_now_iso())
-            except OSError as exc:
-                self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
+            self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
+            self._try_write_meta()
+
+    def update_metadata(self, **extra: object) -> None:
+        """Add to the metadata (run statistics, events); rewritten at once if the log is already closed."""
+        with self._lock:
+            self.metadata.update(extra)
+            if self.closed:
+                self._try_write_meta()
+
+    def _try_write_meta(self) -> None:
+        try:
+            self._write_meta(**self._close_state)  # type: ignore[arg-type]
+        except OSError as exc:
+            self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 
     def _write_meta(self, *, interrupted: bool, reason: str | None, ended: str | None) -> None:
         meta = {

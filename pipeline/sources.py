@@ -14,6 +14,7 @@ whose message is the one line shown to the user.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -78,6 +79,18 @@ def read_image(path: Path) -> np.ndarray | None:
     if image is None or image.size == 0:
         return None
     return to_bgr8(image)
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own warnings while probing a device or file: the user gets our one line instead."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 def _is_image_file(path: Path) -> bool:
@@ -198,7 +211,8 @@ class CameraSource(FrameSource):
     def _open(self) -> None:
         if isinstance(self.device, str) and not os.path.exists(self.device):
             raise SourceError(f"no camera at {self.device}")
-        capture = cv2.VideoCapture(self.device)
+        with _quiet_opencv():
+            capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
             capture.release()
             raise SourceError(f"no camera at {self.device} (is it connected, and free of other programs?)")
@@ -254,7 +268,8 @@ class VideoSource(FrameSource):
         self._pending: np.ndarray | None = None  # the first frame, read at open to prove the file decodes
 
     def _open(self) -> None:
-        capture = cv2.VideoCapture(str(self.path))
+        with _quiet_opencv():
+            capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             capture.release()
             raise SourceError(f"{self.path}: not an image or a video that can be read")
@@ -263,7 +278,8 @@ class VideoSource(FrameSource):
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self._count = count if count > 0 else None
         self._size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        ok, first = capture.read()
+        with _quiet_opencv():
+            ok, first = capture.read()
         if not ok or first is None:
             capture.release()
             raise SourceError(f"{self.path}: not an image or a video that can be read")
