@@ -19,6 +19,7 @@ from rich.table import Table
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
@@ -49,19 +50,25 @@ SIGNAL_REASONS = {
 }
 
 
+def keys_table() -> Table:
+    """The app's key bindings as a table (the help screen, and the README's Keys table)."""
+    table = Table(title="fertui keys", show_header=True, header_style="bold", expand=False)
+    table.add_column("key")
+    table.add_column("name")
+    table.add_column("does")
+    for binding in FertuiApp.BINDINGS:
+        if isinstance(binding, Binding) and binding.show:
+            table.add_row(binding.key_display or binding.key, binding.description, binding.tooltip)
+    return table
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys, from the app's own bindings."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
     def compose(self) -> ComposeResult:
-        table = Table(title="fertui keys", show_header=True, header_style="bold", expand=False)
-        table.add_column("key")
-        table.add_column("does")
-        for binding in FertuiApp.BINDINGS:
-            if isinstance(binding, Binding) and binding.description:
-                table.add_row(binding.key_display or binding.key, binding.description)
-        yield Vertical(Static(table), Static("escape or ? closes this screen", classes="hint"), id="help")
+        yield Vertical(Static(keys_table()), Static("escape or ? closes this screen", classes="hint"), id="help")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
@@ -75,18 +82,18 @@ class FertuiApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
     BINDINGS = [
-        Binding("b", "toggle('show_boxes')", "Boxes"),
-        Binding("l", "toggle('show_landmarks')", "Landmarks"),
-        Binding("f", "toggle('show_faces')", "Faces"),
-        Binding("m", "toggle('show_landmark_pane')", "Outline"),
-        Binding("h", "toggle('show_histogram')", "Histogram"),
-        Binding("tab", "next_face", "Next face", priority=True),
-        Binding("space", "toggle('paused')", "Pause", key_display="space"),
-        Binding("r", "toggle('recording')", "Rec"),
-        Binding("e", "export", "Export"),
-        Binding("s", "snapshot", "Snapshot"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        Binding("b", "toggle('show_boxes')", "Boxes", tooltip="face boxes with label and id on the video"),
+        Binding("l", "toggle('show_landmarks')", "Landmarks", tooltip="landmark dots on the video"),
+        Binding("f", "toggle('show_faces')", "Faces", tooltip="the face pane: crops and probability bars"),
+        Binding("m", "toggle('show_landmark_pane')", "Outline", tooltip="the landmark outline pane"),
+        Binding("h", "toggle('show_histogram')", "Histogram", tooltip="the emotion histogram pane"),
+        Binding("tab", "next_face", "Next face", priority=True, tooltip="select the next tracked face"),
+        Binding("space", "toggle('paused')", "Pause", key_display="space", tooltip="pause or resume processing"),
+        Binding("r", "toggle('recording')", "Rec", tooltip="recording into the session log on or off"),
+        Binding("e", "export", "Export", tooltip="export the session log and a summary to --export-dir"),
+        Binding("s", "snapshot", "Snapshot", tooltip="save the annotated frame as a PNG in --export-dir"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this screen"),
+        Binding("q", "quit", "Quit", tooltip="quit; the session log is closed complete"),
         Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
     ]
 
@@ -140,6 +147,12 @@ class FertuiApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Widgets are looked up once: the timers may still fire while the DOM is being torn down at exit.
+        self.video = self.query_one(VideoView)
+        self.faces_pane = self.query_one(FacesPane)
+        self.landmark_pane = self.query_one(LandmarkPane)
+        self.histogram = self.query_one(HistogramPane)
+        self.status_bar = self.query_one(StatusBar)
         self._count_terminal_bytes()
         self._install_signal_handlers()
         self.query_one("#faces").border_title = "faces"
@@ -160,13 +173,19 @@ class FertuiApp(App[None]):
 
     def _update_render_sizes(self) -> None:
         """Tell the render thread how many cells the video and the panes have (on resize and pane toggles)."""
-        box = self.query_one("#video-box").content_size
+        if self._stopped:
+            return
+        try:
+            box = self.query_one("#video-box").content_size
+            side_width = self.query_one("#side").content_size.width
+            landmark_height = self.query_one("#landmarks").content_size.height
+        except NoMatches:  # the DOM is being torn down at exit
+            return
         cols, rows = box.width, box.height
         if self.config.size is not None:
             cols, rows = min(cols, self.config.size[0]), min(rows, self.config.size[1])
-        side_width = self.query_one("#side").content_size.width
         face_cols = max(8, min(16, side_width // 3))
-        landmark_rows = max(4, self.query_one("#landmarks").content_size.height - 1)
+        landmark_rows = max(4, landmark_height - 1)
         self._set_options(
             video_cells=(max(cols, 4), max(rows, 2)),
             face_cells=(face_cols, face_cols // 2),
@@ -179,10 +198,10 @@ class FertuiApp(App[None]):
     # -- the per-frame and periodic work ---------------------------------------------------------------
 
     def _show_newest_frame(self) -> None:
-        view = self.render_loop.mailbox.take()
+        view = None if self._stopped else self.render_loop.mailbox.take()
         if view is None:
             return
-        self.query_one(VideoView).show(view.video)
+        self.video.show(view.video)
         self.last_view = view
         now = time.monotonic()
         self.frames_shown += 1
@@ -190,19 +209,21 @@ class FertuiApp(App[None]):
         self._latencies_ms.append((time.time() - view.result.frame.wall_time) * 1000.0)
 
     def _update_panels(self) -> None:
+        if self._stopped:
+            return
         view = self.last_view
         if view is not None and view.result is not self._panels_shown_for:
             self._panels_shown_for = view.result
             selected_id = None if view.selected is None else view.selected.face_id
             if self.show_faces:
-                self.query_one(FacesPane).show(view.result.faces, view.face_crops, selected_id)
+                self.faces_pane.show(view.result.faces, view.face_crops, selected_id)
             if self.show_landmark_pane:
-                self.query_one(LandmarkPane).show(view.landmark_strips, selected_id)
+                self.landmark_pane.show(view.landmark_strips, selected_id)
             if self.show_histogram:
-                self.query_one(HistogramPane).show(view.selected, view.shares)
+                self.histogram.show(view.selected, view.shares)
         elif view is None and self.show_histogram:
-            self.query_one(HistogramPane).show(None, {})
-        self.query_one(StatusBar).show(self.status_figures())
+            self.histogram.show(None, {})
+        self.status_bar.show(self.status_figures())
 
     def _each_second(self) -> None:
         now = time.monotonic()

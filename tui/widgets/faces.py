@@ -59,19 +59,22 @@ class FaceCard(Horizontal):
     def __init__(self, face_id: int) -> None:
         super().__init__(id=f"face-{face_id}")
         self.face_id = face_id
+        # Built here, not in compose: `show` may run before the card has been composed.
+        self._crop = CellImage(classes="crop")
+        self._bars = Static(classes="bars")
 
     def compose(self) -> ComposeResult:
-        yield CellImage(classes="crop")
-        yield Static(classes="bars")
+        yield self._crop
+        yield self._bars
 
     def show(self, face: Face, crop, selected: bool) -> None:
         if crop is not None:
-            self.query_one(CellImage).set_strips(crop)
+            self._crop.set_strips(crop)
         values = face.smoothed if face.smoothed is not None else face.probs
         text = face_title(face, selected)
         text.append("\n")
         text.append_text(probability_lines(values, highlight=face.label))
-        self.query_one(".bars", Static).update(text)
+        self._bars.update(text)
 
 
 class FacesPane(VerticalScroll):
@@ -82,7 +85,8 @@ class FacesPane(VerticalScroll):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("no face in view", id="no-faces")
+        self._empty = Static("no face in view", id="no-faces")
+        yield self._empty
 
     def show(self, faces: tuple[Face, ...], crops: dict, selected_id: int | None) -> None:
         tracked = sorted((f for f in faces if f.face_id is not None), key=lambda f: f.face_id)
@@ -96,7 +100,7 @@ class FacesPane(VerticalScroll):
             if card is None:
                 card = FaceCard(face.face_id)
                 self.mount(card)
-                card.call_after_refresh(card.show, face, crops.get(face.face_id), face.face_id == selected_id)
+                card.show(face, crops.get(face.face_id), face.face_id == selected_id)
             else:
                 card.show(face, crops.get(face.face_id), face.face_id == selected_id)
-        self.query_one("#no-faces").display = not tracked
+        self._empty.display = not tracked

@@ -16,12 +16,13 @@ class LandmarkPane(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield CellImage(id="landmark-canvas")
-        yield Static("no landmarks", id="landmark-note")
+        self._canvas = CellImage(id="landmark-canvas")
+        self._note = Static("no landmarks", id="landmark-note")
+        yield self._canvas
+        yield self._note
 
     def show(self, strips: list[Strip] | None, face_id: int | None) -> None:
-        canvas = self.query_one(CellImage)
-        note = self.query_one("#landmark-note", Static)
+        canvas, note = self._canvas, self._note
         if strips:
             canvas.set_strips(strips)
             canvas.display = True
