@@ -12,7 +12,7 @@ from pipeline.frames import Face
 from tui.render import emotion_color
 from tui.widgets.video import CellImage
 
-BAR_WIDTH = 6
+BAR_WIDTH = 4
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -53,7 +53,7 @@ class FaceCard(Horizontal):
     DEFAULT_CSS = """
     FaceCard { height: auto; margin-bottom: 1; }
     FaceCard > CellImage { margin-right: 1; }
-    FaceCard > Static { width: 1fr; }
+    FaceCard > Static { width: 1fr; text-wrap: nowrap; text-overflow: clip; }
     """
 
     def __init__(self, face_id: int) -> None:

@@ -10,8 +10,8 @@ from pipeline.frames import Face
 from tui.render import emotion_color
 from tui.widgets.faces import bar
 
-NOW_WIDTH = 9
-SHARE_WIDTH = 5
+NOW_WIDTH = 8
+SHARE_WIDTH = 4
 
 
 def histogram_text(face: Face | None, shares: dict[str, float]) -> Text:
