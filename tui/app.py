@@ -40,6 +40,7 @@ from tui.widgets.video import VideoView
 
 PANEL_INTERVAL_S = 0.25  # face pane, landmarks, histogram and status: 4 updates a second
 RECENT = 100  # frames that shown fps and capture-to-screen latency are computed over
+MAX_LATENCY_SAMPLES = 100_000  # session-long latency figures for the metadata (about 1.5 h at 20 fps)
 
 QUIT_REASON: str | None = None  # `q` is the normal end of a session: the log is closed as complete
 CTRL_C_REASON = "ctrl-c"
@@ -127,6 +128,9 @@ class FertuiApp(App[None]):
         self._bytes_mark = (time.monotonic(), 0)
         self._shown_stamps: deque[float] = deque(maxlen=RECENT)
         self._latencies_ms: deque[float] = deque(maxlen=RECENT)
+        self._all_latencies_ms: list[float] = []
+        self._first_shown: float | None = None
+        self._last_shown: float | None = None
         self._panels_shown_for: FrameResult | None = None
         self._frame_timer = None
         self._frame_fps = self.settings.fps
@@ -206,7 +210,13 @@ class FertuiApp(App[None]):
         now = time.monotonic()
         self.frames_shown += 1
         self._shown_stamps.append(now)
-        self._latencies_ms.append((time.time() - view.result.frame.wall_time) * 1000.0)
+        if self._first_shown is None:
+            self._first_shown = now
+        self._last_shown = now
+        latency_ms = (time.time() - view.result.frame.wall_time) * 1000.0
+        self._latencies_ms.append(latency_ms)
+        if len(self._all_latencies_ms) < MAX_LATENCY_SAMPLES:
+            self._all_latencies_ms.append(latency_ms)
 
     def _update_panels(self) -> None:
         if self._stopped:
@@ -399,6 +409,28 @@ class FertuiApp(App[None]):
         self.runner.stop(timeout=2.0, reason=self.exit_reason)
         if self.session_log is not None:
             self.session_log.close(self.exit_reason)
+            self.session_log.update_metadata(display=self.display_figures())
+
+    def display_figures(self) -> dict[str, object]:
+        """How the session looked on the terminal, for the log's metadata (and benchmarks/app.py)."""
+        first, last = self._first_shown, self._last_shown
+        span = (last - first) if first is not None and last is not None else 0.0
+        latencies = np.array(self._all_latencies_ms) if self._all_latencies_ms else None
+        video = self.last_view.video if self.last_view is not None else None
+        return {
+            "frames_shown": self.frames_shown,
+            "shown_fps": round((self.frames_shown - 1) / span, 2) if span > 0 else 0.0,
+            "terminal_bytes": self.bytes_written,
+            "bytes_per_shown_frame": round(self.bytes_written / self.frames_shown) if self.frames_shown else None,
+            "latency_ms_p50": None if latencies is None else round(float(np.percentile(latencies, 50)), 1),
+            "latency_ms_p95": None if latencies is None else round(float(np.percentile(latencies, 95)), 1),
+            "video_cells": None if video is None else [video.cols, video.rows],
+            "terminal_size": [self.size.width, self.size.height],
+            "colors": self.render_loop.options.colors,
+            "fps_target": self.render_loop.options.fps,
+            "governor_level": self.governor.level,
+            "ssh": self.config.ssh,
+        }
 
     def on_unmount(self) -> None:
         self.shutdown_engine()

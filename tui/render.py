@@ -155,31 +155,41 @@ def cell_keys(grid: CellGrid) -> np.ndarray:
 
 
 class StyleCache:
-    """Rich `Style` objects by cell key, built directly (never parsed), bounded in size."""
+    """Rich `Style` objects by cell key, built directly (never parsed), bounded in size.
+
+    Colours are cached too (by 24-bit value), so a new style costs two dict hits and one Style().
+    """
 
     def __init__(self, palette_256: bool = False, max_size: int = 65536) -> None:
         self.palette_256 = palette_256
         self.max_size = max_size
-        self._styles: dict[int, Style] = {}
+        self.styles: dict[int, Style] = {}
+        self._colors: dict[int, Color] = {}
 
     def _color(self, rgb24: int) -> Color:
-        r, g, b = (rgb24 >> 16) & 0xFF, (rgb24 >> 8) & 0xFF, rgb24 & 0xFF
-        if self.palette_256:
-            return Color.from_ansi(16 + 36 * int(_CUBE_INDEX[r]) + 6 * int(_CUBE_INDEX[g]) + int(_CUBE_INDEX[b]))
-        return Color.from_rgb(r, g, b)
+        color = self._colors.get(rgb24)
+        if color is None:
+            r, g, b = (rgb24 >> 16) & 0xFF, (rgb24 >> 8) & 0xFF, rgb24 & 0xFF
+            if self.palette_256:
+                cube = 16 + 36 * int(_CUBE_INDEX[r]) + 6 * int(_CUBE_INDEX[g]) + int(_CUBE_INDEX[b])
+                color = Color.from_ansi(cube)
+            else:
+                color = Color.from_rgb(r, g, b)
+            self._colors[rgb24] = color
+        return color
 
     def get(self, key: int) -> Style:
-        style = self._styles.get(key)
+        style = self.styles.get(key)
         if style is None:
-            if len(self._styles) >= self.max_size:
-                self._styles.clear()
+            if len(self.styles) >= self.max_size:
+                self.styles.clear()
             bg = self._color(key & 0xFFFFFF)
             fg = None if key & _BG_ONLY else self._color((key >> 24) & 0xFFFFFF)
-            style = self._styles[key] = Style(color=fg, bgcolor=bg)
+            style = self.styles[key] = Style.from_color(fg, bg)
         return style
 
     def __len__(self) -> int:
-        return len(self._styles)
+        return len(self.styles)
 
 
 def row_segments(keys: np.ndarray, text: str, styles: StyleCache) -> list[Segment]:
@@ -187,8 +197,8 @@ def row_segments(keys: np.ndarray, text: str, styles: StyleCache) -> list[Segmen
     starts = np.flatnonzero(np.diff(keys, prepend=-1))
     ends = np.append(starts[1:], len(keys)).tolist()
     run_keys = keys[starts].tolist()
-    get = styles.get
-    return [Segment(text[s:e], get(k)) for s, e, k in zip(starts.tolist(), ends, run_keys, strict=True)]
+    cached, make = styles.styles.get, styles.get  # every style has a colour, so a cached one is truthy
+    return [Segment(text[s:e], cached(k) or make(k)) for s, e, k in zip(starts.tolist(), ends, run_keys, strict=True)]
 
 
 def grid_strips(

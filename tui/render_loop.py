@@ -37,7 +37,7 @@ class ViewOptions:
     """What to draw, set by the UI thread (replaced as a whole, so the render thread reads it consistently)."""
 
     video_cells: tuple[int, int] = (80, 24)  # the most cells the video may use (cols, rows)
-    colors: str = "6"
+    colors: str = "5"
     fps: float = 20.0
     boxes: bool = True
     landmarks: bool = True

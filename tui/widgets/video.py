@@ -6,6 +6,9 @@ size follows the rendered frame and changes only on a resize (never a layout pas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from textual.filter import LineFilter
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
@@ -41,6 +44,14 @@ class CellImage(Widget):
             self.refresh()
         elif dirty_rows:
             self.refresh(*(Region(0, y, cols, 1) for y in dirty_rows))
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """None: our cells are already truecolour (or 256-colour by choice), with no dim or system colours.
+
+        The app's default filter (ANSI to truecolour) would rebuild every segment of every changed row per
+        frame for nothing, and would turn the 256-colour mode back into truecolour bytes.
+        """
+        return ()
 
     def render_line(self, y: int) -> Strip:
         if 0 <= y < len(self._strips):
