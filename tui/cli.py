@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -241,7 +242,7 @@ def _analyze(source, processors, log) -> int:
     if stats.error:
         _say(f"fertui: analysis stopped: {stats.error}; log closed with {log.rows_written} rows: {log.path}")
         return 1
-    _print_summary(log, console=Console())
+    _print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
     return 0
 
 
@@ -367,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for users
     from pipeline.emotion.data import DataError
 
     parser = build_parser()
