@@ -22,10 +22,14 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import cv2
-import numpy as np
+# FFmpeg (inside OpenCV) prints its own complaints about damaged files straight to stderr; the user gets
+# our one line instead. Read when OpenCV first opens a video, so setting it at import is early enough.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from pipeline.frames import Frame
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.frames import Frame  # noqa: E402
 
 MAX_SIDE = 3840
 """Larger images (an 8K frame) are scaled down to this many pixels on their long side; boxes are in the scaled image."""
