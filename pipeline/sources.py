@@ -164,7 +164,13 @@ class FrameSource(ABC):
 
     def describe(self) -> dict[str, object]:
         """Source, resolution and fps for the session metadata."""
-        return {"source": self.name, "kind": type(self).__name__, "live": self.live, "frame_count": self.frame_count}
+        return {
+            "source": self.name,
+            "kind": type(self).__name__,
+            "live": self.live,
+            "frame_count": self.frame_count,
+            "frames_read": self.frames_read,
+        }
 
     def __enter__(self) -> FrameSource:
         self.open()

@@ -209,29 +209,33 @@ def _analyze(source, processors, log) -> int:
 
     runner = Runner(source, processors, [log])
     console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]analyze[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[fps]:5.1f} fps"),
+        TimeRemainingColumn(),
+        console=console,
+    )
     with _SignalCatcher() as signals:
         runner.start()
-        with Progress(
-            TextColumn("[bold]analyze[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("frames"),
-            TextColumn("{task.fields[fps]:5.1f} fps"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
-            while not runner.wait(0.1) and signals.received is None:
+        try:
+            # A terminal that went away (SIGHUP after an SSH drop) fails the progress bar's writes;
+            # that must not keep the log from closing.
+            with contextlib.suppress(OSError), progress:
+                task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
+                while not runner.wait(0.1) and signals.received is None:
+                    stats = runner.stats()
+                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
                 stats = runner.stats()
                 progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
-            stats = runner.stats()
-            progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
-        if signals.received is not None:
-            reason = f"interrupted by {signals.name}"
+        finally:
+            if signals.received is not None:
+                reason = f"interrupted by {signals.name}"
+            else:
+                reason = None if runner.done else "stopped by an error in fertui"
             runner.stop(timeout=1.5, reason=reason)
-        else:
-            runner.stop(timeout=1.5, reason=None)
     stats = runner.stats()
     log.update_metadata(source=source.describe(), run=_run_figures(stats))
     if log.write_error:
