@@ -48,16 +48,62 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+
+    p = sub.add_parser("eval", help="evaluate the emotion model on FER-2013 (the paper's Table 3)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--split", default="test", help="test (PrivateTest, default) or val (PublicTest)")
+    p.add_argument("--labels", default="fer2013", help="fer2013 (default) or ferplus (FER+ majority vote)")
+    p.add_argument(
+        "--model", type=Path, default=MODELS_DIR, help="model folder with MODEL_CARD.md (default: %(default)s)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG", help="write the confusion matrix as a PNG")
+    p.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.emotion.classifier import EmotionClassifier
+    from pipeline.emotion.data import load_split
+    from pipeline.emotion.evaluate import evaluate, plot_confusion, report_table
+
+    if args.split not in ("test", "val"):
+        raise UsageError(f"unknown split '{args.split}' (choose test or val)")
+    split = load_split(args.data, args.split, args.labels)
+    model_dir = args.model.parent if args.model.is_file() else args.model
+    classifier = EmotionClassifier.load(model_dir)
+    if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
+        raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
+    report = evaluate(classifier, split)
+    if args.plot:
+        try:
+            plot_confusion(report, args.plot)
+        except OSError as exc:
+            raise UsageError(f"cannot write the plot {args.plot}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from rich.console import Console
+
+        Console().print(report_table(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fertui", description="Real-time facial expression recognition in the terminal"
     )
     sub = parser.add_subparsers(dest="command")
     _add_train(sub)
+    _add_eval(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline.emotion.classifier import ModelError
     from pipeline.emotion.data import DataError
 
     parser = build_parser()
@@ -67,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args)
-    except (UsageError, DataError) as exc:
+    except (UsageError, DataError, ModelError) as exc:
         print(f"fertui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
