@@ -92,6 +92,31 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+
+    p = sub.add_parser("export", help="turn a training run into the model the app loads (+ MODEL_CARD.md)")
+    p.add_argument("--run", type=Path, default=Path("runs/emotion"), help="training run folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=MODELS_DIR, help="model folder to write (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--no-flip-tta", action="store_true", help="do not average each face with its mirror image")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipeline.emotion.evaluate import report_table
+    from pipeline.emotion.release import export_run
+
+    result = export_run(args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta)
+    console = Console()
+    console.print(report_table(result["test"]))
+    console.print(f"unclear rule chosen on val: {result['unclear']['criterion']}")
+    console.print(f"wrote {args.out / 'emotion.tflite'} and {args.out / 'MODEL_CARD.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fertui", description="Real-time facial expression recognition in the terminal"
@@ -99,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     _add_train(sub)
     _add_eval(sub)
+    _add_export(sub)
     return parser
 
 

@@ -82,12 +82,34 @@ def write_model_dir(
     metrics: split name -> an evaluation report (pipeline.emotion.evaluate.report_dict), rendered as tables.
     training: what the run's config.json/state.json say (command, epochs, seconds, machine, ...).
     """
+    data = to_tflite(keras_model, flip_tta=flip_tta)
+    return write_model_files(
+        data,
+        out_dir,
+        parameters=int(keras_model.count_params()),
+        unclear=unclear,
+        flip_tta=flip_tta,
+        metrics=metrics,
+        training=training,
+    )
+
+
+def write_model_files(
+    data: bytes,
+    out_dir: Path | str,
+    *,
+    parameters: int,
+    unclear: dict | None = None,
+    flip_tta: bool = False,
+    metrics: dict | None = None,
+    training: dict | None = None,
+) -> Path:
+    """Write an already converted model and its card (see write_model_dir)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unclear = {"metric": "margin", "threshold": 0.0, **(unclear or {})}
     if unclear["metric"] not in UNCLEAR_METRICS:
         raise ValueError(f"unknown unclear metric {unclear['metric']!r}")
-    data = to_tflite(keras_model, flip_tta=flip_tta)
     _atomic_write(out_dir / MODEL_FILE, data)
     card = {
         "format": CARD_FORMAT,
@@ -98,7 +120,7 @@ def write_model_dir(
         "output": {"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
         "classes": list(EMOTIONS),
         "flip_tta": flip_tta,
-        "parameters": int(keras_model.count_params()),
+        "parameters": parameters,
         "unclear": unclear,
         "exported": datetime.now(UTC).isoformat(timespec="seconds"),
     }
