@@ -18,6 +18,9 @@ from pipeline.emotion import DEFAULT_DATA
 from pipeline.emotion.classifier import UNCLEAR_METRICS, EmotionClassifier, unclear_mask
 from pipeline.emotion.data import DataError, load_splits
 
+QUANTIZATION_TOLERANCE = 0.005
+"""Ship the dynamic-range quantized model unless it loses more than this much val accuracy against float32."""
+
 UNCLEAR_FRACTION = 0.10
 """Share of the least confident val faces that the `unclear` label sets aside."""
 
@@ -105,13 +108,25 @@ def export_run(
         model = keras.models.load_model(best, safe_mode=True)
     except (ValueError, OSError) as exc:
         raise DataError(f"cannot load {best}: {str(exc).splitlines()[0]}") from None
-    tflite = to_tflite(model, flip_tta=flip_tta)
     parameters = int(model.count_params())
+    val = splits["val"]
+
+    def val_predictions(quantized: bool) -> tuple[bytes, EmotionClassifier, np.ndarray]:
+        tflite = to_tflite(model, flip_tta=flip_tta, quantize=quantized)
+        write_model_files(tflite, scratch, parameters=parameters, flip_tta=flip_tta, quantized=quantized)
+        classifier = EmotionClassifier.load(scratch)
+        return tflite, classifier, predict_split(classifier, val.images)
 
     with tempfile.TemporaryDirectory() as scratch:
-        write_model_files(tflite, scratch, parameters=parameters, flip_tta=flip_tta)
-        classifier = EmotionClassifier.load(scratch)
-        val_probs = predict_split(classifier, splits["val"].images)
+        float_probs = val_predictions(False)[2]
+        tflite, classifier, val_probs = val_predictions(True)
+        accuracy = {
+            "float32": float((float_probs.argmax(axis=1) == val.labels).mean()),
+            "dynamic_int8": float((val_probs.argmax(axis=1) == val.labels).mean()),
+        }
+        quantized = accuracy["dynamic_int8"] >= accuracy["float32"] - QUANTIZATION_TOLERANCE
+        if not quantized:
+            tflite, classifier, val_probs = val_predictions(False)
         unclear = choose_unclear(val_probs, splits["val"].labels, unclear_fraction)
         classifier.unclear_metric, classifier.unclear_threshold = unclear["metric"], unclear["threshold"]
         test_probs = predict_split(classifier, splits["test"].images)
@@ -119,7 +134,11 @@ def export_run(
             "test": report_dict(test_probs, splits["test"], classifier),
             "val": report_dict(val_probs, splits["val"], classifier),
         }
-    training = {**training_account(run_dir), "machine": machine or machine_description()}
+    training = {
+        **training_account(run_dir),
+        "machine": machine or machine_description(),
+        "val_accuracy_by_format": {k: round(v, 4) for k, v in accuracy.items()},
+    }
     card_unclear = {k: unclear[k] for k in ("metric", "threshold", "criterion")}
     write_model_files(
         tflite,
@@ -127,7 +146,8 @@ def export_run(
         parameters=parameters,
         unclear=card_unclear,
         flip_tta=flip_tta,
+        quantized=quantized,
         metrics=reports,
         training=training,
     )
-    return {"unclear": unclear, **reports}
+    return {"unclear": unclear, "quantized": quantized, "val_accuracy_by_format": accuracy, **reports}
