@@ -456,7 +456,7 @@ class DemoSource(FrameSource):
         out_w, out_h = DEMO_SIZE
         center_x = 800 + 420 * math.sin(2 * math.pi * t / 14.0) + 10 * math.sin(2 * math.pi * t / 1.3)
         center_y = 440 + 40 * math.sin(2 * math.pi * t / 9.0) + 6 * math.sin(2 * math.pi * t / 1.7)
-        view_width = 800 + 300 * math.sin(2 * math.pi * t / 11.0)  # scene pixels across the view
+        view_width = 850 + 350 * math.sin(2 * math.pi * t / 11.0)  # scene pixels across the view
         angle = 4.0 * math.sin(2 * math.pi * t / 6.0)  # degrees of roll
         scale = out_w / view_width
         matrix = cv2.getRotationMatrix2D((center_x, center_y), angle, scale)
