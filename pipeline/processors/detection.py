@@ -18,6 +18,9 @@ import numpy as np
 from pipeline.frames import KEYPOINT_NAMES, Face, FrameResult
 from pipeline.processors.base import Processor
 
+MTCNN_MIN_FACE = 20
+"""The minimum face size the mtcnn package's pyramid is built for."""
+
 
 @functools.lru_cache(maxsize=32)
 def sha256_of(path: Path) -> str:
@@ -50,14 +53,22 @@ class PackageMTCNN:
         height, width = image_rgb.shape[:2]
         if min(height, width) < max(12, self.min_face_size):
             return ()  # smaller than the smallest face the network can see
-        found = self._detector().detect_faces(image_rgb, min_face_size=self.min_face_size)
+        # mtcnn 1.0.0 sizes its image pyramid for min_face_size=20 whatever is passed; a larger value
+        # pushes the last scales below PNet's 12 px input, which fails the whole call and returns no face.
+        # So a larger minimum is applied by shrinking the image instead (also faster), boxes scaled back.
+        scale = 1.0
+        if self.min_face_size > MTCNN_MIN_FACE:
+            scale = MTCNN_MIN_FACE / self.min_face_size
+            size = (max(12, round(width * scale)), max(12, round(height * scale)))
+            image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+        found = self._detector().detect_faces(image_rgb, min_face_size=min(self.min_face_size, MTCNN_MIN_FACE))
         faces = []
         for item in found:
-            x, y, w, h = (float(v) for v in item["box"])
+            x, y, w, h = (float(v) / scale for v in item["box"])
             if w <= 0 or h <= 0:
                 continue
             points = item.get("keypoints", {})
-            keypoints = np.array([points[name] for name in KEYPOINT_NAMES], dtype=np.float32).reshape(5, 2)
+            keypoints = np.array([points[name] for name in KEYPOINT_NAMES], dtype=np.float32).reshape(5, 2) / scale
             faces.append(Face(box=(x, y, w, h), score=float(item["confidence"]), keypoints=keypoints))
         faces.sort(key=lambda face: (face.box[0], face.box[1]))
         return tuple(faces)
