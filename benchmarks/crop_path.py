@@ -61,11 +61,13 @@ def _frames(images: np.ndarray, face_px: int, grid: int, rng: np.random.Generato
         yield frame, placed
 
 
-def _detector(name: str):
+def _detector(name: str, thresholds: tuple[float, float, float] | None = None):
     if name == "fast":
         from pipeline.detector.fast_mtcnn import FastMTCNN
 
-        return "pipeline.detector.fast_mtcnn.FastMTCNN", FastMTCNN(min_face_size=40, warmup_size=None).detect
+        options = {"thresholds": thresholds} if thresholds else {}
+        detector = FastMTCNN(min_face_size=40, warmup_size=None, **options)
+        return f"pipeline.detector.fast_mtcnn.FastMTCNN {detector.thresholds}", detector.detect
     from mtcnn import MTCNN
 
     detector = MTCNN()
@@ -171,6 +173,9 @@ def main() -> None:
     parser.add_argument("--face-px", type=int, default=160, help="side of the upscaled FER image in the frame")
     parser.add_argument("--grid", type=int, default=3, help="images per frame: grid x grid")
     parser.add_argument("--detector", choices=("fast", "mtcnn"), default=None, help="default: fast if present")
+    parser.add_argument(
+        "--thresholds", type=float, nargs=3, default=None, help="FastMTCNN's P/R/O-Net thresholds (default: its own)"
+    )
     parser.add_argument("--calibrate", action="store_true", help="also measure the crop constants (val only)")
     parser.add_argument("--sweep", action="store_true", help="also sweep the crop framing (val only)")
     args = parser.parse_args()
@@ -187,7 +192,7 @@ def main() -> None:
             args.detector = "fast"
         except ImportError:
             args.detector = "mtcnn"
-    detector_name, detect = _detector(args.detector)
+    detector_name, detect = _detector(args.detector, tuple(args.thresholds) if args.thresholds else None)
 
     framings = FRAMINGS if args.sweep else [(1.0, 0.0)]
     rng = np.random.default_rng(0)
