@@ -93,3 +93,14 @@ def test_unclear_by_top_probability_and_by_margin():
     assert unclear_mask(probs, "margin", 0.08).tolist() == [True, False]
     assert unclear_mask(probs, "top_probability", 0.4).tolist() == [False, True]
     assert unclear_mask(probs, "margin", 0.0).tolist() == [False, False]
+
+
+def test_flip_tta_gives_a_face_and_its_mirror_the_same_probabilities(tmp_path):
+    from tests.model_fixtures import make_tiny_models_dir
+
+    classifier = EmotionClassifier.load(make_tiny_models_dir(tmp_path, flip_tta=True))
+    crops = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    probs = classifier.predict(crops)
+    assert np.allclose(probs, classifier.predict(crops[:, :, ::-1].copy()), atol=1e-5)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert read_model_card(tmp_path)["flip_tta"] is True

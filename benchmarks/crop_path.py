@@ -1,0 +1,252 @@
+"""FER-2013 through the live path: detection + face_crop + classifier, next to the direct accuracy; one JSON object.
+
+    uv run python benchmarks/crop_path.py [--split test|val] [--models models] [--limit N] [--calibrate] [--sweep]
+
+Each image of the split is upscaled (bicubic, --face-px, default 160 px) and pasted into a cell of a grid on a
+larger frame whose background is a heavily blurred photograph with sensor-like noise (so the detector has
+to find the face in a scene, as it would live). The real detector runs on each frame (the pipeline's FastMTCNN
+when present, else the mtcnn package); the best detection whose centre lies on a pasted image is that
+image's face; face_crop makes the 48x48 crop from its box and keypoints; the shipped classifier labels it.
+
+Reported: detection rate; accuracy through the path over all images (a missed face counts as wrong) and over
+the detected ones; the direct accuracy of the same classifier on the original 48x48 images.
+
+--calibrate also reports where MTCNN's keypoints and box fall on the original 48x48 images (the constants of
+pipeline/emotion/crop.py); --sweep re-crops the same detections with the framing scaled and shifted, to tune
+those constants. Both are meant for --split val only: test is for reporting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.emotion import DEFAULT_DATA
+from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.data import load_split
+from pipeline.frames import Face
+
+
+def _background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    from skimage import data
+
+    scene = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    scene = cv2.resize(scene, (width, height), interpolation=cv2.INTER_LINEAR)
+    scene = cv2.GaussianBlur(scene, (0, 0), sigmaX=25)  # no detectable face left in it
+    noise = rng.normal(0.0, 4.0, scene.shape)
+    return np.clip(scene + noise, 0, 255).astype(np.uint8)
+
+
+def _frames(images: np.ndarray, face_px: int, grid: int, rng: np.random.Generator):
+    """Yield (frame_bgr, [(image index, x0, y0)]): `grid` x `grid` upscaled images per frame."""
+    cell = int(face_px * 1.6)
+    size = cell * grid
+    background = _background(size, size, rng)
+    per_frame = grid * grid
+    for start in range(0, len(images), per_frame):
+        frame = background.copy()
+        placed = []
+        for k, index in enumerate(range(start, min(start + per_frame, len(images)))):
+            row, col = divmod(k, grid)
+            x0 = col * cell + int(rng.integers(0, cell - face_px))
+            y0 = row * cell + int(rng.integers(0, cell - face_px))
+            face = cv2.resize(images[index], (face_px, face_px), interpolation=cv2.INTER_CUBIC)
+            frame[y0 : y0 + face_px, x0 : x0 + face_px] = face[..., None]
+            placed.append((index, x0, y0))
+        yield frame, placed
+
+
+def _detector(name: str, thresholds: tuple[float, float, float] | None = None):
+    if name == "fast":
+        from pipeline.detector.fast_mtcnn import FastMTCNN
+
+        options = {"thresholds": thresholds} if thresholds else {}
+        detector = FastMTCNN(min_face_size=40, warmup_size=None, **options)
+        return f"pipeline.detector.fast_mtcnn.FastMTCNN {detector.thresholds}", detector.detect
+    from mtcnn import MTCNN
+
+    detector = MTCNN()
+
+    def detect(image_rgb: np.ndarray) -> tuple[Face, ...]:
+        found = detector.detect_faces(image_rgb)
+        return tuple(
+            Face(
+                box=tuple(float(v) for v in d["box"]),
+                score=float(d["confidence"]),
+                keypoints=np.array(
+                    [d["keypoints"][k] for k in ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")],
+                    dtype=np.float32,
+                ),
+            )
+            for d in found
+        )
+
+    return "mtcnn.MTCNN (mtcnn package)", detect
+
+
+def _assign(faces: tuple[Face, ...], placed: list[tuple[int, int, int]], face_px: int) -> dict[int, Face]:
+    """The most confident detection whose box centre lies on each pasted image."""
+    found: dict[int, Face] = {}
+    for face in faces:
+        x, y, w, h = face.box
+        cx, cy = x + w / 2, y + h / 2
+        for index, x0, y0 in placed:
+            if x0 <= cx < x0 + face_px and y0 <= cy < y0 + face_px:
+                if index not in found or face.score > found[index].score:
+                    found[index] = face
+                break
+    return found
+
+
+def _calibration(found: dict[int, Face], origins: dict[int, tuple[int, int]], face_px: int) -> dict:
+    """MTCNN's keypoints and box on the original 48x48 images (medians and spreads, in crop pixels)."""
+    to48 = 48.0 / face_px
+    rows = []
+    for index, face in found.items():
+        x0, y0 = origins[index]
+        kp = (face.keypoints - np.array([x0, y0])) * to48
+        eyes = (kp[0] + kp[1]) / 2
+        mouth = (kp[3] + kp[4]) / 2
+        x, y, w, h = face.box
+        rows.append(
+            [
+                *eyes,
+                np.linalg.norm(kp[1] - kp[0]),
+                np.linalg.norm(mouth - eyes),
+                (x - x0 + w / 2) * to48,
+                (y - y0 + h / 2) * to48,
+                max(w, h) * to48,
+            ]
+        )
+    rows = np.array(rows)
+    names = ("eye_centre_x", "eye_centre_y", "eye_distance", "eye_to_mouth", "box_centre_x", "box_centre_y", "box_size")
+    return {
+        name: {
+            "median": round(float(np.median(rows[:, i])), 2),
+            "iqr": round(float(np.subtract(*np.percentile(rows[:, i], [75, 25]))), 2),
+        }
+        for i, name in enumerate(names)
+    }
+
+
+FRAMINGS = [(scale, shift) for scale in (0.9, 0.95, 1.0, 1.05, 1.1) for shift in (-1.5, 0.0, 1.5)]
+"""--sweep: the keypoint framing's face size scaled by `scale`, the eye centre moved down by `shift` crop pixels."""
+
+
+def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, float]]) -> dict:
+    """face_crop of each face under each framing (the crop constants changed for the call, then restored)."""
+    from pipeline.emotion import crop
+
+    base = (crop.EYE_CENTRE, crop.EYE_DISTANCE, crop.EYE_TO_MOUTH)
+    out = {}
+    try:
+        for scale, shift in framings:
+            crop.EYE_CENTRE = (base[0][0], base[0][1] + shift)
+            crop.EYE_DISTANCE, crop.EYE_TO_MOUTH = base[1] * scale, base[2] * scale
+            out[(scale, shift)] = [crop.face_crop(frame, face) for face in faces]
+    finally:
+        crop.EYE_CENTRE, crop.EYE_DISTANCE, crop.EYE_TO_MOUTH = base
+    return out
+
+
+def _accuracy(classifier, crops: list[np.ndarray], labels: np.ndarray, n: int) -> tuple[float, float]:
+    """Accuracy over all n images (missed faces count as wrong) and over the detected ones."""
+    if not crops:
+        return 0.0, 0.0
+    batch = np.stack(crops)
+    probs = np.concatenate([classifier.predict(batch[i : i + 64]) for i in range(0, len(batch), 64)])
+    correct = probs.argmax(axis=1) == labels
+    return float(correct.sum() / n), float(correct.mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="test", choices=("test", "val"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
+    parser.add_argument("--face-px", type=int, default=160, help="side of the upscaled FER image in the frame")
+    parser.add_argument("--grid", type=int, default=3, help="images per frame: grid x grid")
+    parser.add_argument("--detector", choices=("fast", "mtcnn"), default=None, help="default: fast if present")
+    parser.add_argument(
+        "--thresholds", type=float, nargs=3, default=None, help="FastMTCNN's P/R/O-Net thresholds (default: its own)"
+    )
+    parser.add_argument("--calibrate", action="store_true", help="also measure the crop constants (val only)")
+    parser.add_argument("--sweep", action="store_true", help="also sweep the crop framing (val only)")
+    args = parser.parse_args()
+    if (args.calibrate or args.sweep) and args.split != "val":
+        parser.error("--calibrate and --sweep choose constants: use them on --split val only")
+
+    split = load_split(args.data, args.split)
+    images, labels = split.images[: args.limit], split.labels[: args.limit]
+    classifier = EmotionClassifier.load(args.models)
+    if args.detector is None:
+        try:
+            import pipeline.detector.fast_mtcnn  # noqa: F401
+
+            args.detector = "fast"
+        except ImportError:
+            args.detector = "mtcnn"
+    detector_name, detect = _detector(args.detector, tuple(args.thresholds) if args.thresholds else None)
+
+    framings = FRAMINGS if args.sweep else [(1.0, 0.0)]
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    found: dict[int, Face] = {}
+    origins: dict[int, tuple[int, int]] = {}
+    crops: dict[tuple[float, float], list[np.ndarray]] = {framing: [] for framing in framings}
+    frame_count = 0
+    for frame, placed in _frames(images, args.face_px, args.grid, rng):
+        assigned = _assign(detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), placed, args.face_px)
+        order = sorted(assigned)
+        for framing, made in _crops(frame, [assigned[i] for i in order], framings).items():
+            crops[framing].extend(made)
+        found.update(assigned)
+        origins.update({index: (x0, y0) for index, x0, y0 in placed})
+        frame_count += 1
+    seconds = time.perf_counter() - started
+
+    n = len(images)
+    direct_probs = np.concatenate([classifier.predict(images[i : i + 256]) for i in range(0, n, 256)])
+    direct = float((direct_probs.argmax(axis=1) == labels).mean())
+    detected = sorted(found)  # the order crops were appended in: frames in index order, sorted within a frame
+    path_all, path_detected = _accuracy(classifier, crops[(1.0, 0.0)], labels[detected], n)
+    result = {
+        "split": args.split,
+        "n": n,
+        "frames": frame_count,
+        "frame_size": [int(args.face_px * 1.6) * args.grid] * 2,
+        "face_px": args.face_px,
+        "detector": detector_name,
+        "model": {"file": str(classifier.path), "sha256": classifier.sha256},
+        "detection_rate": round(len(found) / n, 4),
+        "direct_accuracy": round(direct, 4),
+        "direct_accuracy_on_detected": round(
+            float((direct_probs[detected].argmax(axis=1) == labels[detected]).mean()), 4
+        ),
+        "path_accuracy": round(path_all, 4),
+        "path_accuracy_on_detected": round(path_detected, 4),
+        "gap_points": round(100 * (direct - path_all), 2),
+        "seconds": round(seconds, 1),
+    }
+    if args.calibrate:
+        result["calibration"] = _calibration(found, origins, args.face_px)
+    if args.sweep:
+        result["sweep"] = [
+            {
+                "size_scale": scale,
+                "eye_shift_px": shift,
+                "path_accuracy": round(_accuracy(classifier, made, labels[detected], n)[0], 4),
+            }
+            for (scale, shift), made in crops.items()
+        ]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
