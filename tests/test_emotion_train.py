@@ -35,6 +35,10 @@ def test_train_resume_and_export(tmp_path):
     stored = json.loads((out / "config.json").read_text())
     stored["epochs"] = 3
     (out / "config.json").write_text(json.dumps(stored))
+    interim = tmp_path / "interim"
+    export_run(out, interim, data=data, flip_tta=False, machine="test machine")
+    assert read_model_card(interim)["status"] == "interim"
+    assert "Status: interim" in (interim / "MODEL_CARD.md").read_text()
     resumed = train(config, out, resume=True)
     assert resumed["epoch"] == 3
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
@@ -46,6 +50,7 @@ def test_train_resume_and_export(tmp_path):
     models = tmp_path / "models"
     result = export_run(out, models, data=data, flip_tta=False, machine="test machine")
     card = read_model_card(models)
+    assert card["status"] == "final"
     text = (models / "MODEL_CARD.md").read_text()
     assert f"--epochs 3 --batch-size 16 --seed 1234 --out {out}" in text
     assert "test machine" in text and "### test split" in text and "### val split" in text

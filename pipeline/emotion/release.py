@@ -73,8 +73,11 @@ def training_account(run_dir: Path) -> dict:
         command += ["--limit", str(config["limit"])]
     return {
         "command": shlex.join(command),
+        "run_dir": str(run_dir),
         "labels": config["labels"],
         "epochs": state["epoch"],
+        "epochs_planned": config["epochs"],
+        "complete": state["epoch"] >= config["epochs"],
         "best_epoch": state["best_epoch"],
         "best_val_accuracy": round(state["best_val_accuracy"], 4),
         "seconds": float(state.get("seconds", 0.0)),
