@@ -118,6 +118,8 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config = _load_config(out, requested, resume)
+    if config.epochs != requested.epochs:
+        console.log(f"note: {out} was started for {config.epochs} epochs and keeps that schedule")
     splits = load_splits(Path(config.data), config.labels, ("train", "val"))
     train_split, val_split = splits["train"], splits["val"]
     if config.limit:
