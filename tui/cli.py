@@ -7,7 +7,11 @@ is instant and `fertui analyze` never loads Textual.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -48,25 +52,330 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- shared by analyze and the live path --------------------------------------------------------------
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DEMO_ANALYZE_FRAMES = 200
+
+
+class _SignalCatcher:
+    """Catch SIGINT/SIGTERM/SIGHUP while a run is active: remember the first one, let the main loop stop.
+
+    The handler only records the signal; the main loop polls it. (Stopping threads from inside a handler
+    could deadlock on a lock the interrupted main thread holds.)
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def __enter__(self) -> _SignalCatcher:
+        for sig in SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received).name if self.received else ""
+
+
+def _say(line: str, *, err: bool = True) -> None:
+    """Print one line, surviving a terminal that has gone away (SIGHUP after an SSH drop)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions whose message is the one line a user sees (exit 2)."""
+    from pipeline.processors.landmarks import LandmarkError
+    from pipeline.sinks import SinkError
+    from pipeline.sources import SourceError
+
+    errors: list[type[Exception]] = [SourceError, SinkError, LandmarkError]
+    try:
+        from pipeline.emotion.classifier import ModelError
+
+        errors.append(ModelError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _open_source(spec: str, **options: object):
+    from pipeline.sources import open_source
+
+    try:
+        source = open_source(spec, **options)  # type: ignore[arg-type]
+        source.open()
+    except _user_errors() as exc:
+        raise UsageError(str(exc)) from exc
+    return source
+
+
+def _build_processors(config):
+    from pipeline.engine import build_processors
+
+    try:
+        return build_processors(config)
+    except _user_errors() as exc:
+        raise UsageError(str(exc)) from exc
+
+
+# -- fertui analyze --------------------------------------------------------------------------------------
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import MODELS_DIR
+
+    p = sub.add_parser("analyze", help="analyse a video, image, folder, camera or the demo; write a session log")
+    p.add_argument("source", help='video file, image, folder of images, camera ("0", "/dev/video0") or "demo"')
+    p.add_argument("--out", type=Path, default=None, help="session log (default: fertui-<source>-<time>.csv here)")
+    p.add_argument("--format", choices=("csv", "jsonl"), default=None, help="log format (default: csv)")
+    p.add_argument("--min-face", type=int, default=20, metavar="PX", help="smallest face to find (default: 20)")
+    p.add_argument("--detect-every", type=int, default=5, metavar="N", help="full detection every N frames")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (demo: 200)")
+    p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing log")
+    p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    p.set_defaults(handler=_run_analyze)
+
+
+def _default_log_path(spec: str, fmt: str) -> Path:
+    stem = "demo" if spec == "demo" else (Path(spec).stem or Path(spec).name or "camera").replace(" ", "_")
+    return Path(f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}")
+
+
+def _check_analyze_options(args: argparse.Namespace) -> str:
+    if args.min_face < 12:
+        raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
+    if args.detect_every < 1:
+        raise UsageError("--detect-every must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError("--max-frames must be at least 1")
+    if args.format:
+        return args.format
+    return "jsonl" if args.out is not None and args.out.suffix.lower() in (".jsonl", ".json") else "csv"
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from pipeline.engine import EngineConfig
+    from pipeline.sinks import SessionLog, SinkError, check_writable
+
+    fmt = _check_analyze_options(args)
+    out = args.out or _default_log_path(args.source, fmt)
+    try:
+        check_writable(out, overwrite=args.overwrite)
+    except SinkError as exc:
+        raise UsageError(str(exc)) from exc
+    max_frames = args.max_frames or (DEMO_ANALYZE_FRAMES if args.source == "demo" else None)
+    source = _open_source(args.source, live=False, max_frames=max_frames)
+    try:
+        config = EngineConfig(
+            min_face=args.min_face,
+            detect_every=args.detect_every,
+            landmarks=not args.no_landmarks,
+            models_dir=args.models,
+        )
+        processors = _build_processors(config)
+        metadata = {
+            "command": "analyze",
+            "source": source.describe(),
+            "config": config.describe(),
+            "processors": [p.describe() for p in processors],
+        }
+        try:
+            log = SessionLog(out, fmt, metadata, overwrite=args.overwrite)
+        except SinkError as exc:
+            raise UsageError(str(exc)) from exc
+    except BaseException:
+        source.close()
+        raise
+    return _analyze(source, processors, log)
+
+
+def _analyze(source, processors, log) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pipeline.runner import Runner
+
+    runner = Runner(source, processors, [log])
+    console = Console(stderr=True)
+    with _SignalCatcher() as signals:
+        runner.start()
+        with Progress(
+            TextColumn("[bold]analyze[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("frames"),
+            TextColumn("{task.fields[fps]:5.1f} fps"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
+            while not runner.wait(0.1) and signals.received is None:
+                stats = runner.stats()
+                progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
+            stats = runner.stats()
+            progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
+        if signals.received is not None:
+            reason = f"interrupted by {signals.name}"
+            runner.stop(timeout=1.5, reason=reason)
+        else:
+            runner.stop(timeout=1.5, reason=None)
+    stats = runner.stats()
+    log.update_metadata(source=source.describe(), run=_run_figures(stats))
+    if log.write_error:
+        _say(f"fertui: warning: {log.write_error}")
+    if signals.received is not None:
+        _say(f"fertui: {reason}; log closed with {log.rows_written} rows: {log.path}")
+        return 128 + signals.received
+    if stats.error:
+        _say(f"fertui: analysis stopped: {stats.error}; log closed with {log.rows_written} rows: {log.path}")
+        return 1
+    _print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
+    return 0
+
+
+def _run_figures(stats) -> dict[str, object]:
+    return {
+        "frames_captured": stats.frames_captured,
+        "frames_processed": stats.frames_processed,
+        "dropped": stats.dropped,
+        "latency_ms_p50": stats.latency_ms_p50,
+        "latency_ms_p95": stats.latency_ms_p95,
+        "stage_ms": stats.stage_ms,
+        "events": list(stats.events),
+        "error": stats.error,
+    }
+
+
+def _print_summary(log, console) -> None:
+    from rich.table import Table
+
+    from pipeline.emotion import EMOTIONS, UNCLEAR
+
+    summary = log.summary()
+    table = Table(title=f"{log.frames_written} frames, {len(summary)} face(s): share of frames per emotion")
+    table.add_column("face", justify="right")
+    table.add_column("frames", justify="right")
+    table.add_column("seen (s)", justify="right")
+    for label in (*EMOTIONS, UNCLEAR):
+        table.add_column(label, justify="right")
+    for face_id, info in summary.items():
+        share = info["share"]
+        table.add_row(
+            str(face_id),
+            str(info["frames"]),
+            f"{info['first_s']:.1f}-{info['last_s']:.1f}",
+            *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)),
+        )
+    console.print(table)
+    console.print(f"log: {log.path} ({log.rows_written} rows); metadata: {log.meta_path}")
+
+
+# -- fertui report -----------------------------------------------------------------------------------------
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="draw a session log: emotions over time and their share, per face")
+    p.add_argument("log", type=Path, help="a session log written by fertui (CSV or JSON Lines)")
+    p.add_argument("--out", type=Path, default=None, help="PNG to write (default: LOG with .png)")
+    p.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pipeline.report import render_report
+    from pipeline.sinks import read_log
+
+    if not args.log.is_file():
+        raise UsageError(f"{args.log}: no such file")
+    try:
+        rows = read_log(args.log)
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.log}: not a fertui session log ({exc})") from exc
+    if not rows or "face_id" not in rows[0] or "time_s" not in rows[0]:
+        raise UsageError(f"{args.log}: not a fertui session log (no rows with face_id and time_s)")
+    out = args.out or args.log.with_suffix(".png")
+    try:
+        drawn = render_report(rows, out, title=f"{args.log.name}")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    print(f"report: {drawn['path']} ({len(drawn['faces'])} face(s), {drawn['frames']} frames)")
+    return 0
+
+
+# -- the live path (replaced by the terminal app) -------------------------------------------------------
+
+
+def _add_live_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo", action="store_true", help="run on the built-in demo (no camera needed)")
+    parser.add_argument("--source", default=None, help='camera ("0", "/dev/video0"), video, image, folder or "demo"')
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    """Until the terminal app lands: run the engine live and print one line per processed frame."""
+    from pipeline.engine import EngineConfig
+    from pipeline.runner import Runner
+
+    spec = "demo" if args.demo else (args.source or "0")
+    source = _open_source(spec)
+    try:
+        processors = _build_processors(EngineConfig())
+    except BaseException:
+        source.close()
+        raise
+    runner = Runner(source, processors)
+    last_index = -1
+    with _SignalCatcher() as signals:
+        runner.start()
+        while not runner.wait(0.05) and signals.received is None:
+            result = runner.latest()
+            if result is None or result.frame.index == last_index:
+                continue
+            last_index = result.frame.index
+            faces = "  ".join(
+                f"face {f.face_id} at {tuple(round(v) for v in f.box)}: {f.label} {f.confidence or 0:.2f}"
+                for f in result.faces
+            )
+            _say(f"frame {result.frame.index:5d}  {faces or 'no face'}", err=False)
+        runner.stop(timeout=1.5, reason=f"interrupted by {signals.name}" if signals.received else None)
+    if runner.stats().error:
+        _say(f"fertui: stopped: {runner.stats().error}")
+        return 1
+    return 128 + signals.received if signals.received else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fertui", description="Real-time facial expression recognition in the terminal"
     )
+    _add_live_options(parser)
     sub = parser.add_subparsers(dest="command")
     _add_train(sub)
+    _add_analyze(sub)
+    _add_report(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for users
     from pipeline.emotion.data import DataError
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
+    handler = getattr(args, "handler", None) or _run_live
     try:
-        return args.handler(args)
+        return handler(args)
     except (UsageError, DataError) as exc:
         print(f"fertui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

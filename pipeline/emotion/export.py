@@ -1,0 +1,209 @@
+"""Keras model -> the runtime model folder: emotion.tflite plus MODEL_CARD.md (the one source of truth).
+
+The exported graph takes the crops exactly as face_crop makes them, (N, 48, 48) uint8, and does the scaling
+to [0, 1] itself, so the app feeds crops straight in. With `flip_tta` the graph also classifies each face's
+mirror image and averages the two (test-time augmentation baked into the file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.emotion import EMOTIONS
+from pipeline.emotion.classifier import MODEL_CARD, UNCLEAR_METRICS, sha256_of
+
+MODEL_FILE = "emotion.tflite"
+CARD_FORMAT = 1
+
+# The paper's per-class F1 on PrivateTest (Table 3), the floor every class must beat.
+PAPER_F1 = {"angry": 0.46, "disgust": 0.52, "fear": 0.32, "happy": 0.87, "sad": 0.27, "surprise": 0.75, "neutral": 0.52}
+PAPER_ACCURACY = 0.58
+
+
+def to_tflite(keras_model, *, flip_tta: bool = False) -> bytes:
+    """Convert to a float32 TFLite flatbuffer with a (N, 48, 48) uint8 input and (N, 7) probabilities out."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(keras_model)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 48, 48], tf.uint8, name="faces")])
+    def serve(faces):
+        x = tf.cast(faces, tf.float32)[..., None] * (1.0 / 255.0)
+        if not flip_tta:
+            return keras_model(x, training=False)
+        n = tf.shape(x)[0]
+        both = keras_model(tf.concat([x, tf.reverse(x, axis=[2])], axis=0), training=False)
+        return (both[:n] + both[n:]) * 0.5
+
+    archive.add_endpoint("serve", serve)
+    with tempfile.TemporaryDirectory() as saved:
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        return converter.convert()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def write_model_dir(
+    keras_model,
+    out_dir: Path | str,
+    *,
+    unclear: dict | None = None,
+    flip_tta: bool = False,
+    metrics: dict | None = None,
+    training: dict | None = None,
+) -> Path:
+    """Export `keras_model` into out_dir (emotion.tflite + MODEL_CARD.md with its sha256); returns out_dir.
+
+    unclear: {"metric": "margin"|"top_probability", "threshold": float, "criterion": str} (default: never unclear).
+    metrics: split name -> an evaluation report (pipeline.emotion.evaluate.report_dict), rendered as tables.
+    training: what the run's config.json/state.json say (command, epochs, seconds, machine, ...).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unclear = {"metric": "margin", "threshold": 0.0, **(unclear or {})}
+    if unclear["metric"] not in UNCLEAR_METRICS:
+        raise ValueError(f"unknown unclear metric {unclear['metric']!r}")
+    data = to_tflite(keras_model, flip_tta=flip_tta)
+    _atomic_write(out_dir / MODEL_FILE, data)
+    card = {
+        "format": CARD_FORMAT,
+        "model": MODEL_FILE,
+        "files": {MODEL_FILE: {"sha256": sha256_of(data), "bytes": len(data)}},
+        "runtime": "tflite",
+        "input": {"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
+        "output": {"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
+        "classes": list(EMOTIONS),
+        "flip_tta": flip_tta,
+        "parameters": int(keras_model.count_params()),
+        "unclear": unclear,
+        "exported": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    text = render_model_card(card, metrics or {}, training or {})
+    _atomic_write(out_dir / MODEL_CARD, text.encode("utf-8"))
+    return out_dir
+
+
+def _metrics_tables(name: str, report: dict) -> list[str]:
+    lines = [
+        f"### {name} split ({report['labels']} labels, {report['n']} images)",
+        "",
+        f"Accuracy **{report['accuracy']:.4f}**, macro F1 **{report['macro_f1']:.4f}** "
+        f"(the paper: accuracy {PAPER_ACCURACY:.2f}).",
+    ]
+    unclear = report.get("unclear")
+    if unclear:
+        lines.append(
+            f"With the `unclear` rule ({unclear['metric']} < {unclear['threshold']:.3f}): "
+            f"{unclear['n_unclear']} of {report['n']} faces ({unclear['unclear_fraction']:.1%}) become unclear, "
+            f"accuracy on the rest **{unclear['accuracy_on_rest']:.4f}**."
+        )
+    lines += ["", "| class | precision | recall | F1 | paper F1 | support |", "| --- | --- | --- | --- | --- | --- |"]
+    for emotion in EMOTIONS:
+        c = report["per_class"][emotion]
+        lines.append(
+            f"| {emotion} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {PAPER_F1[emotion]:.2f} "
+            f"| {c['support']} |"
+        )
+    lines += ["", "Confusion matrix (rows: true class, columns: predicted; order " + ", ".join(EMOTIONS) + "):", ""]
+    lines += ["```", *(" ".join(f"{v:5d}" for v in row) for row in report["confusion"]), "```", ""]
+    return lines
+
+
+def render_model_card(card: dict, metrics: dict, training: dict) -> str:
+    """MODEL_CARD.md: the human-readable account plus the one ```json block the loader reads."""
+    file_info = card["files"][card["model"]]
+    unclear = card["unclear"]
+    lines = [
+        "# fertui emotion model",
+        "",
+        "Classifies a 48x48 grayscale face (made by `pipeline.emotion.crop.face_crop`) into the seven FER-2013",
+        f"emotions ({', '.join(EMOTIONS)}). Trained by this project's own code; never downloaded.",
+        "",
+        "## Files",
+        "",
+        "| file | bytes | sha256 |",
+        "| --- | --- | --- |",
+        f"| `{card['model']}` | {file_info['bytes']:,} | `{file_info['sha256']}` |",
+        "",
+        "The app refuses to load a file whose sha256 differs from the json block at the end of this card.",
+        f"Runtime: TFLite float32, input (N, 48, 48) uint8, output (N, 7) softmax; {card['parameters']:,} parameters;"
+        f" horizontal-flip test-time augmentation in the graph: {'yes' if card['flip_tta'] else 'no'}.",
+        "",
+        "## Data",
+        "",
+        "FER-2013 (Goodfellow et al., 2013) as packed in `shared/data/fer2013/fer2013.npz`: trained on",
+        "`train` (Training, 28,709 images), model selected on `val` (PublicTest, 3,589), reported on `test`",
+        "(PrivateTest, 3,589).",
+        "",
+    ]
+    if training:
+        lines += ["## Training", ""]
+        if "command" in training:
+            lines += ["```", training["command"], "```", ""]
+        for key, label in (
+            ("labels", "labels"),
+            ("epochs", "epochs"),
+            ("best_epoch", "selected epoch (best val accuracy)"),
+            ("best_val_accuracy", "val accuracy at that epoch"),
+            ("seconds", "training time (s)"),
+            ("machine", "machine"),
+            ("seed", "seed"),
+        ):
+            if key in training:
+                value = training[key]
+                if key == "seconds":
+                    value = f"{value:.0f} ({value / 3600:.1f} h)"
+                lines.append(f"- {label}: {value}")
+        if "config" in training:
+            # A plain fence: the card's only ```json block is the machine-readable one below.
+            config = json.dumps(training["config"], indent=2)
+            lines += ["", "Run configuration (`config.json` of the run):", "", "```", config, "```"]
+        lines.append("")
+    lines += [
+        "## Unclear",
+        "",
+        f"A face is labelled `unclear` when its {unclear['metric'].replace('_', ' ')} is below "
+        f"{unclear['threshold']:.3f}.",
+    ]
+    if unclear.get("criterion"):
+        lines.append(f"Chosen on `val`: {unclear['criterion']}")
+    lines.append("")
+    if metrics:
+        lines += ["## Metrics", ""]
+        for name, report in metrics.items():
+            lines += _metrics_tables(name, report)
+    lines += [
+        "## Machine-readable card",
+        "",
+        "Read by `pipeline.emotion.classifier.EmotionClassifier.load`; written by `fertui export`.",
+        "",
+        "```json",
+        json.dumps(card, indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

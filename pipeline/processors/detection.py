@@ -1,0 +1,102 @@
+"""Face detection: boxes, scores and 5 keypoints per frame.
+
+The processor converts the frame to RGB once and asks its detector for faces. Any object with
+`.detect(image_rgb) -> tuple[Face, ...]` works; a detector that also has `.step(image_rgb)` (one that
+tracks between full detections) is driven through `step`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.frames import KEYPOINT_NAMES, Face, FrameResult
+from pipeline.processors.base import Processor
+
+MTCNN_MIN_FACE = 20
+"""The minimum face size the mtcnn package's pyramid is built for."""
+
+
+@functools.lru_cache(maxsize=32)
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file (cached: model files do not change while fertui runs)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PackageMTCNN:
+    """The `mtcnn` package's detector (its weights ship inside the wheel) behind `.detect(image_rgb)`.
+
+    Slow (about 200 ms per VGA frame on one core) but the reference; TensorFlow is imported on first use.
+    """
+
+    def __init__(self, min_face_size: int = 20) -> None:
+        self.min_face_size = int(min_face_size)
+        self._mtcnn = None
+
+    def _detector(self):
+        if self._mtcnn is None:
+            from mtcnn import MTCNN
+
+            self._mtcnn = MTCNN(device="CPU:0")
+        return self._mtcnn
+
+    def detect(self, image_rgb: np.ndarray) -> tuple[Face, ...]:
+        height, width = image_rgb.shape[:2]
+        if min(height, width) < max(12, self.min_face_size):
+            return ()  # smaller than the smallest face the network can see
+        # mtcnn 1.0.0 sizes its image pyramid for min_face_size=20 whatever is passed; a larger value
+        # pushes the last scales below PNet's 12 px input, which fails the whole call and returns no face.
+        # So a larger minimum is applied by shrinking the image instead (also faster), boxes scaled back.
+        scale = 1.0
+        if self.min_face_size > MTCNN_MIN_FACE:
+            scale = MTCNN_MIN_FACE / self.min_face_size
+            size = (max(12, round(width * scale)), max(12, round(height * scale)))
+            image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+        found = self._detector().detect_faces(image_rgb, min_face_size=min(self.min_face_size, MTCNN_MIN_FACE))
+        faces = []
+        for item in found:
+            x, y, w, h = (float(v) / scale for v in item["box"])
+            if w <= 0 or h <= 0:
+                continue
+            points = item.get("keypoints", {})
+            keypoints = np.array([points[name] for name in KEYPOINT_NAMES], dtype=np.float32).reshape(5, 2) / scale
+            faces.append(Face(box=(x, y, w, h), score=float(item["confidence"]), keypoints=keypoints))
+        faces.sort(key=lambda face: (face.box[0], face.box[1]))
+        return tuple(faces)
+
+    def describe(self) -> dict[str, object]:
+        spec = importlib.util.find_spec("mtcnn")
+        weights = {}
+        if spec is not None and spec.submodule_search_locations:
+            folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "weights"
+            weights = {p.name: sha256_of(p) for p in sorted(folder.glob("*.lz4"))}
+        return {"detector": "mtcnn package 1.0.0", "min_face_size": self.min_face_size, "weights_sha256": weights}
+
+
+class DetectionProcessor(Processor):
+    """Faces in each frame from `detector` (default: PackageMTCNN)."""
+
+    name = "detection"
+
+    def __init__(self, detector: object | None = None, *, min_face_size: int = 20) -> None:
+        self.detector = detector if detector is not None else PackageMTCNN(min_face_size)
+
+    def process(self, result: FrameResult) -> FrameResult:
+        rgb = cv2.cvtColor(result.frame.image, cv2.COLOR_BGR2RGB)
+        step = getattr(self.detector, "step", None)
+        faces = step(rgb) if step is not None else self.detector.detect(rgb)
+        return result.replace(faces=tuple(faces))
+
+    def describe(self) -> dict[str, object]:
+        describe = getattr(self.detector, "describe", None)
+        details = describe() if describe is not None else {"detector": type(self.detector).__name__}
+        return {"name": self.name, **details}

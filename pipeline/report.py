@@ -1,0 +1,85 @@
+"""A picture of a session: per face, emotion probabilities over time and the share of each emotion.
+
+Uses matplotlib's object API with the Agg canvas (no display, no global pyplot state), and writes the
+PNG owner-only like every other export.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.emotion import EMOTIONS, UNCLEAR
+from pipeline.frames import SMOOTHED_PREFIX
+from pipeline.sinks import summarize_rows, write_private_atomic
+
+MAX_FACES = 8
+"""At most this many faces (those seen longest) get a row in the picture."""
+
+COLORS = {
+    "angry": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#ffbf00",
+    "sad": "#1f77b4",
+    "surprise": "#17becf",
+    "neutral": "#7f7f7f",
+    UNCLEAR: "#c7c7c7",
+}
+
+
+def _series(rows: list[dict[str, object]], face_id: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Times and (N, 7) probabilities of one face: the smoothed ones when the log has them, else raw."""
+    own = [r for r in rows if r.get("face_id") == face_id]
+    smoothed = all(r.get(SMOOTHED_PREFIX + EMOTIONS[0]) is not None for r in own)
+    prefix = SMOOTHED_PREFIX if smoothed else ""
+    own = [r for r in own if r.get(prefix + EMOTIONS[0]) is not None]
+    times = np.array([float(r["time_s"]) for r in own])  # type: ignore[arg-type]
+    probs = np.array([[float(r[prefix + e]) for e in EMOTIONS] for r in own]).reshape(-1, len(EMOTIONS))  # type: ignore[arg-type]
+    return times, probs, "smoothed" if smoothed else "raw"
+
+
+def render_report(rows: list[dict[str, object]], out: str | os.PathLike, title: str = "") -> dict[str, object]:
+    """Draw the session picture for log rows into `out` (PNG, mode 0600). Returns what was drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    summary = summarize_rows(rows)
+    faces = sorted(summary, key=lambda f: -int(summary[f]["frames"]))[:MAX_FACES]  # type: ignore[call-overload]
+    faces.sort()
+    frames = len({r["frame"] for r in rows})
+    n_rows = max(1, len(faces))
+    figure = Figure(figsize=(12, 2.6 * n_rows + 0.8), layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(title or f"fertui session: {frames} frames, {len(summary)} face(s)")
+    grid = figure.add_gridspec(n_rows, 2, width_ratios=(3, 1))
+    if not faces:
+        axis = figure.add_subplot(grid[0, :])
+        axis.axis("off")
+        axis.text(0.5, 0.5, f"no face found in {frames} frames", ha="center", va="center", fontsize=14)
+    for row, face_id in enumerate(faces):
+        times, probs, kind = _series(rows, face_id)
+        timeline = figure.add_subplot(grid[row, 0])
+        for column, emotion in enumerate(EMOTIONS):
+            timeline.plot(times, probs[:, column], color=COLORS[emotion], label=emotion, linewidth=1.4)
+        timeline.set_ylim(0, 1)
+        timeline.set_ylabel(f"face {face_id}\n{kind} p")
+        timeline.set_xlabel("time (s)")
+        timeline.grid(alpha=0.3)
+        if row == 0:
+            timeline.legend(ncol=len(EMOTIONS), fontsize="small", loc="upper left", bbox_to_anchor=(0, 1.25))
+        share = summary[face_id]["share"]
+        labels = [label for label in (*EMOTIONS, UNCLEAR) if label in share]  # type: ignore[operator]
+        bars = figure.add_subplot(grid[row, 1])
+        values = [share[label] for label in labels]  # type: ignore[index]
+        bars.barh(labels, values, color=[COLORS.get(label, "#333333") for label in labels])
+        bars.set_xlim(0, 1)
+        bars.invert_yaxis()
+        bars.set_xlabel(f"share of {summary[face_id]['frames']} frames")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_private_atomic(Path(out), buffer.getvalue())
+    return {"faces": faces, "frames": frames, "path": str(out)}

@@ -1,0 +1,330 @@
+"""The threads: a capture thread reads the source into a bounded queue; a processing thread runs the
+processors on each frame and hands every result to the sinks (in order) and to a one-slot mailbox.
+
+Drop policy (see DropPolicy): a live source never waits for processing, so the queue keeps the newest
+frames and counts what it drops; a file source blocks the capture thread instead, so nothing is lost.
+
+Pause: processing stops, the view and the log freeze. For a live source the camera keeps streaming and
+frames captured while paused are discarded (counted in `paused_skipped`), so resuming shows the present,
+not a stale backlog. For a file source nothing is read while paused, so resuming continues exactly where
+it stopped and no frame of the recording is skipped.
+
+Shutdown: one threading.Event. `stop()` sets it and joins both threads with a timeout; the processing
+thread closes the processors (it set them up) and the sinks. If a stage is stuck past the timeout the
+sinks are closed from the caller, so the log is always closed. An exception in a stage or the source
+ends the run with `stats().error` set and the sinks closed with that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.frames import Frame, FrameResult
+from pipeline.processors.base import Processor
+from pipeline.sinks import Sink
+from pipeline.sources import FrameSource, SourceLost
+
+RECENT = 60
+"""How many recent frames the fps, latency and stage-time figures are computed over."""
+
+RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+"""Backoff between attempts to get a lost live source back (the last delay repeats)."""
+
+
+class DropPolicy(enum.Enum):
+    DROP_OLDEST = "drop_oldest"  # live: keep the newest frames, count the drops
+    BLOCK = "block"  # files: the capture thread waits for room, nothing is dropped
+
+
+@dataclass(frozen=True)
+class RunnerStats:
+    capture_fps: float = 0.0
+    processed_fps: float = 0.0
+    frames_captured: int = 0
+    frames_processed: int = 0
+    dropped: int = 0
+    paused_skipped: int = 0
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    source_state: str = "running"  # "running" | "lost" | "ended"
+    error: str | None = None
+    events: tuple[dict[str, object], ...] = ()
+
+
+_END = object()  # queue marker: the source has ended
+
+
+def _fps(stamps: deque[float]) -> float:
+    if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+        return 0.0
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+class Runner:
+    """Runs `processors` on every frame of `source` and hands results to `sinks` and `latest()`."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        processors: Sequence[Processor],
+        sinks: Sequence[Sink] = (),
+        *,
+        queue_size: int = 4,
+        drop_policy: DropPolicy | None = None,
+    ) -> None:
+        self.source = source
+        self.processors = list(processors)
+        self.sinks = list(sinks)
+        self.drop_policy = drop_policy or (DropPolicy.DROP_OLDEST if source.live else DropPolicy.BLOCK)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._paused = threading.Event()
+        self._lock = threading.Lock()
+        self._latest: FrameResult | None = None
+        self._threads: list[threading.Thread] = []
+        self._reason: str | None = None
+        self._sinks_closed = False
+        self._stage = "setup"  # the stage running now, named in an error
+        # figures, written by the two threads, read by stats()
+        self._captured = 0
+        self._processed = 0
+        self._dropped = 0
+        self._paused_skipped = 0
+        self._capture_stamps: deque[float] = deque(maxlen=RECENT)
+        self._process_stamps: deque[float] = deque(maxlen=RECENT)
+        self._latencies_ms: deque[float] = deque(maxlen=RECENT)
+        self._stage_ms: dict[str, deque[float]] = {}
+        self._source_state = "running"
+        self._error: str | None = None
+        self._events: list[dict[str, object]] = []
+
+    # -- control ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the source (a SourceError surfaces here, in the caller) and start both threads."""
+        if self._threads:
+            raise RuntimeError("a Runner can be started once")
+        self.source.open()
+        self._threads = [
+            threading.Thread(target=self._capture_loop, name="fertui-capture", daemon=True),
+            threading.Thread(target=self._process_loop, name="fertui-processing", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 2.0, reason: str | None = "stopped") -> None:
+        """Stop both threads and close processors and sinks; `reason` (None: a normal end) goes to the log.
+
+        Returns within about `timeout` seconds even if a stage is stuck.
+        """
+        with self._lock:
+            if self._reason is None and not self._done.is_set():
+                self._reason = reason
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if not self._done.is_set():
+            self._close_sinks(self._reason or "stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the run is over (source ended, error, or stopped); True when it is."""
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+
+    def latest(self) -> FrameResult | None:
+        """The newest result (a one-slot mailbox); never blocks."""
+        return self._latest
+
+    def stats(self) -> RunnerStats:
+        with self._lock:
+            latencies = np.array(self._latencies_ms) if self._latencies_ms else None
+            return RunnerStats(
+                capture_fps=_fps(self._capture_stamps),
+                processed_fps=_fps(self._process_stamps),
+                frames_captured=self._captured,
+                frames_processed=self._processed,
+                dropped=self._dropped,
+                paused_skipped=self._paused_skipped,
+                latency_ms_p50=None if latencies is None else float(np.percentile(latencies, 50)),
+                latency_ms_p95=None if latencies is None else float(np.percentile(latencies, 95)),
+                stage_ms={name: float(np.mean(v)) for name, v in self._stage_ms.items() if v},
+                source_state=self._source_state,
+                error=self._error,
+                events=tuple(self._events),
+            )
+
+    # -- the capture thread ---------------------------------------------------------------------------
+
+    def _event(self, kind: str, detail: str = "") -> None:
+        with self._lock:
+            self._events.append({"event": kind, "wall_time": time.time(), "detail": detail})
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = message
+        self._stop.set()
+
+    def _capture_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    frame = self.source.read()
+                except SourceLost as exc:
+                    self._recover(str(exc))
+                    continue
+                if frame is None:
+                    with self._lock:
+                        self._source_state = "ended"
+                    self._put_end()
+                    return
+                now = time.monotonic()
+                with self._lock:
+                    self._captured += 1
+                    self._capture_stamps.append(now)
+                self._enqueue((frame, now))
+        except Exception as exc:  # any source failure ends the run with a clear reason
+            self._fail(f"source {self.source.name}: {exc}")
+        finally:
+            self.source.close()  # here, in the thread that reads it
+
+    def _recover(self, message: str) -> None:
+        """Retry a lost live source with backoff until it returns or the run is stopped."""
+        with self._lock:
+            self._source_state = "lost"
+        self._event("source_lost", message)
+        attempt = 0
+        while not self._stop.is_set():
+            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+            attempt += 1
+            if self._stop.wait(delay):
+                return
+            try:
+                self.source.reopen()
+            except SourceLost:
+                continue
+            with self._lock:
+                self._source_state = "running"
+            self._event("source_restored", f"after {attempt} attempts")
+            return
+
+    def _enqueue(self, item: tuple[Frame, float]) -> None:
+        if self.drop_policy is DropPolicy.DROP_OLDEST:
+            while True:
+                try:
+                    self._queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        with self._lock:
+                            self._dropped += 1
+                    except queue.Empty:
+                        pass
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _put_end(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(_END, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    # -- the processing thread ------------------------------------------------------------------------
+
+    def _process_loop(self) -> None:
+        set_up: list[Processor] = []
+        try:
+            for processor in self.processors:
+                processor.setup()
+                set_up.append(processor)
+            self._consume()
+        except Exception as exc:  # a failing stage stops the run, never hangs it
+            self._fail(f"{self._stage}: {type(exc).__name__}: {exc}")
+        finally:
+            self._stop.set()
+            for processor in set_up:
+                with contextlib.suppress(Exception):  # one failing close must not keep the others open
+                    processor.close()
+            with self._lock:
+                reason = self._error or self._reason
+            self._close_sinks(reason)
+            self._done.set()
+
+    def _consume(self) -> None:
+        live = self.drop_policy is DropPolicy.DROP_OLDEST
+        while not self._stop.is_set():
+            if self._paused.is_set() and not live:
+                self._stop.wait(0.05)
+                continue
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if self._paused.is_set():
+                with self._lock:
+                    self._paused_skipped += 1
+                continue
+            frame, captured_at = item  # type: ignore[misc]
+            self._process(frame, captured_at)
+
+    def _process(self, frame: Frame, captured_at: float) -> None:
+        result = FrameResult(frame)
+        for processor in self.processors:
+            self._stage = processor.name
+            started = time.perf_counter()
+            result = processor.process(result)
+            result = result.with_timing(processor.name, (time.perf_counter() - started) * 1000.0)
+        self._stage = "sink"
+        self._latest = result
+        for sink in self.sinks:
+            sink.write(result)
+        now = time.monotonic()
+        with self._lock:
+            self._processed += 1
+            self._process_stamps.append(now)
+            self._latencies_ms.append((now - captured_at) * 1000.0)
+            for name, ms in result.timings_ms.items():
+                self._stage_ms.setdefault(name, deque(maxlen=RECENT)).append(ms)
+
+    def _close_sinks(self, reason: str | None) -> None:
+        with self._lock:
+            if self._sinks_closed:
+                return
+            self._sinks_closed = True
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):  # the other sinks must still close
+                sink.close(reason)

@@ -1,0 +1,314 @@
+"""Where results go: the session log (CSV or JSON Lines) with its metadata sidecar, and its summary.
+
+The log is what a researcher takes home, so it is written to survive anything:
+- the header and every frame's rows are written with one `os.write` each, straight to the kernel, so a
+  killed process leaves a file whose every line parses (minus at most the frame being written);
+- if a write fails (the disk fills), the partial frame is cut off again, recording stops, and the
+  reason is kept in `write_error` and in the metadata;
+- the sidecar `<log>.meta.json` is written at start (marked interrupted, since nothing has closed it
+  yet) and replaced atomically at close with the end time, counts and `interrupted` + `reason`;
+- files are created owner-only (0600) and new folders 0700: the log is biometric-derived data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.emotion import EMOTIONS, UNCLEAR
+from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, result_rows
+
+FORMATS = ("csv", "jsonl")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+NOT_CLOSED = "the process ended before closing the log"
+
+
+class SinkError(Exception):
+    """The log cannot be written; the message is one line for the user."""
+
+
+class Sink(Protocol):
+    """Anything the runner hands every result to, in order, from the processing thread."""
+
+    def write(self, result: FrameResult) -> None: ...
+
+    def close(self, reason: str | None = None) -> None: ...
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def fertui_version() -> str:
+    from pipeline import __version__
+
+    return __version__
+
+
+def meta_path_for(path: str | os.PathLike) -> Path:
+    return Path(f"{os.fspath(path)}.meta.json")
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create `folder` (and missing parents) owner-only; existing folders are left as they are."""
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+
+
+def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse, with one line, a log location that cannot be written, before any work starts."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise SinkError(f"cannot write log {path}: it is a folder")
+    if path.exists() and not overwrite:
+        raise SinkError(f"{path} already exists; choose another --out or pass --overwrite")
+    parent = path.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SinkError(f"cannot write log {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SinkError(f"cannot write log {path}: permission denied")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SinkError(f"cannot write log {path}: permission denied")
+    return path
+
+
+def write_private_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (tmp file + os.replace), owner-only."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _encode_csv(rows: Iterable[dict[str, object]] | None, header: bool = False) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(LOG_COLUMNS)
+    for row in rows or ():
+        writer.writerow(["" if row[c] is None else row[c] for c in LOG_COLUMNS])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _encode_jsonl(rows: Iterable[dict[str, object]]) -> bytes:
+    return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows).encode("utf-8")
+
+
+class EmotionTally:
+    """Per face_id: how many processed frames showed each label (for the end-of-run table and exports)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, Counter[str]] = defaultdict(Counter)
+        self.first_s: dict[int, float] = {}
+        self.last_s: dict[int, float] = {}
+
+    def add(self, row: dict[str, object]) -> None:
+        face_id = row.get("face_id")
+        if face_id is None or face_id == "":
+            return
+        face_id = int(face_id)  # type: ignore[arg-type]
+        label = row.get("emotion") or ""
+        self.counts[face_id][str(label) or "none"] += 1
+        time_s = float(row["time_s"])  # type: ignore[arg-type]
+        self.first_s.setdefault(face_id, time_s)
+        self.last_s[face_id] = time_s
+
+    def summary(self) -> dict[int, dict[str, object]]:
+        """{face_id: {"frames", "first_s", "last_s", "share": {label: fraction of the face's frames}}}."""
+        out = {}
+        for face_id in sorted(self.counts):
+            counts = self.counts[face_id]
+            total = sum(counts.values())
+            labels = [*EMOTIONS, UNCLEAR, *sorted(set(counts) - {*EMOTIONS, UNCLEAR})]
+            out[face_id] = {
+                "frames": total,
+                "first_s": self.first_s[face_id],
+                "last_s": self.last_s[face_id],
+                "share": {label: counts[label] / total for label in labels if counts[label]},
+            }
+        return out
+
+
+def summarize_rows(rows: Iterable[dict[str, object]]) -> dict[int, dict[str, object]]:
+    """Per face_id share of time per emotion label, from log rows (see EmotionTally.summary)."""
+    tally = EmotionTally()
+    for row in rows:
+        tally.add(row)
+    return tally.summary()
+
+
+def _parse_cell(column: str, value: str) -> object:
+    if value == "":
+        return None
+    if column in ("frame", "face_id"):
+        return int(value)
+    if column in ("wall_time", "source", "emotion"):
+        return value
+    return float(value)
+
+
+def read_log(path: str | os.PathLike) -> list[dict[str, object]]:
+    """Rows of a session log (CSV or JSON Lines, told apart by content), typed like result_rows."""
+    path = Path(path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        first = handle.readline()
+        handle.seek(0)
+        if first.startswith("{"):
+            return [json.loads(line) for line in handle if line.strip()]
+        reader = csv.DictReader(handle)
+        return [{c: _parse_cell(c, row[c]) for c in reader.fieldnames or ()} for row in reader]
+
+
+class SessionLog:
+    """The session log sink: `with SessionLog(path, "csv", metadata) as log: ... log.write(result)`.
+
+    Thread-safe: the runner writes from its processing thread while another thread may close it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fmt: str = "csv",
+        metadata: dict[str, object] | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        if fmt not in FORMATS:
+            raise SinkError(f"unknown log format {fmt!r} (choose csv or jsonl)")
+        self.path = check_writable(path, overwrite=overwrite)
+        self.meta_path = meta_path_for(self.path)
+        self.fmt = fmt
+        self.metadata = dict(metadata or {})
+        self.recording = True
+        self.rows_written = 0
+        self.frames_written = 0
+        self.write_error: str | None = None
+        self.tally = EmotionTally()
+        self.closed = False
+        self._lock = threading.Lock()
+        self._good_size = 0
+        self._started = _now_iso()
+        self._close_state: dict[str, object] = {}
+        make_private_dir(self.path.parent)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+            self._fd = os.open(self.path, flags, FILE_MODE)
+        except OSError as exc:
+            raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
+        try:
+            os.fchmod(self._fd, FILE_MODE)
+            if fmt == "csv":
+                self._append(_encode_csv(None, header=True))
+            self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
+        except OSError as exc:
+            os.close(self._fd)
+            raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
+
+    def __enter__(self) -> SessionLog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.close(None if exc is None else f"{exc_type.__name__}: {exc}")
+
+    def _append(self, data: bytes) -> None:
+        try:
+            _write_all(self._fd, data)
+        except OSError:
+            os.ftruncate(self._fd, self._good_size)  # cut a partial frame so every line still parses
+            os.lseek(self._fd, self._good_size, os.SEEK_SET)
+            raise
+        self._good_size += len(data)
+
+    def write(self, result: FrameResult) -> None:
+        """Append the result's rows (one per face, or one with no face id) and flush them."""
+        with self._lock:
+            if self.closed or not self.recording:
+                return
+            rows = result_rows(result)
+            data = _encode_csv(rows) if self.fmt == "csv" else _encode_jsonl(rows)
+            try:
+                self._append(data)
+            except OSError as exc:
+                self.recording = False
+                self.write_error = f"recording stopped: cannot write {self.path}: {exc.strerror or exc}"
+                return
+            self.rows_written += len(rows)
+            self.frames_written += 1
+            for row in rows:
+                self.tally.add(row)
+
+    def summary(self) -> dict[int, dict[str, object]]:
+        return self.tally.summary()
+
+    def close(self, reason: str | None = None) -> None:
+        """Close the log and rewrite the metadata; a reason marks the session as interrupted."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
+            self._try_write_meta()
+
+    def update_metadata(self, **extra: object) -> None:
+        """Add to the metadata (run statistics, events); rewritten at once if the log is already closed."""
+        with self._lock:
+            self.metadata.update(extra)
+            if self.closed:
+                self._try_write_meta()
+
+    def _try_write_meta(self) -> None:
+        try:
+            self._write_meta(**self._close_state)  # type: ignore[arg-type]
+        except OSError as exc:
+            self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
+
+    def _write_meta(self, *, interrupted: bool, reason: str | None, ended: str | None) -> None:
+        meta = {
+            **self.metadata,
+            "log": self.path.name,
+            "format": self.fmt,
+            "columns": list(LOG_COLUMNS),
+            "smoothed_prefix": SMOOTHED_PREFIX,
+            "fertui_version": fertui_version(),
+            "started": self._started,
+            "ended": ended,
+            "frames": self.frames_written,
+            "rows": self.rows_written,
+            "interrupted": interrupted,
+            "reason": reason,
+            "write_error": self.write_error,
+        }
+        data = json.dumps(meta, indent=2, default=str).encode("utf-8") + b"\n"
+        write_private_atomic(self.meta_path, data)

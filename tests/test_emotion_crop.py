@@ -1,0 +1,75 @@
+"""face_crop on a real portrait: shape, eyes level, rotation invariance, the box fallback."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.emotion.crop import CROP_SIZE, EYE_CENTRE, EYE_DISTANCE, crop_transform, face_crop
+from pipeline.frames import Face
+
+# MTCNN (mtcnn 1.0.0) on matplotlib's grace_hopper.jpg (512x600): box and keypoints in KEYPOINT_NAMES order.
+HOPPER_BOX = (178.0, 110.0, 173.0, 220.0)
+HOPPER_KEYPOINTS = np.array([[220, 190], [308, 186], [268, 237], [232, 277], [304, 273]], dtype=np.float32)
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def _rotated(image: np.ndarray, keypoints: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    h, w = image.shape[:2]
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(image, rotation, (w, h), borderMode=cv2.BORDER_REPLICATE), _apply(rotation, keypoints)
+
+
+def test_crop_is_48x48_grayscale_uint8(grace_hopper_bgr):
+    crop = face_crop(grace_hopper_bgr, Face(box=HOPPER_BOX, score=0.99, keypoints=HOPPER_KEYPOINTS))
+    assert crop.shape == (CROP_SIZE, CROP_SIZE)
+    assert crop.dtype == np.uint8
+    assert crop.std() > 20  # a face, not a flat patch
+
+
+def test_eyes_land_level_at_the_fer_position():
+    for degrees in (0.0, 17.0, -25.0):
+        centre = HOPPER_KEYPOINTS[:2].mean(axis=0)
+        rotation = cv2.getRotationMatrix2D(tuple(map(float, centre)), degrees, 1.0)
+        keypoints = _apply(rotation, HOPPER_KEYPOINTS)
+        eyes = _apply(crop_transform(Face(box=HOPPER_BOX, score=1.0, keypoints=keypoints)), keypoints[:2])
+        assert eyes[0, 1] == pytest.approx(eyes[1, 1], abs=1e-6)  # level
+        assert eyes[1, 0] > eyes[0, 0]  # not mirrored
+        assert eyes.mean(axis=0) == pytest.approx(EYE_CENTRE, abs=1e-6)
+        assert eyes[1, 0] - eyes[0, 0] <= EYE_DISTANCE + 1e-6
+
+
+def test_a_tilted_head_gives_the_same_crop(grace_hopper_bgr):
+    upright = face_crop(grace_hopper_bgr, Face(box=HOPPER_BOX, score=1.0, keypoints=HOPPER_KEYPOINTS))
+    image, keypoints = _rotated(grace_hopper_bgr, HOPPER_KEYPOINTS, 20.0)
+    tilted = face_crop(image, Face(box=HOPPER_BOX, score=1.0, keypoints=keypoints))
+    unaligned = cv2.cvtColor(cv2.resize(image[110:330, 170:360], (48, 48)), cv2.COLOR_BGR2GRAY)
+    difference = np.abs(tilted.astype(int) - upright.astype(int)).mean()
+    assert difference < 4.0
+    assert difference < np.abs(unaligned.astype(int) - upright.astype(int)).mean() / 3
+
+
+def test_without_keypoints_the_box_frames_the_face_like_the_keypoints_do(grace_hopper_bgr):
+    box_only = Face(box=HOPPER_BOX, score=1.0)
+    assert face_crop(grace_hopper_bgr, box_only).shape == (48, 48)
+    eyes = _apply(crop_transform(box_only), HOPPER_KEYPOINTS[:2])
+    # The box puts the eyes within a few crop pixels of where the keypoint alignment puts them.
+    assert np.linalg.norm(eyes.mean(axis=0) - np.array(EYE_CENTRE)) < 4.0
+    assert 0.7 * EYE_DISTANCE < np.linalg.norm(eyes[1] - eyes[0]) < 1.3 * EYE_DISTANCE
+
+
+def test_a_face_at_the_frame_edge_still_gives_a_full_crop(grace_hopper_bgr):
+    corner = grace_hopper_bgr[150:, 200:]  # the face cut at the left and top
+    keypoints = HOPPER_KEYPOINTS - np.array([200, 150], dtype=np.float32)
+    crop = face_crop(corner, Face(box=(-22.0, -40.0, 173.0, 220.0), score=0.9, keypoints=keypoints))
+    assert crop.shape == (48, 48)
+
+
+def test_grayscale_frames_are_accepted(grace_hopper_bgr):
+    gray = cv2.cvtColor(grace_hopper_bgr, cv2.COLOR_BGR2GRAY)
+    face = Face(box=HOPPER_BOX, score=1.0, keypoints=HOPPER_KEYPOINTS)
+    assert np.abs(face_crop(gray, face).astype(int) - face_crop(grace_hopper_bgr, face).astype(int)).max() <= 2

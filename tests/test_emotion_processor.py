@@ -1,0 +1,93 @@
+"""EmotionProcessor: one batch per frame, smoothing per face id, the unclear label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.emotion import EMOTIONS, UNCLEAR
+from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.crop import face_crop
+from pipeline.frames import Face, Frame, FrameResult
+from pipeline.processors.emotion import EmotionProcessor
+from tests.test_emotion_crop import HOPPER_BOX, HOPPER_KEYPOINTS
+
+
+class CountingClassifier(EmotionClassifier):
+    """The real tiny classifier, recording the batch sizes it was called with."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    def predict(self, crops):
+        self.batches.append(len(crops))
+        return super().predict(crops)
+
+
+@pytest.fixture
+def classifier(tiny_models_dir):
+    return CountingClassifier.load(tiny_models_dir)
+
+
+def _result(image, faces, index=0, time_s=0.0):
+    return FrameResult(frame=Frame(index, time_s, 1.7e9 + time_s, image), faces=tuple(faces))
+
+
+def _faces(face_ids):
+    # The same face at slightly different places, so the crops (and the probabilities) differ.
+    return [
+        Face(box=HOPPER_BOX, score=0.99, keypoints=HOPPER_KEYPOINTS + 6 * i, face_id=fid)
+        for i, fid in enumerate(face_ids)
+    ]
+
+
+def test_all_faces_of_a_frame_go_in_one_batch(classifier, grace_hopper_bgr):
+    processor = EmotionProcessor(classifier, smoothing=0.0)
+    faces = _faces([1, 2, 3])
+    out = processor.process(_result(grace_hopper_bgr, faces))
+    assert classifier.batches == [3]
+    assert len(out.faces) == 3
+    expected = EmotionClassifier.predict(classifier, np.stack([face_crop(grace_hopper_bgr, f) for f in faces]))
+    for face, probs in zip(out.faces, expected, strict=True):
+        assert np.allclose(face.probs, probs, atol=1e-6)
+        assert face.smoothed is None  # smoothing off
+        assert face.label in (*EMOTIONS, UNCLEAR)
+        assert face.confidence == pytest.approx(float(probs.max()))
+    assert processor.process(_result(grace_hopper_bgr, [])).faces == ()
+    assert classifier.batches == [3]  # an empty frame costs no inference
+
+
+def test_smoothing_follows_each_face_id(classifier, grace_hopper_bgr):
+    processor = EmotionProcessor(classifier, smoothing=0.6, unclear_threshold=0.0)
+    first = processor.process(_result(grace_hopper_bgr, _faces([7, None]), 0, 0.0))
+    # Frame 2: face 7 appears where the other face was, so its raw probabilities change.
+    second = processor.process(_result(grace_hopper_bgr, _faces([None, 7]), 1, 0.1))
+    a, b = first.faces[0], second.faces[1]
+    assert np.allclose(a.smoothed, a.probs)  # first sight: nothing to average with
+    assert not np.allclose(a.probs, b.probs)
+    assert np.allclose(b.smoothed, 0.6 * a.smoothed + 0.4 * b.probs, atol=1e-6)
+    assert b.label == EMOTIONS[int(np.argmax(b.smoothed))]
+    assert b.confidence == pytest.approx(float(b.smoothed.max()))
+    for face in (first.faces[1], second.faces[0]):  # no id: not smoothed
+        assert np.allclose(face.smoothed, face.probs)
+
+
+def test_an_id_unseen_for_a_while_starts_afresh(classifier, grace_hopper_bgr):
+    processor = EmotionProcessor(classifier, smoothing=0.6, forget_after_s=1.0)
+    processor.process(_result(grace_hopper_bgr, _faces([None, 4]), 0, 0.0))
+    later = processor.process(_result(grace_hopper_bgr, _faces([4]), 1, 5.0)).faces[0]
+    assert np.allclose(later.smoothed, later.probs)
+
+
+def test_below_the_threshold_the_label_is_unclear(classifier, grace_hopper_bgr):
+    faces = _faces([1, 2])
+    always = EmotionProcessor(classifier, smoothing=0.0, unclear_threshold=1.01).process(
+        _result(grace_hopper_bgr, faces)
+    )
+    assert [f.label for f in always.faces] == [UNCLEAR, UNCLEAR]
+    never = EmotionProcessor(classifier, smoothing=0.0, unclear_threshold=0.0).process(_result(grace_hopper_bgr, faces))
+    assert all(f.label in EMOTIONS for f in never.faces)
+    card_default = EmotionProcessor(classifier)
+    assert card_default.unclear_threshold == pytest.approx(0.05)
+    assert card_default.describe()["model"]["sha256"] == classifier.sha256

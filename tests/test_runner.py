@@ -1,0 +1,220 @@
+"""The runner's threads, queue and drop policy, with small real sources, processors and sinks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pipeline.frames import Face, Frame, FrameResult
+from pipeline.processors.base import Processor
+from pipeline.runner import DropPolicy, Runner
+from pipeline.sources import DemoSource, FrameSource, SourceLost
+
+
+class CountingSource(FrameSource):
+    """`n` small frames whose first pixel encodes the index; `delay_s` between reads."""
+
+    def __init__(self, n: int, *, live: bool = False, delay_s: float = 0.0, lost_at: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.n, self.live, self.delay_s = n, live, delay_s
+        self.name = "counting"
+        self.lost_at = set(lost_at)
+        self.failed_reopens = 0
+        self._index = 0
+
+    def _open(self) -> None:
+        pass
+
+    def reopen(self) -> None:
+        if self.failed_reopens < 2:
+            self.failed_reopens += 1
+            raise SourceLost("still unplugged")
+
+    def _next(self) -> Frame | None:
+        if self._index >= self.n:
+            return None
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self._index in self.lost_at:
+            self.lost_at.discard(self._index)
+            raise SourceLost("camera unplugged")
+        image = np.zeros((4, 4, 3), np.uint8)
+        image[0, 0, 0] = self._index % 256
+        frame = Frame(self._index, self._index / 30, time.time(), image)
+        self._index += 1
+        return frame
+
+
+class BoxFinder(Processor):
+    """Adds one face whose box encodes the frame index; optionally slow or failing."""
+
+    name = "boxes"
+
+    def __init__(self, delay_s: float = 0.0, fail_at: int | None = None) -> None:
+        self.delay_s, self.fail_at = delay_s, fail_at
+        self.setup_thread: str | None = None
+        self.closed = False
+
+    def setup(self) -> None:
+        self.setup_thread = threading.current_thread().name
+
+    def process(self, result: FrameResult) -> FrameResult:
+        if result.frame.index == self.fail_at:
+            raise ValueError("this stage broke")
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        index = float(result.frame.image[0, 0, 0])
+        return result.replace(faces=(Face(box=(index, 0.0, 1.0, 1.0), score=1.0),))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.results: list[FrameResult] = []
+        self.closed_with: list[str | None] = []
+
+    def write(self, result: FrameResult) -> None:
+        self.results.append(result)
+
+    def close(self, reason: str | None = None) -> None:
+        self.closed_with.append(reason)
+
+
+def test_file_source_blocks_and_processes_every_frame_in_order() -> None:
+    sink, finder = ListSink(), BoxFinder(delay_s=0.002)
+    runner = Runner(CountingSource(40), [finder], [sink], queue_size=2)
+    assert runner.drop_policy is DropPolicy.BLOCK
+    runner.start()
+    assert runner.wait(10)
+    runner.stop(reason=None)
+    stats = runner.stats()
+    assert [r.frame.index for r in sink.results] == list(range(40))
+    assert [r.faces[0].box[0] for r in sink.results] == [float(i) for i in range(40)]
+    assert stats.frames_processed == stats.frames_captured == 40 and stats.dropped == 0
+    assert stats.source_state == "ended" and stats.error is None
+    assert sink.closed_with == [None], "a source that ended is a complete session"
+    assert finder.setup_thread == "fertui-processing" and finder.closed
+    assert set(sink.results[0].timings_ms) == {"boxes"} and stats.stage_ms["boxes"] >= 2.0
+    assert stats.latency_ms_p50 is not None and stats.latency_ms_p95 >= stats.latency_ms_p50
+    assert runner.latest() is sink.results[-1]
+
+
+def test_live_source_drops_the_oldest_and_counts_it() -> None:
+    sink = ListSink()
+    runner = Runner(CountingSource(60, live=True, delay_s=0.002), [BoxFinder(delay_s=0.03)], [sink], queue_size=2)
+    assert runner.drop_policy is DropPolicy.DROP_OLDEST
+    runner.start()
+    assert runner.wait(15)
+    runner.stop(reason=None)
+    stats = runner.stats()
+    indices = [r.frame.index for r in sink.results]
+    assert stats.dropped > 0
+    assert indices == sorted(indices), "results stay in capture order"
+    assert stats.frames_processed + stats.dropped == stats.frames_captured == 60
+    assert indices[-1] == 59, "the newest frame is kept, not dropped"
+
+
+def test_stop_is_prompt_and_closes_the_sinks_with_the_reason() -> None:
+    sink, finder = ListSink(), BoxFinder()
+    runner = Runner(DemoSource(live=True, fps=30), [finder], [sink])
+    runner.start()
+    deadline = time.monotonic() + 10
+    while runner.stats().frames_processed < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    runner.stop(timeout=2.0, reason="interrupted by SIGTERM")
+    assert time.monotonic() - started < 2.5
+    assert runner.done and runner.wait(0)
+    assert sink.closed_with == ["interrupted by SIGTERM"] and finder.closed
+    assert runner.stats().frames_processed >= 3
+
+
+def test_an_error_in_a_stage_ends_the_run_with_the_reason() -> None:
+    sink, finder = ListSink(), BoxFinder(fail_at=5)
+    runner = Runner(CountingSource(100), [finder], [sink])
+    runner.start()
+    assert runner.wait(10), "a failing stage must end the run, never hang it"
+    error = runner.stats().error
+    assert error is not None and "boxes" in error and "this stage broke" in error
+    assert [r.frame.index for r in sink.results] == [0, 1, 2, 3, 4]
+    assert sink.closed_with == [error] and finder.closed
+    runner.stop()
+    assert sink.closed_with == [error], "sinks close once"
+
+
+def test_a_stuck_stage_does_not_keep_the_log_open() -> None:
+    sink = ListSink()
+    runner = Runner(CountingSource(10), [BoxFinder(delay_s=5.0)], [sink])
+    runner.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    runner.stop(timeout=0.5, reason="interrupted by SIGINT")
+    assert time.monotonic() - started < 1.5
+    assert sink.closed_with == ["interrupted by SIGINT"]
+
+
+def test_latest_is_a_one_slot_mailbox() -> None:
+    runner = Runner(CountingSource(25), [BoxFinder()], [])
+    assert runner.latest() is None
+    runner.start()
+    assert runner.wait(10)
+    runner.stop(reason=None)
+    latest = runner.latest()
+    assert latest is not None and latest.frame.index == 24
+
+
+def test_pausing_a_file_source_skips_nothing() -> None:
+    sink = ListSink()
+    runner = Runner(CountingSource(30, delay_s=0.002), [BoxFinder()], [sink], queue_size=2)
+    runner.set_paused(True)
+    runner.start()
+    time.sleep(0.3)
+    assert runner.paused and runner.stats().frames_processed == 0
+    assert runner.stats().frames_captured <= 3, "capture waits for room while paused"
+    runner.set_paused(False)
+    assert runner.wait(10)
+    runner.stop(reason=None)
+    assert [r.frame.index for r in sink.results] == list(range(30))
+
+
+def test_pausing_a_live_source_discards_frames_and_counts_them() -> None:
+    sink = ListSink()
+    runner = Runner(CountingSource(1000, live=True, delay_s=0.005), [BoxFinder()], [sink])
+    runner.start()
+    time.sleep(0.2)
+    runner.set_paused(True)
+    time.sleep(0.05)
+    processed = runner.stats().frames_processed
+    time.sleep(0.3)
+    assert runner.stats().frames_processed <= processed + 1
+    assert runner.stats().paused_skipped > 10
+    runner.set_paused(False)
+    time.sleep(0.2)
+    assert runner.stats().frames_processed > processed + 5
+    runner.stop()
+
+
+def test_a_lost_live_source_is_retried_until_it_returns() -> None:
+    sink = ListSink()
+    source = CountingSource(12, live=True, lost_at=(5,))
+    runner = Runner(source, [BoxFinder()], [sink])
+    runner.start()
+    assert runner.wait(10)
+    runner.stop(reason=None)
+    stats = runner.stats()
+    assert [e["event"] for e in stats.events] == ["source_lost", "source_restored"]
+    assert source.failed_reopens == 2 and stats.source_state == "ended"
+    indices = [r.frame.index for r in sink.results]
+    assert indices == sorted(set(indices)) and indices[-1] == 11
+    assert stats.frames_processed + stats.dropped == stats.frames_captured == 12
+
+
+@pytest.mark.parametrize("policy", list(DropPolicy))
+def test_drop_policy_can_be_chosen_explicitly(policy: DropPolicy) -> None:
+    runner = Runner(CountingSource(5), [BoxFinder()], [], drop_policy=policy)
+    assert runner.drop_policy is policy
