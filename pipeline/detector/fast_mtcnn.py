@@ -1,15 +1,16 @@
 """MTCNN run fast on a CPU: the mtcnn package's P-Net, R-Net and O-Net with their weights, driven differently.
 
 What the package does per frame, and what we do instead:
-- its pyramid is resized in eager TensorFlow and each level runs P-Net eagerly; we resize with OpenCV and run all
-  levels in one compiled graph whose input shapes are fixed for a camera resolution (traced once per resolution);
-- its NMS builds N x N IoU matrices in numpy over thousands of P-Net windows; we use cv2.dnn.NMSBoxes;
+- it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we run the whole pyramid (area
+  resize, as the package, then P-Net) in one compiled graph whose shapes are fixed per frame size, traced once;
+- its P-Net NMS builds N x N IoU matrices in numpy over thousands of windows; we use cv2.dnn.NMSBoxes there
+  (R-Net and O-Net, with tens of boxes, keep the package's own NMS: see `package_nms`);
 - R-Net and O-Net crops are cut by tf.image.crop_and_resize inside compiled graphs, in batches padded to a few
-  bucket sizes so the graphs and their kernels stay warm whatever the number of candidates;
-- its `min_face_size` breaks at about 30 px and above: it counts pyramid levels as if the first scale were 1
-  (from the image size alone) but starts at 12 / min_face_size, so with a larger minimum face the last levels
+  bucket sizes, so the graphs and their kernels stay warm whatever the number of candidates;
+- its `min_face_size` breaks at about 30 px and above: it counts pyramid levels from the image size alone, as if
+  the first scale were 1, but starts at 12 / min_face_size, so with a larger minimum face the last levels
   shrink below P-Net's 12 px window and TensorFlow raises, which the package reports as "no face". We keep a
-  level only while its short side is at least 12 px.
+  level only while its short side still holds a 12 px window.
 
 The box and landmark arithmetic follows the package (mtcnn 1.0.0) so both find the same faces; see
 tests/test_fast_mtcnn.py for the agreement check and benchmarks/detector.py for the speed.
@@ -27,6 +28,7 @@ import tensorflow as tf
 from mtcnn.network.onet import ONet
 from mtcnn.network.pnet import PNet
 from mtcnn.network.rnet import RNet
+from mtcnn.utils.bboxes import smart_nms_from_bboxes
 from mtcnn.utils.tensorflow import load_weights
 
 from pipeline.frames import Face
@@ -86,23 +88,23 @@ def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_thres
     return np.asarray(kept, dtype=np.int64).reshape(-1)
 
 
-def drop_nested(boxes: np.ndarray, threshold: float) -> np.ndarray:
-    """Indices of boxes (sorted best first) not covered beyond `threshold` of their own area by a better box.
+def package_nms(
+    boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_threshold: float, method: str
+) -> np.ndarray:
+    """Indices of the boxes above `score_threshold` that survive the package's own NMS, best first.
 
-    MTCNN's last NMS measures overlap against the smaller box ("min"), which removes a small box inside a face
-    box; OpenCV only measures against the union, so this handles the few O-Net survivors.
+    The package's NMS differs from the greedy one: a box is dropped when any better box overlaps it, even one
+    that was itself dropped; its last stage measures overlap against the smaller box ("min"). Which R-Net
+    candidate survives decides the final O-Net box (two candidates on one face can end 0.89 IoU apart), so the
+    R-Net and O-Net stages, with tens of boxes, use the package's routine itself to find the same boxes.
     """
-    x1 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    overlap = inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
-    # overlap[i, j] with i < j: box j is covered by the better box i. As in the package, a box is dropped when
-    # any better box covers it.
-    covered = np.triu(overlap > threshold, k=1).any(axis=0)
-    return np.flatnonzero(~covered)
+    above = np.flatnonzero(scores > score_threshold)
+    if len(above) == 0:
+        return above
+    # Rows as the package wants them: image id, x1 y1 x2 y2, score; then our index, carried along.
+    rows = np.column_stack([np.zeros(len(above)), boxes[above], scores[above], above])
+    kept = smart_nms_from_bboxes(rows, threshold=iou_threshold, method=method, initial_sort=True)
+    return kept[:, 6].astype(np.int64)
 
 
 Pyramid = tuple[np.ndarray, list[tuple[int, int]], tf.types.experimental.PolymorphicFunction]
@@ -236,7 +238,7 @@ class FastMTCNN:
     def _rnet_stage(self, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         offsets, scores = self._run_batched(self._rnet_graph, image, boxes, shape)
         boxes = apply_offsets(boxes, offsets)
-        kept = nms(boxes, scores, self.thresholds[1], self.nms_thresholds[2])
+        kept = package_nms(boxes, scores, self.thresholds[1], self.nms_thresholds[2], method="union")
         return boxes[kept]
 
     def _onet_stage(self, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> tuple[Face, ...]:
@@ -245,8 +247,7 @@ class FastMTCNN:
         size = boxes[:, 2:4] - boxes[:, 0:2] + 1
         keypoints = keypoints.reshape(-1, 2, 5).transpose(0, 2, 1) * size[:, None, :] + boxes[:, None, 0:2] - 1
         boxes = apply_offsets(boxes, offsets)
-        kept = nms(boxes, scores, self.thresholds[2], self.nms_thresholds[3])
-        kept = kept[drop_nested(boxes[kept], self.nms_thresholds[3])]
+        kept = package_nms(boxes, scores, self.thresholds[2], self.nms_thresholds[3], method="min")
         return _faces(boxes[kept], scores[kept], keypoints[kept], shape)
 
     # -- compiled graphs -----------------------------------------------------------------------------------
