@@ -88,3 +88,18 @@ def test_no_face_on_a_blank_frame_detects_again_each_frame(fast_mtcnn):
     blank = np.full((240, 320, 3), 128, np.uint8)
     assert tracker.step(blank) == () and tracker.step(blank) == ()
     assert tracker.full_detections == 2
+
+
+def test_detection_processor_defaults_to_the_tracked_fast_detector(sequence):
+    from pipeline.frames import Frame, FrameResult
+    from pipeline.processors.detection import DetectionProcessor, PackageMTCNN, make_detector
+
+    processor = DetectionProcessor(min_face_size=40, detect_every=3)
+    assert isinstance(processor.detector, TrackingDetector) and processor.detector.detect_every == 3
+    assert processor.describe()["detector"] == "FastMTCNN"
+    frames, placements = sequence
+    result = processor.process(FrameResult(Frame(0, 0.0, 0.0, frames[0])))
+    assert len(result.faces) == 1 and centre_inside(result.faces[0].box, placements[0].box)
+    assert isinstance(make_detector("package", 40), PackageMTCNN)
+    with pytest.raises(ValueError, match="unknown detector"):
+        make_detector("haar")
