@@ -1,8 +1,9 @@
 """FastMTCNN finds the same faces as the mtcnn package on real portraits, and refines known faces.
 
 The package (about 200 ms a frame) is the reference. Its own `min_face_size` fails at 30 px and above (see
-pipeline/detector/fast_mtcnn.py), so at 40 px we compare with the package run at 20 px, keeping the faces
-of at least 40 px; the scenes keep every face well away from 40 px so that cut is not a coin toss.
+pipeline/detector/fast_mtcnn.py), so at 40 px we compare with the package's own code with its pyramid
+corrected (tests/mtcnn_reference.py), and also with the package at 20 px keeping the faces of 40 px and more
+(the scenes keep every face well away from 40 px so that cut is not a coin toss).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mtcnn.utils.images import build_scale_pyramid
 from pipeline.detector.fast_mtcnn import FastMTCNN, level_sizes, pyramid_scales
 from pipeline.frames import KEYPOINT_NAMES, Face
 from tests.media import background, portrait
+from tests.mtcnn_reference import corrected_pyramid
 
 THRESHOLDS = (0.6, 0.7, 0.7)
 
@@ -66,10 +68,10 @@ def fast40() -> FastMTCNN:
     return FastMTCNN(min_face_size=40, thresholds=THRESHOLDS)
 
 
-def package_boxes(package_mtcnn, image_rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+def package_boxes(package_mtcnn, image_rgb: np.ndarray, min_face: int = 20) -> list[tuple[float, float, float, float]]:
     found = package_mtcnn.detect_faces(
         image_rgb,
-        min_face_size=20,
+        min_face_size=min_face,
         threshold_pnet=THRESHOLDS[0],
         threshold_rnet=THRESHOLDS[1],
         threshold_onet=THRESHOLDS[2],
@@ -98,8 +100,23 @@ def test_same_faces_as_the_package_at_min_face_20(name, package_mtcnn, fast20):
     assert_same_faces(package_boxes(package_mtcnn, image), [face.box for face in faces])
 
 
+def test_the_package_itself_finds_nothing_at_min_face_40_without_the_correction(package_mtcnn):
+    image = SCENES["hopper"]()
+    assert package_boxes(package_mtcnn, image, min_face=40) == []
+    with corrected_pyramid():
+        assert len(package_boxes(package_mtcnn, image, min_face=40)) == 1
+
+
 @pytest.mark.parametrize("name", ["hopper", "astronaut", "big_and_small"])
-def test_same_faces_as_the_package_at_min_face_40(name, package_mtcnn, fast40):
+def test_same_faces_as_the_corrected_package_at_min_face_40(name, package_mtcnn, fast40):
+    image = SCENES[name]()
+    with corrected_pyramid():
+        expected = package_boxes(package_mtcnn, image, min_face=40)
+    assert_same_faces(expected, [face.box for face in fast40.detect(image)])
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut", "big_and_small"])
+def test_same_faces_of_40_px_and_more_as_the_package_at_20(name, package_mtcnn, fast40):
     image = SCENES[name]()
     expected = [box for box in package_boxes(package_mtcnn, image) if max(box[2:]) >= 40]
     found = [face.box for face in fast40.detect(image) if max(face.box[2:]) >= 40]
