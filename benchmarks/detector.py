@@ -71,10 +71,10 @@ def run(n_frames: int) -> dict[str, object]:
         fast = FastMTCNN(min_face_size=min_face, thresholds=THRESHOLDS)
         # The package works at 20 px; at 40 its own pyramid breaks, so the timed reference is its code with
         # the pyramid corrected (tests/mtcnn_reference.py).
-        reference = corrected_pyramid() if min_face != 20 else contextlib.nullcontext()
+        reference = corrected_pyramid if min_face != 20 else contextlib.nullcontext
         for faces in (1, 3):
             frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in scene_frames(faces, n_frames)]
-            with reference:
+            with reference():
                 package_detect(package, frames[0], min_face)  # warm both up on the first frame
             fast.detect(frames[0])
             rows = {"package_ms": [], "package_cpu_ms": [], "fast_ms": [], "fast_cpu_ms": []}
@@ -82,7 +82,7 @@ def run(n_frames: int) -> dict[str, object]:
             at_20 = {"counts_match": 0, "ious": []}
             broken = {"ms": [], "faces": 0}
             for image in frames:
-                with reference:
+                with reference():
                     expected, ms, cpu = timed(package_detect, package, image, min_face)
                 rows["package_ms"].append(ms)
                 rows["package_cpu_ms"].append(cpu)
