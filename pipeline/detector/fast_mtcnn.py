@@ -39,9 +39,10 @@ RNET_SIZE = 24
 ONET_SIZE = 48
 EXACT_NMS_LIMIT = 1000
 """Above this many P-Net windows in one level, NMS is OpenCV's greedy one (N x N float64 matrices get large)."""
-BATCH_BUCKETS = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
-"""R-Net / O-Net batch sizes: a batch is padded up to the next bucket (at most half again as large, so little
-compute is wasted); larger sets are cut into 256s. Few distinct shapes keep TensorFlow's kernels warm."""
+BATCH_BUCKETS = (4, 8, *range(16, 257, 16))
+"""R-Net / O-Net batch sizes: a batch is padded up to the next bucket (at most 15 crops wasted), larger sets are
+cut into 256s. The graphs take any batch size without retracing; a few fixed sizes keep TensorFlow's kernels warm
+instead of preparing new ones for every candidate count."""
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: float) -> np.ndarray:
