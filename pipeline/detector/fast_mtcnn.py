@@ -3,8 +3,9 @@
 What the package does per frame, and what we do instead:
 - it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we run the whole pyramid (area
   resize, as the package, then P-Net) in one compiled graph whose shapes are fixed per frame size, traced once;
-- its P-Net NMS builds N x N IoU matrices in numpy over thousands of windows; we use cv2.dnn.NMSBoxes there
-  (R-Net and O-Net, with tens of boxes, keep the package's own NMS: see `package_nms`);
+- NMS decides which candidates survive and so where the final boxes land, so we call the package's own routine
+  (see `package_nms`) on the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes on a pyramid level with
+  more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
 - R-Net and O-Net crops are cut by tf.image.crop_and_resize inside compiled graphs, in batches padded to a few
   bucket sizes, so the graphs and their kernels stay warm whatever the number of candidates;
 - its `min_face_size` breaks at about 30 px and above: it counts pyramid levels from the image size alone, as if
