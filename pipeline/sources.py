@@ -22,10 +22,14 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import cv2
-import numpy as np
+# FFmpeg (inside OpenCV) prints its own complaints about damaged files straight to stderr; the user gets
+# our one line instead. Read when OpenCV first opens a video, so setting it at import is early enough.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from pipeline.frames import Frame
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.frames import Frame  # noqa: E402
 
 MAX_SIDE = 3840
 """Larger images (an 8K frame) are scaled down to this many pixels on their long side; boxes are in the scaled image."""
@@ -160,7 +164,13 @@ class FrameSource(ABC):
 
     def describe(self) -> dict[str, object]:
         """Source, resolution and fps for the session metadata."""
-        return {"source": self.name, "kind": type(self).__name__, "live": self.live, "frame_count": self.frame_count}
+        return {
+            "source": self.name,
+            "kind": type(self).__name__,
+            "live": self.live,
+            "frame_count": self.frame_count,
+            "frames_read": self.frames_read,
+        }
 
     def __enter__(self) -> FrameSource:
         self.open()
@@ -446,7 +456,7 @@ class DemoSource(FrameSource):
         out_w, out_h = DEMO_SIZE
         center_x = 800 + 420 * math.sin(2 * math.pi * t / 14.0) + 10 * math.sin(2 * math.pi * t / 1.3)
         center_y = 440 + 40 * math.sin(2 * math.pi * t / 9.0) + 6 * math.sin(2 * math.pi * t / 1.7)
-        view_width = 800 + 300 * math.sin(2 * math.pi * t / 11.0)  # scene pixels across the view
+        view_width = 850 + 350 * math.sin(2 * math.pi * t / 11.0)  # scene pixels across the view
         angle = 4.0 * math.sin(2 * math.pi * t / 6.0)  # degrees of roll
         scale = out_w / view_width
         matrix = cv2.getRotationMatrix2D((center_x, center_y), angle, scale)

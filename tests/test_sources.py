@@ -161,3 +161,14 @@ def test_camera_that_does_not_exist_is_refused() -> None:
         source.open()
     with pytest.raises(SourceError, match="no camera at 97"):
         open_source("97").open()
+
+
+def test_truncated_video_ends_early_and_says_how_far_it_got(moving_video, tmp_path: Path) -> None:
+    path, _ = moving_video
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(data[: len(data) // 2])
+    source = open_source(str(truncated))
+    frames = read_all(source)
+    assert 0 < len(frames) < 30
+    assert source.describe()["frames_read"] == len(frames)

@@ -95,18 +95,12 @@ def _say(line: str, *, err: bool = True) -> None:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Exceptions whose message is the one line a user sees (exit 2)."""
+    from pipeline.emotion.classifier import ModelError
     from pipeline.processors.landmarks import LandmarkError
     from pipeline.sinks import SinkError
     from pipeline.sources import SourceError
 
-    errors: list[type[Exception]] = [SourceError, SinkError, LandmarkError]
-    try:
-        from pipeline.emotion.classifier import ModelError
-
-        errors.append(ModelError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return SourceError, SinkError, LandmarkError, ModelError
 
 
 def _open_source(spec: str, **options: object):
@@ -216,29 +210,33 @@ def _analyze(source, processors, log) -> int:
 
     runner = Runner(source, processors, [log])
     console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]analyze[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[fps]:5.1f} fps"),
+        TimeRemainingColumn(),
+        console=console,
+    )
     with _SignalCatcher() as signals:
         runner.start()
-        with Progress(
-            TextColumn("[bold]analyze[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("frames"),
-            TextColumn("{task.fields[fps]:5.1f} fps"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
-            while not runner.wait(0.1) and signals.received is None:
+        try:
+            # A terminal that went away (SIGHUP after an SSH drop) fails the progress bar's writes;
+            # that must not keep the log from closing.
+            with contextlib.suppress(OSError), progress:
+                task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
+                while not runner.wait(0.1) and signals.received is None:
+                    stats = runner.stats()
+                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
                 stats = runner.stats()
                 progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
-            stats = runner.stats()
-            progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
-        if signals.received is not None:
-            reason = f"interrupted by {signals.name}"
+        finally:
+            if signals.received is not None:
+                reason = f"interrupted by {signals.name}"
+            else:
+                reason = None if runner.done else "stopped by an error in fertui"
             runner.stop(timeout=1.5, reason=reason)
-        else:
-            runner.stop(timeout=1.5, reason=None)
     stats = runner.stats()
     log.update_metadata(source=source.describe(), run=_run_figures(stats))
     if log.write_error:
@@ -362,6 +360,75 @@ def _run_live(args: argparse.Namespace) -> int:
     return 128 + signals.received if signals.received else 0
 
 
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+
+    p = sub.add_parser("eval", help="evaluate the emotion model on FER-2013 (the paper's Table 3)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--split", default="test", help="test (PrivateTest, default) or val (PublicTest)")
+    p.add_argument("--labels", default="fer2013", help="fer2013 (default) or ferplus (FER+ majority vote)")
+    p.add_argument(
+        "--model", type=Path, default=MODELS_DIR, help="model folder with MODEL_CARD.md (default: %(default)s)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG", help="write the confusion matrix as a PNG")
+    p.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.emotion.classifier import EmotionClassifier
+    from pipeline.emotion.data import load_split
+    from pipeline.emotion.evaluate import evaluate, plot_confusion, report_table
+
+    if args.split not in ("test", "val"):
+        raise UsageError(f"unknown split '{args.split}' (choose test or val)")
+    split = load_split(args.data, args.split, args.labels)
+    model_dir = args.model.parent if args.model.is_file() else args.model
+    classifier = EmotionClassifier.load(model_dir)
+    if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
+        raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
+    report = evaluate(classifier, split)
+    if args.plot:
+        try:
+            plot_confusion(report, args.plot)
+        except OSError as exc:
+            raise UsageError(f"cannot write the plot {args.plot}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from rich.console import Console
+
+        Console().print(report_table(report))
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+
+    p = sub.add_parser("export", help="turn a training run into the model the app loads (+ MODEL_CARD.md)")
+    p.add_argument("--run", type=Path, default=Path("runs/emotion"), help="training run folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=MODELS_DIR, help="model folder to write (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--no-flip-tta", action="store_true", help="do not average each face with its mirror image")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipeline.emotion.evaluate import report_table
+    from pipeline.emotion.release import export_run
+
+    result = export_run(args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta)
+    console = Console()
+    console.print(report_table(result["test"]))
+    console.print(f"unclear rule chosen on val: {result['unclear']['criterion']}")
+    console.print(f"wrote {args.out / 'emotion.tflite'} and {args.out / 'MODEL_CARD.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fertui", description="Real-time facial expression recognition in the terminal"
@@ -371,11 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_analyze(sub)
     _add_report(sub)
+    _add_eval(sub)
+    _add_export(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for users
+    from pipeline.emotion.classifier import ModelError
     from pipeline.emotion.data import DataError
 
     parser = build_parser()
@@ -383,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = getattr(args, "handler", None) or _run_live
     try:
         return handler(args)
-    except (UsageError, DataError) as exc:
+    except (UsageError, DataError, ModelError) as exc:
         print(f"fertui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

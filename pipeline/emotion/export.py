@@ -25,8 +25,13 @@ PAPER_F1 = {"angry": 0.46, "disgust": 0.52, "fear": 0.32, "happy": 0.87, "sad": 
 PAPER_ACCURACY = 0.58
 
 
-def to_tflite(keras_model, *, flip_tta: bool = False) -> bytes:
-    """Convert to a float32 TFLite flatbuffer with a (N, 48, 48) uint8 input and (N, 7) probabilities out."""
+def to_tflite(keras_model, *, flip_tta: bool = False, quantize: bool = True) -> bytes:
+    """Convert to a TFLite flatbuffer with a (N, 48, 48) uint8 input and (N, 7) probabilities out.
+
+    quantize: dynamic-range quantization (int8 weights; XNNPACK quantizes activations on the fly). On this
+    network it is 3-4x faster than float32 on one core and 4x smaller, at the same val accuracy
+    (benchmarks/emotion_inference.py); `fertui export` checks the accuracy again for every model it ships.
+    """
     import keras
     import tensorflow as tf
 
@@ -46,6 +51,8 @@ def to_tflite(keras_model, *, flip_tta: bool = False) -> bytes:
     with tempfile.TemporaryDirectory() as saved:
         archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if quantize:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
         return converter.convert()
 
 
@@ -73,6 +80,7 @@ def write_model_dir(
     *,
     unclear: dict | None = None,
     flip_tta: bool = False,
+    quantize: bool = True,
     metrics: dict | None = None,
     training: dict | None = None,
 ) -> Path:
@@ -82,23 +90,48 @@ def write_model_dir(
     metrics: split name -> an evaluation report (pipeline.emotion.evaluate.report_dict), rendered as tables.
     training: what the run's config.json/state.json say (command, epochs, seconds, machine, ...).
     """
+    data = to_tflite(keras_model, flip_tta=flip_tta, quantize=quantize)
+    return write_model_files(
+        data,
+        out_dir,
+        parameters=int(keras_model.count_params()),
+        unclear=unclear,
+        flip_tta=flip_tta,
+        quantized=quantize,
+        metrics=metrics,
+        training=training,
+    )
+
+
+def write_model_files(
+    data: bytes,
+    out_dir: Path | str,
+    *,
+    parameters: int,
+    unclear: dict | None = None,
+    flip_tta: bool = False,
+    quantized: bool = True,
+    metrics: dict | None = None,
+    training: dict | None = None,
+) -> Path:
+    """Write an already converted model and its card (see write_model_dir)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unclear = {"metric": "margin", "threshold": 0.0, **(unclear or {})}
     if unclear["metric"] not in UNCLEAR_METRICS:
         raise ValueError(f"unknown unclear metric {unclear['metric']!r}")
-    data = to_tflite(keras_model, flip_tta=flip_tta)
     _atomic_write(out_dir / MODEL_FILE, data)
     card = {
         "format": CARD_FORMAT,
         "model": MODEL_FILE,
         "files": {MODEL_FILE: {"sha256": sha256_of(data), "bytes": len(data)}},
         "runtime": "tflite",
+        "quantization": "dynamic-range int8 weights" if quantized else "none (float32)",
         "input": {"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
         "output": {"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
         "classes": list(EMOTIONS),
         "flip_tta": flip_tta,
-        "parameters": int(keras_model.count_params()),
+        "parameters": parameters,
         "unclear": unclear,
         "exported": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -150,8 +183,9 @@ def render_model_card(card: dict, metrics: dict, training: dict) -> str:
         f"| `{card['model']}` | {file_info['bytes']:,} | `{file_info['sha256']}` |",
         "",
         "The app refuses to load a file whose sha256 differs from the json block at the end of this card.",
-        f"Runtime: TFLite float32, input (N, 48, 48) uint8, output (N, 7) softmax; {card['parameters']:,} parameters;"
-        f" horizontal-flip test-time augmentation in the graph: {'yes' if card['flip_tta'] else 'no'}.",
+        f"Runtime: TFLite ({card['quantization']}), input (N, 48, 48) uint8, output (N, 7) softmax;",
+        f"{card['parameters']:,} parameters; horizontal-flip test-time augmentation in the graph: "
+        f"{'yes' if card['flip_tta'] else 'no'}.",
         "",
         "## Data",
         "",
@@ -172,6 +206,7 @@ def render_model_card(card: dict, metrics: dict, training: dict) -> str:
             ("seconds", "training time (s)"),
             ("machine", "machine"),
             ("seed", "seed"),
+            ("val_accuracy_by_format", "val accuracy of the exported file, float32 vs dynamic-range int8"),
         ):
             if key in training:
                 value = training[key]

@@ -1,0 +1,251 @@
+"""End to end: the real `fertui analyze` / `fertui report` on real images, a folder, a video and the demo.
+
+Each run is a fresh process (TensorFlow start-up included), so inputs are small. The emotion model is the
+tiny real one the tests export (tests/model_fixtures.py); its labels mean nothing, its numbers are real.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import pytest
+
+from pipeline.emotion import EMOTIONS
+from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX
+from pipeline.sinks import read_log
+from tests.media import centre_inside, moving_portrait_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def analyze(source: Path | str, out: Path, models: Path, *extra: str) -> tuple[list[dict], dict]:
+    done = fertui("analyze", str(source), "--out", str(out), "--models", str(models), *extra)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    return read_log(out), meta
+
+
+def assert_probabilities(rows: list[dict]) -> None:
+    for row in rows:
+        if row["face_id"] is None:
+            assert all(row[e] is None for e in EMOTIONS)
+            continue
+        assert sum(row[e] for e in EMOTIONS) == pytest.approx(1.0, abs=1e-3)
+        assert sum(row[SMOOTHED_PREFIX + e] for e in EMOTIONS) == pytest.approx(1.0, abs=1e-3)
+        assert row["emotion"] in (*EMOTIONS, "unclear") and 0.0 < row["confidence"] <= 1.0
+
+
+def assert_complete(meta: dict, rows: list[dict], frames: int) -> None:
+    assert meta["interrupted"] is False and meta["reason"] is None
+    assert meta["frames"] == frames and meta["rows"] == len(rows)
+    assert [p["name"] for p in meta["processors"]] == ["detection", "tracking", "landmarks", "emotion"]
+    assert meta["processors"][3]["model"]["sha256"]
+
+
+def test_analyze_one_image(hopper_jpg: Path, tiny_models_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "image.csv"
+    rows, meta = analyze(hopper_jpg, out, tiny_models_dir)
+    assert len(rows) == 1
+    (row,) = rows
+    assert row["source"] == "hopper.jpg" and row["face_id"] == 1 and row["det_score"] > 0.9
+    assert centre_inside((row["x"], row["y"], row["w"], row["h"]), (150, 80, 230, 280))  # her face in the portrait
+    assert_probabilities(rows)
+    assert_complete(meta, rows, frames=1)
+    assert meta["source"]["kind"] == "ImageSource" and meta["source"]["resolution"] == [512, 600]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_text().splitlines()[0].split(",") == list(LOG_COLUMNS)
+
+
+def test_analyze_a_folder(hopper: object, astronaut: object, tiny_models_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "1-hopper.png"), hopper)
+    cv2.imwrite(str(folder / "2-collins.jpg"), astronaut)
+    cv2.imwrite(str(folder / "3-wall.png"), hopper[:40, :40])  # a picture with no face
+    (folder / "notes.txt").write_text("session notes")
+    rows, meta = analyze(folder, tmp_path / "folder.jsonl", tiny_models_dir, "--format", "jsonl")
+    assert [r["source"] for r in rows] == ["1-hopper.png", "2-collins.jpg", "3-wall.png"]
+    assert [r["frame"] for r in rows] == [0, 1, 2]
+    assert rows[0]["face_id"] is not None and rows[1]["face_id"] is not None and rows[2]["face_id"] is None
+    assert_probabilities(rows)
+    assert_complete(meta, rows, frames=3)
+    assert meta["source"]["skipped"] == ["notes.txt"] and meta["format"] == "jsonl"
+
+
+@pytest.fixture(scope="module")
+def video_run(moving_video, tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("video") / "video.csv"
+    rows, meta = analyze(moving_video[0], out, tiny_models_dir)
+    return out, rows, meta, moving_video[1]
+
+
+def test_analyze_a_video_where_the_face_moves_and_leaves(video_run) -> None:
+    _, rows, meta, placements = video_run
+    assert len(rows) == 30, "one row per frame: the face, or an empty face id"
+    assert [r["frame"] for r in rows] == list(range(30))
+    assert rows[10]["time_s"] == pytest.approx(1.0)
+    for row, placement in zip(rows, placements, strict=True):
+        if placement.box is None:
+            assert row["face_id"] is None, f"frame {row['frame']}: no face is in view"
+        else:
+            assert row["face_id"] is not None, f"frame {row['frame']}: the face is in view"
+            assert centre_inside((row["x"], row["y"], row["w"], row["h"]), placement.box)
+    before = {r["face_id"] for r in rows[:12]}
+    after = {r["face_id"] for r in rows[24:]}
+    assert len(before) == 1 and len(after) == 1 and before != after, "1.2 s out of view: a new id"
+    assert rows[11]["x"] > rows[0]["x"] + 30, "the box follows the face"
+    assert_probabilities(rows)
+    assert_complete(meta, rows, frames=30)
+    assert meta["source"]["fps"] == pytest.approx(10.0) and meta["run"]["dropped"] == 0
+
+
+def test_report_draws_the_session(video_run, tmp_path: Path) -> None:
+    log, rows, _, _ = video_run
+    png = tmp_path / "report.png"
+    done = fertui("report", str(log), "--out", str(png))
+    assert done.returncode == 0, done.stderr
+    assert "2 face(s)" in done.stdout
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 400 and image.shape[1] > 800
+    assert stat.S_IMODE(png.stat().st_mode) == 0o600
+
+
+def test_analyze_the_demo_with_a_frame_limit(tiny_models_dir: Path, tmp_path: Path) -> None:
+    rows, meta = analyze("demo", tmp_path / "demo.csv", tiny_models_dir, "--max-frames", "8")
+    assert sorted({r["frame"] for r in rows}) == list(range(8))
+    faces = [r for r in rows if r["face_id"] is not None]
+    assert len(faces) >= 6, "the demo camera mostly sees at least one portrait"
+    assert all(0 <= r["x"] < 640 and 0 <= r["y"] < 480 for r in faces)
+    assert_probabilities(rows)
+    assert_complete(meta, rows, frames=8)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing", "no such file or folder"),
+        ("text", "not an image or a video"),
+        ("empty_folder", "no images"),
+        ("zero_bytes", "empty"),
+        ("camera", "no camera at 97"),
+        ("out_is_folder", "is a folder"),
+        ("out_under_file", "not a folder"),
+        ("out_exists", "already exists"),
+        ("no_model", "model card not found"),
+        ("min_face", "--min-face"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(case: str, expected: str, hopper_jpg: Path, tmp_path: Path) -> None:
+    models = ROOT / "tests"  # holds no model card: only reached by the no_model case
+    source, out = str(hopper_jpg), tmp_path / "log.csv"
+    extra: list[str] = []
+    if case == "missing":
+        source = str(tmp_path / "nope.mp4")
+    elif case == "text":
+        (tmp_path / "clip.mp4").write_text("not a video\n" * 100)
+        source = str(tmp_path / "clip.mp4")
+    elif case == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        source = str(tmp_path / "empty")
+    elif case == "zero_bytes":
+        (tmp_path / "zero.jpg").touch()
+        source = str(tmp_path / "zero.jpg")
+    elif case == "camera":
+        source = "97"
+    elif case == "out_is_folder":
+        out = tmp_path
+    elif case == "out_under_file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "log.csv"
+    elif case == "out_exists":
+        out.write_text("an earlier session\n")
+    elif case == "min_face":
+        extra = ["--min-face", "3"]
+    done = fertui("analyze", source, "--out", str(out), "--models", str(models), *extra, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("fertui: ") and expected in lines[0], lines
+    if case == "out_exists":
+        assert out.read_text() == "an earlier session\n", "nothing already recorded is lost"
+    elif case != "out_is_folder":
+        assert not out.exists()
+
+
+def test_report_refuses_what_is_not_a_log(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.csv"
+    bogus.write_text("a,b\n1,2\n")
+    for path in (bogus, tmp_path / "missing.csv"):
+        done = fertui("report", str(path))
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("fertui: "), done.stderr
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 frames (40 s at 10 fps): far longer than any signal test waits."""
+    frames, _ = moving_portrait_frames(n_frames=400, absent=range(0))
+    return write_video(tmp_path_factory.mktemp("long") / "long.avi", frames, fps=10.0)
+
+
+def data_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return max(0, len(path.read_text().splitlines()) - 1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_signal_leaves_a_log_that_parses(sig: signal.Signals, long_video: Path, tiny_models_dir, tmp_path) -> None:
+    out = tmp_path / "run.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "analyze", str(long_video), "--out", str(out)]
+        + ["--models", str(tiny_models_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while data_rows(out) < 3 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert data_rows(out) >= 3, "the analysis should be under way"
+        sent, sent_wall = time.monotonic(), time.time()
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=30)
+        stopped_in = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    rows = read_log(out)
+    assert 3 <= len(rows) < 400
+    assert [r["frame"] for r in rows] == list(range(len(rows))), "every row present parses, in order"
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["interrupted"] is True
+    if sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+        assert "ended before closing" in meta["reason"]
+        return
+    assert process.returncode == 128 + sig, stderr
+    assert meta["reason"] == f"interrupted by {sig.name}"
+    closed_after = datetime.fromisoformat(meta["ended"]).timestamp() - sent_wall
+    assert closed_after < 2.0, f"the log was closed {closed_after:.2f} s after the signal"
+    assert stopped_in < 10.0
+    assert meta["rows"] == len(rows)
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"fertui: interrupted by {sig.name}")

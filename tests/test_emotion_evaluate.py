@@ -1,0 +1,128 @@
+"""Metric math against a hand-computed confusion matrix, and `fertui eval` end to end on data the test writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.emotion import DEFAULT_DATA, EMOTIONS, MODELS_DIR
+from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.data import load_split
+from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, predict_split
+from pipeline.emotion.export import PAPER_F1
+from tui.cli import main
+
+
+def test_metrics_match_a_hand_computed_confusion_matrix():
+    confusion = np.array([[5, 1, 0, 0], [2, 3, 1, 0], [0, 0, 4, 0], [0, 0, 0, 0]])
+    m = metrics_from_confusion(confusion, classes=("a", "b", "c", "d"))
+    assert m["n"] == 16
+    assert m["accuracy"] == pytest.approx(12 / 16)
+    a, b, c, d = (m["per_class"][k] for k in "abcd")
+    assert (a["precision"], a["recall"], a["support"]) == (pytest.approx(5 / 7), pytest.approx(5 / 6), 6)
+    assert (b["precision"], b["recall"], b["support"]) == (pytest.approx(3 / 4), pytest.approx(3 / 6), 6)
+    assert (c["precision"], c["recall"], c["support"]) == (pytest.approx(4 / 5), pytest.approx(1.0), 4)
+    assert a["f1"] == pytest.approx(50 / 65)  # 2PR/(P+R) with P=5/7, R=5/6
+    assert b["f1"] == pytest.approx(0.6)
+    assert c["f1"] == pytest.approx(8 / 9)
+    assert d == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}  # never seen, never predicted
+    assert m["macro_f1"] == pytest.approx((50 / 65 + 0.6 + 8 / 9 + 0.0) / 4)
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    cm = confusion_matrix(np.array([0, 0, 1, 6, 6, 6]), np.array([0, 1, 1, 6, 6, 2]))
+    assert cm.shape == (7, 7)
+    assert cm[0, 0] == 1 and cm[0, 1] == 1 and cm[1, 1] == 1 and cm[6, 6] == 2 and cm[6, 2] == 1
+    assert cm.sum() == 6
+
+
+def _write_npz(path, n=40, seed=0, **override):
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_x"] = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+        arrays[f"{split}_y"] = rng.integers(0, 7, n).astype(np.uint8)
+    arrays.update(override)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    return _write_npz(tmp_path_factory.mktemp("data") / "tiny.npz")
+
+
+def test_eval_json_on_a_tiny_dataset(tiny_npz, tiny_models_dir, capsys):
+    assert main(["eval", "--data", str(tiny_npz), "--model", str(tiny_models_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"split", "labels", "n", "accuracy", "macro_f1", "per_class", "confusion", "model"}
+    assert (report["split"], report["labels"], report["n"]) == ("test", "fer2013", 40)
+    assert list(report["per_class"]) == list(EMOTIONS)
+    # The figures are those of the real model's predictions on the real file.
+    split = load_split(tiny_npz, "test")
+    classifier = EmotionClassifier.load(tiny_models_dir)
+    predicted = np.argmax(predict_split(classifier, split.images), axis=1)
+    assert report["confusion"] == confusion_matrix(split.labels, predicted).tolist()
+    assert report["accuracy"] == pytest.approx(float((predicted == split.labels).mean()))
+    assert report["model"] == {"file": "emotion.tflite", "sha256": classifier.sha256}
+    unclear = report["unclear"]
+    assert unclear["metric"] == "margin" and unclear["threshold"] == pytest.approx(0.05)
+    assert 0 <= unclear["n_unclear"] <= 40
+
+
+def test_eval_table_and_plot(tiny_npz, tiny_models_dir, tmp_path, capsys):
+    plot = tmp_path / "confusion.png"
+    args = ["eval", "--data", str(tiny_npz), "--model", str(tiny_models_dir), "--split", "val", "--plot", str(plot)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for word in ("precision", "recall", "F1", "support", "macro avg", "accuracy", *EMOTIONS):
+        assert word in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "data file not found"),
+        ("corrupt", "cannot read"),
+        ("shape", "expected (N, 48, 48) uint8"),
+        ("labels", "unknown label set"),
+        ("model", "model card not found"),
+        ("split", "unknown split"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(case, message, tiny_npz, tiny_models_dir, tmp_path, capsys):
+    data, model, extra = tiny_npz, tiny_models_dir, []
+    if case == "missing":
+        data = tmp_path / "nowhere.npz"
+    elif case == "corrupt":
+        data = tmp_path / "corrupt.npz"
+        data.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    elif case == "shape":
+        data = _write_npz(tmp_path / "shape.npz", test_x=np.zeros((40, 64, 64), np.uint8))
+    elif case == "labels":
+        extra = ["--labels", "affectnet"]
+    elif case == "model":
+        model = tmp_path / "no-models"
+    elif case == "split":
+        extra = ["--split", "train"]
+    assert main(["eval", "--data", str(data), "--model", str(model), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fertui: ") and message in err
+    assert err.count("\n") == 1
+
+
+SHIPPED_MODEL = MODELS_DIR / "emotion.tflite"
+
+
+@pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not found at {DEFAULT_DATA}")
+@pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason=f"no shipped model at {SHIPPED_MODEL} (fertui export)")
+def test_the_shipped_model_beats_the_floor_on_privatetest(capsys):
+    assert main(["eval", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["split"], report["labels"], report["n"]) == ("test", "fer2013", 3589)
+    assert report["accuracy"] >= 0.70
+    for emotion, paper_f1 in PAPER_F1.items():
+        assert report["per_class"][emotion]["f1"] > paper_f1, emotion

@@ -1,0 +1,69 @@
+"""The training loop on a tiny dataset the test writes: checkpoints, state, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.emotion.classifier import EmotionClassifier, read_model_card
+from pipeline.emotion.release import choose_unclear, export_run
+from pipeline.emotion.train import TrainConfig, train
+
+
+def test_train_resume_and_export(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 48), ("val", 16), ("test", 16)):
+        arrays[f"{split}_x"] = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+        arrays[f"{split}_y"] = (np.arange(n) % 7).astype(np.uint8)
+    data = tmp_path / "tiny.npz"
+    np.savez_compressed(data, **arrays)
+    out = tmp_path / "run"
+    config = TrainConfig(data=str(data), epochs=2, batch_size=16, widths=(4, 8, 8, 8), warmup_epochs=1)
+
+    state = train(config, out)
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    for name in ("config.json", "checkpoint.keras", "best.keras", "state.json"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "config.json").read_text())["widths"] == [4, 8, 8, 8]
+    assert 1 <= state["best_epoch"] <= 2
+    first_checkpoint = (out / "checkpoint.keras").stat().st_mtime_ns
+
+    # Resume to 3 epochs: the stored run continues (its config is kept apart from the epoch count asked for).
+    stored = json.loads((out / "config.json").read_text())
+    stored["epochs"] = 3
+    (out / "config.json").write_text(json.dumps(stored))
+    resumed = train(config, out, resume=True)
+    assert resumed["epoch"] == 3
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["history"][:2] == state["history"]
+    assert json.loads((out / "state.json").read_text())["epoch"] == 3
+    assert (out / "checkpoint.keras").stat().st_mtime_ns > first_checkpoint
+
+    # Export the run: the model the app loads, with the training account and metrics in its card.
+    models = tmp_path / "models"
+    result = export_run(out, models, data=data, flip_tta=False, machine="test machine")
+    card = read_model_card(models)
+    text = (models / "MODEL_CARD.md").read_text()
+    assert f"--epochs 3 --batch-size 16 --seed 1234 --out {out}" in text
+    assert "test machine" in text and "### test split" in text and "### val split" in text
+    assert card["unclear"]["metric"] == result["unclear"]["metric"]
+    classifier = EmotionClassifier.load(models)
+    assert classifier.unclear_threshold == result["unclear"]["threshold"]
+    assert result["test"]["n"] == 16 and result["test"]["model"]["sha256"] == classifier.sha256
+
+
+def test_the_unclear_rule_sets_aside_the_least_confident_tenth():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(1000, 7)) * rng.uniform(0.1, 3.0, size=(1000, 1))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.where(rng.random(1000) < 0.7, probs.argmax(axis=1), rng.integers(0, 7, 1000))
+    rule = choose_unclear(probs, labels, fraction=0.1)
+    assert rule["metric"] in ("top_probability", "margin")
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    score = top2[:, 1] if rule["metric"] == "top_probability" else top2[:, 1] - top2[:, 0]
+    assert (score < rule["threshold"]).mean() == pytest.approx(0.1, abs=0.005)
+    overall = (probs.argmax(axis=1) == labels).mean()
+    assert rule["val_accuracy_on_rest"] >= overall
