@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.emotion import MODELS_DIR
 from pipeline.processors.base import Processor
-from pipeline.processors.detection import DetectionProcessor
+from pipeline.processors.detection import DetectionProcessor, make_detector
 from pipeline.processors.landmarks import LandmarkProcessor
 from pipeline.processors.tracking import TrackingProcessor
 
@@ -21,6 +21,7 @@ from pipeline.processors.tracking import TrackingProcessor
 class EngineConfig:
     min_face: int = 20  # smallest face, in pixels, the detector looks for
     detect_every: int = 5  # full detection every N frames when the detector tracks in between
+    detector: str = "fast"  # "fast" (FastMTCNN + tracking) or "package" (mtcnn's detect_faces every frame)
     landmarks: bool = True  # 68-point landmarks (dlib) on each face
     smoothing: float = 0.6  # weight of the past in the per-face exponential smoothing of probabilities
     unclear_threshold: float | None = None  # None: the model card's value
@@ -37,7 +38,7 @@ def build_processors(config: EngineConfig) -> list[Processor]:
 
     classifier = EmotionClassifier.load(config.models_dir)
     processors: list[Processor] = [
-        DetectionProcessor(min_face_size=config.min_face),
+        DetectionProcessor(make_detector(config.detector, config.min_face, config.detect_every)),
         TrackingProcessor(),
     ]
     if config.landmarks:

@@ -135,6 +135,12 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("csv", "jsonl"), default=None, help="log format (default: csv)")
     p.add_argument("--min-face", type=int, default=20, metavar="PX", help="smallest face to find (default: 20)")
     p.add_argument("--detect-every", type=int, default=5, metavar="N", help="full detection every N frames")
+    p.add_argument(
+        "--detector",
+        choices=("fast", "package"),
+        default="fast",
+        help="fast: FastMTCNN tracked between detections (default); package: mtcnn's detect_faces on every frame",
+    )
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (demo: 200)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
@@ -175,6 +181,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         config = EngineConfig(
             min_face=args.min_face,
             detect_every=args.detect_every,
+            detector=args.detector,
             landmarks=not args.no_landmarks,
             models_dir=args.models,
         )

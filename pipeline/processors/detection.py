@@ -82,13 +82,30 @@ class PackageMTCNN:
         return {"detector": "mtcnn package 1.0.0", "min_face_size": self.min_face_size, "weights_sha256": weights}
 
 
+DETECTORS = ("fast", "package")
+"""Detector kinds: "fast" = FastMTCNN tracked between detections (default); "package" = the mtcnn package on
+every frame (slow; the reference for agreement runs)."""
+
+
+def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int = 5) -> object:
+    """A detector of `kind` (see DETECTORS). "fast" compiles its graphs here (a few seconds, once)."""
+    if kind == "package":
+        return PackageMTCNN(min_face_size)
+    if kind != "fast":
+        raise ValueError(f"unknown detector {kind!r}; choose from {', '.join(DETECTORS)}")
+    from pipeline.detector.fast_mtcnn import FastMTCNN
+    from pipeline.detector.tracking_detector import TrackingDetector
+
+    return TrackingDetector(FastMTCNN(min_face_size=min_face_size), detect_every=detect_every)
+
+
 class DetectionProcessor(Processor):
-    """Faces in each frame from `detector` (default: PackageMTCNN)."""
+    """Faces in each frame from `detector` (default: FastMTCNN, full detection every `detect_every` frames)."""
 
     name = "detection"
 
-    def __init__(self, detector: object | None = None, *, min_face_size: int = 20) -> None:
-        self.detector = detector if detector is not None else PackageMTCNN(min_face_size)
+    def __init__(self, detector: object | None = None, *, min_face_size: int = 20, detect_every: int = 5) -> None:
+        self.detector = detector if detector is not None else make_detector("fast", min_face_size, detect_every)
 
     def process(self, result: FrameResult) -> FrameResult:
         rgb = cv2.cvtColor(result.frame.image, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,1 @@
+"""Face detection: MTCNN made fast (FastMTCNN) and tracked between full detections (TrackingDetector)."""

@@ -1,0 +1,33 @@
+"""The mtcnn package as a reference detector, with its pyramid corrected so any minimum face size works.
+
+mtcnn 1.0.0 counts its pyramid levels as if the first scale were 1, but starts at 12 / min_face_size, so at
+about 30 px and above its last levels are smaller than P-Net's 12 px window, TensorFlow raises, and
+`detect_faces` returns no face. `corrected_pyramid()` swaps in the same geometric series, cut where a level's
+short side drops below 12 px, so the package's own code can be compared with ours at 40 px.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+
+
+def _corrected_build_scale_pyramid(width, height, min_face_size, scale_factor, min_size=12) -> np.ndarray:
+    first = min_size / min_face_size
+    scales = first * scale_factor ** np.arange(64)
+    return scales[np.floor(min(width, height) * scales) >= min_size]
+
+
+@contextlib.contextmanager
+def corrected_pyramid() -> Iterator[None]:
+    """Within the block, the package builds its P-Net pyramid with the corrected level count."""
+    import mtcnn.stages.stage_pnet as stage_pnet
+
+    original = stage_pnet.build_scale_pyramid
+    stage_pnet.build_scale_pyramid = _corrected_build_scale_pyramid
+    try:
+        yield
+    finally:
+        stage_pnet.build_scale_pyramid = original

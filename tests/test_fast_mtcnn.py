@@ -1,0 +1,182 @@
+"""FastMTCNN finds the same faces as the mtcnn package on real portraits, and refines known faces.
+
+The package (about 200 ms a frame) is the reference. Its own `min_face_size` fails at 30 px and above (see
+pipeline/detector/fast_mtcnn.py), so at 40 px we compare with the package's own code with its pyramid
+corrected (tests/mtcnn_reference.py), and also with the package at 20 px keeping the faces of 40 px and more
+(the scenes keep every face well away from 40 px so that cut is not a coin toss).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from mtcnn.utils.images import build_scale_pyramid
+
+from pipeline.detector.fast_mtcnn import FastMTCNN, level_sizes, pyramid_scales
+from pipeline.frames import KEYPOINT_NAMES, Face
+from tests.media import background, portrait
+from tests.mtcnn_reference import corrected_pyramid
+
+THRESHOLDS = (0.6, 0.7, 0.7)
+
+
+def paste(canvas: np.ndarray, image: np.ndarray, x: int, y: int, height: int) -> None:
+    scale = height / image.shape[0]
+    resized = cv2.resize(image, (round(image.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+    canvas[y : y + resized.shape[0], x : x + resized.shape[1]] = resized
+
+
+def scene(*placements: tuple[str, int, int, int]) -> np.ndarray:
+    """A 640x480 RGB frame with portraits (name, x, y, height) pasted on a plain wall."""
+    canvas = background((640, 480)).copy()
+    for name, x, y, height in placements:
+        paste(canvas, portrait(name), x, y, height)
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
+
+
+SCENES = {
+    "hopper": lambda: cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2RGB),
+    "astronaut": lambda: cv2.cvtColor(portrait("astronaut"), cv2.COLOR_BGR2RGB),
+    # faces of about 110, 44 and 53 px
+    "three_faces": lambda: scene(("hopper", 10, 20, 300), ("astronaut", 300, 40, 200), ("hopper", 500, 300, 150)),
+    # faces of about 78, 41, 24 and 63 px
+    "four_faces": lambda: scene(
+        ("astronaut", 0, 60, 360), ("hopper", 400, 40, 110), ("astronaut", 520, 300, 120), ("hopper", 400, 300, 170)
+    ),
+    # faces of about 78 and 63 px, and two of about 22-24 px (below a 40 px minimum)
+    "big_and_small": lambda: scene(
+        ("astronaut", 0, 60, 360), ("hopper", 370, 300, 170), ("hopper", 420, 40, 60), ("astronaut", 520, 330, 120)
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def package_mtcnn():
+    from mtcnn import MTCNN
+
+    return MTCNN()
+
+
+@pytest.fixture(scope="module")
+def fast20() -> FastMTCNN:
+    return FastMTCNN(min_face_size=20, thresholds=THRESHOLDS)
+
+
+@pytest.fixture(scope="module")
+def fast40() -> FastMTCNN:
+    return FastMTCNN(min_face_size=40, thresholds=THRESHOLDS)
+
+
+def package_boxes(package_mtcnn, image_rgb: np.ndarray, min_face: int = 20) -> list[tuple[float, float, float, float]]:
+    found = package_mtcnn.detect_faces(
+        image_rgb,
+        min_face_size=min_face,
+        threshold_pnet=THRESHOLDS[0],
+        threshold_rnet=THRESHOLDS[1],
+        threshold_onet=THRESHOLDS[2],
+    )
+    return [tuple(float(v) for v in face["box"]) for face in found]
+
+
+def iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    inter = max(0.0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def assert_same_faces(expected: list[tuple], found: list[tuple], min_iou: float = 0.9) -> None:
+    assert len(found) == len(expected), f"package found {expected}, FastMTCNN found {found}"
+    for box in expected:
+        best = max(iou(box, other) for other in found)
+        assert best >= min_iou, f"package face {box} best matches FastMTCNN at IoU {best:.3f}: {found}"
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut", "three_faces", "four_faces"])
+def test_same_faces_as_the_package_at_min_face_20(name, package_mtcnn, fast20):
+    image = SCENES[name]()
+    faces = fast20.detect(image)
+    assert_same_faces(package_boxes(package_mtcnn, image), [face.box for face in faces])
+
+
+def test_the_package_itself_finds_nothing_at_min_face_40_without_the_correction(package_mtcnn):
+    image = SCENES["hopper"]()
+    assert package_boxes(package_mtcnn, image, min_face=40) == []
+    with corrected_pyramid():
+        assert len(package_boxes(package_mtcnn, image, min_face=40)) == 1
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut", "big_and_small"])
+def test_same_faces_as_the_corrected_package_at_min_face_40(name, package_mtcnn, fast40):
+    image = SCENES[name]()
+    with corrected_pyramid():
+        expected = package_boxes(package_mtcnn, image, min_face=40)
+    assert_same_faces(expected, [face.box for face in fast40.detect(image)])
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut", "big_and_small"])
+def test_same_faces_of_40_px_and_more_as_the_package_at_20(name, package_mtcnn, fast40):
+    image = SCENES[name]()
+    expected = [box for box in package_boxes(package_mtcnn, image) if max(box[2:]) >= 40]
+    found = [face.box for face in fast40.detect(image) if max(face.box[2:]) >= 40]
+    assert expected, "the scene should have faces of 40 px and more"
+    assert_same_faces(expected, found)
+
+
+def test_faces_carry_score_and_keypoints_inside_the_box(fast20):
+    image = SCENES["hopper"]()
+    (face,) = fast20.detect(image)
+    assert isinstance(face, Face) and 0.7 < face.score <= 1.0
+    assert face.keypoints.shape == (len(KEYPOINT_NAMES), 2) and face.keypoints.dtype == np.float32
+    x, y, w, h = face.box
+    assert np.all((face.keypoints >= (x, y)) & (face.keypoints <= (x + w, y + h)))
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.keypoints
+    assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]  # image left before image right
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+
+
+def test_no_face_on_a_plain_wall(fast20):
+    wall = cv2.cvtColor(background((640, 480)), cv2.COLOR_BGR2RGB)
+    assert fast20.detect(wall) == ()
+
+
+def test_pyramid_matches_the_package_at_20_and_stays_above_12_px_beyond():
+    # At 20 px the package's pyramid is right, so ours is the same one.
+    np.testing.assert_allclose(pyramid_scales(480, 640, 20, 0.709), build_scale_pyramid(640, 480, 20, 0.709))
+    for min_face in (12, 20, 40, 80, 160):
+        scales = pyramid_scales(480, 640, min_face, 0.709)
+        sizes = level_sizes(480, 640, scales)
+        assert scales[0] == pytest.approx(12 / min_face)
+        assert min(min(size) for size in sizes) >= 12
+        # one more level would be smaller than P-Net's 12 px window
+        assert int(480 * scales[-1] * 0.709) < 12
+    assert len(pyramid_scales(30, 40, 40, 0.709)) == 0  # image smaller than the smallest face
+
+
+def shifted_hopper(dx: int, dy: int) -> np.ndarray:
+    return scene(("hopper", 200 + dx, 100 + dy, 240))
+
+
+def test_refine_follows_a_face_that_moved_a_little(fast20):
+    (face,) = fast20.detect(shifted_hopper(0, 0))
+    moved = shifted_hopper(6, 4)
+    refined = fast20.refine(moved, (face,))
+    (detected,) = fast20.detect(moved)
+    assert len(refined) == 1
+    assert iou(refined[0].box, detected.box) >= 0.8
+    assert refined[0].box[0] > face.box[0]  # it followed the face to the right
+    assert refined[0].keypoints.shape == (5, 2)
+
+
+def test_refine_drops_a_face_that_is_gone(fast20):
+    faces = fast20.detect(shifted_hopper(0, 0))
+    assert len(faces) == 1
+    wall = cv2.cvtColor(background((640, 480)), cv2.COLOR_BGR2RGB)
+    assert fast20.refine(wall, faces) == ()
+
+
+def test_describe_names_the_package_version_and_settings(fast40):
+    info = fast40.describe()
+    assert info["mtcnn_version"] == "1.0.0"
+    assert info["min_face_size"] == 40 and info["thresholds"] == list(THRESHOLDS)
