@@ -288,6 +288,22 @@ class SessionLog:
             if self.closed:
                 self._try_write_meta()
 
+    def record_event(self, event: dict[str, object]) -> None:
+        """Add a run event (a source lost or restored) to the metadata's `events`, on disk at once.
+
+        Written now rather than at close, so a session killed during a camera gap still says so.
+        """
+        with self._lock:
+            events = self.metadata.setdefault("events", [])
+            events.append(dict(event))  # type: ignore[union-attr]
+            if self.closed:
+                self._try_write_meta()
+                return
+            try:
+                self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
+            except OSError as exc:
+                self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
+
     def _try_write_meta(self) -> None:
         try:
             self._write_meta(**self._close_state)  # type: ignore[arg-type]
