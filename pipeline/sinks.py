@@ -231,6 +231,9 @@ class SessionLog:
             self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
         except OSError as exc:
             os.close(self._fd)
+            for leftover in (self.path, self.meta_path):  # a refused start leaves no half-made session behind
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
             raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
 
     def __enter__(self) -> SessionLog:
