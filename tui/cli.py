@@ -351,45 +351,108 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- the live path (replaced by the terminal app) -------------------------------------------------------
+# -- the live path: the terminal app ----------------------------------------------------------------------
 
 
 def _add_live_options(parser: argparse.ArgumentParser) -> None:
+    from pipeline.emotion import MODELS_DIR
+
     parser.add_argument("--demo", action="store_true", help="run on the built-in demo (no camera needed)")
     parser.add_argument("--source", default=None, help='camera ("0", "/dev/video0"), video, image, folder or "demo"')
+    parser.add_argument("--fps", type=float, default=None, help="display frame rate (default: 20, over SSH 12)")
+    parser.add_argument(
+        "--colors",
+        choices=("8", "6", "5", "4", "256"),
+        default=None,
+        help="bits per colour channel, or the 256-colour palette (default: 6, over SSH 5)",
+    )
+    parser.add_argument("--size", default=None, metavar="COLSxROWS", help="largest video size in cells, e.g. 80x24")
+    parser.add_argument("--export-dir", type=Path, default=Path("."), help="where e and s write (default: here)")
+    parser.add_argument("--export-format", choices=("csv", "jsonl"), default="csv", help="format e exports")
+    parser.add_argument("--log", type=Path, default=None, metavar="PATH", help="session log (default: in export dir)")
+    parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
+    parser.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+
+
+NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
+EXIT_CODES = {None: 0, "ctrl-c": 130}
+
+
+def _live_config(args: argparse.Namespace):
+    from tui.config import AppConfig, parse_size, running_over_ssh
+
+    if args.fps is not None and not 1 <= args.fps <= 60:
+        raise UsageError("--fps must be between 1 and 60")
+    try:
+        size = parse_size(args.size) if args.size else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return AppConfig(
+        source="demo" if args.demo else (args.source or "0"),
+        fps=args.fps,
+        colors=args.colors,
+        size=size,
+        export_dir=args.export_dir,
+        export_format=args.export_format,
+        log_path=args.log,
+        record=not args.no_record,
+        models_dir=args.models,
+        ssh=running_over_ssh(),
+    )
 
 
 def _run_live(args: argparse.Namespace) -> int:
-    """Until the terminal app lands: run the engine live and print one line per processed frame."""
-    from pipeline.engine import EngineConfig
-    from pipeline.runner import Runner
+    """The terminal app. Textual is imported here only, so the headless subcommands never load it."""
+    import os
 
-    spec = "demo" if args.demo else (args.source or "0")
-    source = _open_source(spec)
+    from pipeline.engine import EngineConfig
+    from pipeline.sinks import SinkError, check_writable
+    from tui.config import SSH_TEXTUAL_FPS
+
+    config = _live_config(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's stderr notes would scribble on the screen
+    if config.ssh:
+        os.environ.setdefault("TEXTUAL_FPS", SSH_TEXTUAL_FPS)  # read by Textual at import time
+    if config.log_path is not None:
+        try:
+            check_writable(config.log_path)
+        except SinkError as exc:
+            raise UsageError(str(exc)) from exc
+    camera = config.source.isdigit() or config.source.startswith("/dev/video")
     try:
-        processors = _build_processors(EngineConfig())
+        source = _open_source(config.source)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; {NO_CAMERA_HINT}" if camera else str(exc)) from exc
+    try:
+        processors = _build_processors(EngineConfig(models_dir=config.models_dir))
+        from tui.app import make_app
+
+        try:
+            app = make_app(config, source=source, processors=processors)
+        except SinkError as exc:
+            raise UsageError(str(exc)) from exc
     except BaseException:
         source.close()
         raise
-    runner = Runner(source, processors)
-    last_index = -1
-    with _SignalCatcher() as signals:
-        runner.start()
-        while not runner.wait(0.05) and signals.received is None:
-            result = runner.latest()
-            if result is None or result.frame.index == last_index:
-                continue
-            last_index = result.frame.index
-            faces = "  ".join(
-                f"face {f.face_id} at {tuple(round(v) for v in f.box)}: {f.label} {f.confidence or 0:.2f}"
-                for f in result.faces
-            )
-            _say(f"frame {result.frame.index:5d}  {faces or 'no face'}", err=False)
-        runner.stop(timeout=1.5, reason=f"interrupted by {signals.name}" if signals.received else None)
-    if runner.stats().error:
-        _say(f"fertui: stopped: {runner.stats().error}")
+    try:
+        app.run()
+    finally:
+        app.shutdown_engine()  # idempotent: the app stops the engine on unmount; this covers a crash
+    log = app.session_log
+    reason = app.exit_reason
+    if log is not None:
+        _say(f"fertui: session log {log.path} ({log.rows_written} rows){'; ' + reason if reason else ''}", err=False)
+    if app.runner.stats().error:
+        _say(f"fertui: stopped: {app.runner.stats().error}")
         return 1
-    return 128 + signals.received if signals.received else 0
+    signum = next((s for s, r in _signal_reasons().items() if r == reason), None)
+    return 128 + int(signum) if signum is not None else EXIT_CODES.get(reason, 0)
+
+
+def _signal_reasons():
+    from tui.app import SIGNAL_REASONS
+
+    return SIGNAL_REASONS
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:

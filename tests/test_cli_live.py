@@ -1,0 +1,56 @@
+"""The live path of the CLI: clear one-line errors, and Textual stays out of the headless commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tui.cli import main
+from tui.config import AppConfig, display_settings
+from tui.governor import Quality, QualityGovernor
+
+
+def test_headless_commands_never_import_textual():
+    code = "import sys; from tui.cli import build_parser; build_parser(); print('textual' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_no_camera_is_one_line_suggesting_demo_or_file(capsys):
+    assert main(["--source", "/dev/video99"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no camera at /dev/video99" in err
+    assert "fertui --demo" in err and "--source FILE" in err
+
+
+def test_bad_size_and_fps_are_one_line_errors(capsys):
+    assert main(["--demo", "--size", "80by24"]) == 2
+    assert main(["--demo", "--fps", "0"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "--size" in lines[0] and "--fps" in lines[1]
+
+
+def test_ssh_defaults_are_coarser_and_explicit_flags_win():
+    local, ssh = display_settings(AppConfig()), display_settings(AppConfig(ssh=True))
+    assert ssh.fps < local.fps and int(ssh.colors) < int(local.colors)
+    assert ssh.budget_bytes_per_s < local.budget_bytes_per_s
+    pinned = display_settings(AppConfig(ssh=True, fps=25, colors="8"))
+    assert (pinned.fps, pinned.colors, pinned.govern_fps, pinned.govern_colors) == (25, "8", False, False)
+
+
+def test_governor_steps_colour_then_fps_down_and_back_up():
+    governor = QualityGovernor(Quality("5", 15.0), budget_bytes_per_s=100_000)
+    assert governor.observe(150_000) is None  # one second over budget is not yet a trend
+    assert governor.observe(150_000) == Quality("4", 15.0)
+    governor.observe(150_000)
+    assert governor.observe(150_000) == Quality("256", 15.0)
+    governor.observe(150_000)
+    assert governor.observe(150_000) == Quality("256", 12.0)
+    for _ in range(4):
+        assert governor.observe(10_000) is None
+    assert governor.observe(10_000) == Quality("256", 15.0)
+
+
+def test_governor_leaves_pinned_settings_alone():
+    governor = QualityGovernor(Quality("6", 20.0), 100_000, govern_colors=False, govern_fps=False)
+    assert all(governor.observe(1e9) is None for _ in range(10))

@@ -1,0 +1,474 @@
+"""The live app: the camera as terminal pixels with overlays, face and landmark panes, a live histogram.
+
+Threads: the engine's capture and processing threads fill the runner's one-slot mailbox; the render
+thread (tui/render_loop.py) turns the newest result into strips; the UI thread swaps those strips in on
+a fixed timer and refreshes only the rows that changed. Nothing here blocks on the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from pipeline.frames import FrameResult
+from pipeline.runner import Runner
+from pipeline.sinks import SessionLog
+from pipeline.sources import FrameSource
+from tui.config import AppConfig, display_settings
+from tui.export import export_session, save_snapshot
+from tui.governor import Quality, QualityGovernor
+from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
+from tui.widgets.faces import FacesPane
+from tui.widgets.histogram import HistogramPane
+from tui.widgets.landmarks import LandmarkPane
+from tui.widgets.status import StatusBar, StatusFigures
+from tui.widgets.video import VideoView
+
+PANEL_INTERVAL_S = 0.25  # face pane, landmarks, histogram and status: 4 updates a second
+RECENT = 100  # frames that shown fps and capture-to-screen latency are computed over
+MAX_LATENCY_SAMPLES = 100_000  # session-long latency figures for the metadata (about 1.5 h at 20 fps)
+
+QUIT_REASON: str | None = None  # `q` is the normal end of a session: the log is closed as complete
+CTRL_C_REASON = "ctrl-c"
+SIGNAL_REASONS = {
+    signal.SIGHUP: "hangup: the terminal closed",
+    signal.SIGTERM: "terminated (SIGTERM)",
+    signal.SIGINT: "interrupted (SIGINT)",
+}
+
+
+def keys_table() -> Table:
+    """The app's key bindings as a table (the help screen, and the README's Keys table)."""
+    table = Table(title="fertui keys", show_header=True, header_style="bold", expand=False)
+    table.add_column("key")
+    table.add_column("name")
+    table.add_column("does")
+    for binding in FertuiApp.BINDINGS:
+        if isinstance(binding, Binding) and binding.show:
+            table.add_row(binding.key_display or binding.key, binding.description, binding.tooltip)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys, from the app's own bindings."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+
+    def compose(self) -> ComposeResult:
+        yield Vertical(Static(keys_table()), Static("escape or ? closes this screen", classes="hint"), id="help")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class FertuiApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "fertui"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+
+    BINDINGS = [
+        Binding("b", "toggle('show_boxes')", "Boxes", tooltip="face boxes with label and id on the video"),
+        Binding("l", "toggle('show_landmarks')", "Landmarks", tooltip="landmark dots on the video"),
+        Binding("f", "toggle('show_faces')", "Faces", tooltip="the face pane: crops and probability bars"),
+        Binding("m", "toggle('show_landmark_pane')", "Outline", tooltip="the landmark outline pane"),
+        Binding("h", "toggle('show_histogram')", "Histogram", tooltip="the emotion histogram pane"),
+        Binding("tab", "next_face", "Next face", priority=True, tooltip="select the next tracked face"),
+        Binding("space", "toggle('paused')", "Pause", key_display="space", tooltip="pause or resume processing"),
+        Binding("r", "toggle('recording')", "Rec", tooltip="recording into the session log on or off"),
+        Binding("e", "export", "Export", tooltip="export the session log and a summary to --export-dir"),
+        Binding("s", "snapshot", "Snapshot", tooltip="save the annotated frame as a PNG in --export-dir"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this screen"),
+        Binding("q", "quit", "Quit", tooltip="quit; the session log is closed complete"),
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
+    ]
+
+    show_boxes = reactive(True, init=False)
+    show_landmarks = reactive(True, init=False)
+    show_faces = reactive(True, init=False)
+    show_landmark_pane = reactive(True, init=False)
+    show_histogram = reactive(True, init=False)
+    paused = reactive(False, init=False)
+    recording = reactive(True, init=False)
+    selected_face: reactive[int | None] = reactive(None, init=False)
+
+    def __init__(self, config: AppConfig, runner: Runner, session_log: SessionLog | None) -> None:
+        super().__init__()
+        self.config = config
+        self.runner = runner
+        self.session_log = session_log
+        self.settings = display_settings(config)
+        self.governor = QualityGovernor(
+            Quality(self.settings.colors, self.settings.fps),
+            self.settings.budget_bytes_per_s,
+            govern_colors=self.settings.govern_colors,
+            govern_fps=self.settings.govern_fps,
+        )
+        self.render_loop = RenderLoop(runner.latest, ViewOptions(colors=self.settings.colors, fps=self.settings.fps))
+        self.exit_reason: str | None = QUIT_REASON
+        self.last_view: ViewFrame | None = None
+        self.bytes_written = 0
+        self.frames_shown = 0
+        self._bytes_last_second = 0.0
+        self._bytes_mark = (time.monotonic(), 0)
+        self._shown_stamps: deque[float] = deque(maxlen=RECENT)
+        self._latencies_ms: deque[float] = deque(maxlen=RECENT)
+        self._all_latencies_ms: list[float] = []
+        self._first_shown: float | None = None
+        self._last_shown: float | None = None
+        self._panels_shown_for: FrameResult | None = None
+        self._frame_timer = None
+        self._frame_fps = self.settings.fps
+        self._stopped = False
+        self._note = ""
+
+    # -- layout ----------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Container(id="video-box"):
+                yield VideoView(id="video")
+            with Vertical(id="side"):
+                yield FacesPane(id="faces")
+                yield LandmarkPane(id="landmarks")
+                yield HistogramPane(id="histogram")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # Widgets are looked up once: the timers may still fire while the DOM is being torn down at exit.
+        self.video = self.query_one(VideoView)
+        self.faces_pane = self.query_one(FacesPane)
+        self.landmark_pane = self.query_one(LandmarkPane)
+        self.histogram = self.query_one(HistogramPane)
+        self.status_bar = self.query_one(StatusBar)
+        self._count_terminal_bytes()
+        self._install_signal_handlers()
+        self.query_one("#faces").border_title = "faces"
+        self.query_one("#landmarks").border_title = "landmarks"
+        self.query_one("#histogram").border_title = "emotions"
+        self.recording = self.session_log is not None and self.config.record
+        if self.session_log is not None:
+            self.session_log.recording = self.recording
+        self.runner.start()
+        self.render_loop.start()
+        self._frame_timer = self.set_interval(1.0 / self.settings.fps, self._show_newest_frame)
+        self.set_interval(PANEL_INTERVAL_S, self._update_panels)
+        self.set_interval(1.0, self._each_second)
+        self.call_after_refresh(self._update_render_sizes)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._update_render_sizes)
+
+    def _update_render_sizes(self) -> None:
+        """Tell the render thread how many cells the video and the panes have (on resize and pane toggles)."""
+        if self._stopped:
+            return
+        try:
+            box = self.query_one("#video-box").content_size
+            side_width = self.query_one("#side").content_size.width
+            landmark_height = self.query_one("#landmarks").content_size.height
+        except NoMatches:  # the DOM is being torn down at exit
+            return
+        cols, rows = box.width, box.height
+        if self.config.size is not None:
+            cols, rows = min(cols, self.config.size[0]), min(rows, self.config.size[1])
+        face_cols = max(8, min(16, side_width // 3))
+        landmark_rows = max(4, landmark_height - 1)
+        self._set_options(
+            video_cells=(max(cols, 4), max(rows, 2)),
+            face_cells=(face_cols, face_cols // 2),
+            landmark_cells=(max(side_width - 2, 8), min(landmark_rows, 12)),
+        )
+
+    def _set_options(self, **changes) -> None:
+        self.render_loop.options = replace(self.render_loop.options, **changes)
+
+    # -- the per-frame and periodic work ---------------------------------------------------------------
+
+    def _show_newest_frame(self) -> None:
+        view = None if self._stopped else self.render_loop.mailbox.take()
+        if view is None:
+            return
+        self.video.show(view.video)
+        self.last_view = view
+        now = time.monotonic()
+        self.frames_shown += 1
+        self._shown_stamps.append(now)
+        if self._first_shown is None:
+            self._first_shown = now
+        self._last_shown = now
+        latency_ms = (time.time() - view.result.frame.wall_time) * 1000.0
+        self._latencies_ms.append(latency_ms)
+        if len(self._all_latencies_ms) < MAX_LATENCY_SAMPLES:
+            self._all_latencies_ms.append(latency_ms)
+
+    def _update_panels(self) -> None:
+        if self._stopped:
+            return
+        view = self.last_view
+        if view is not None and view.result is not self._panels_shown_for:
+            self._panels_shown_for = view.result
+            selected_id = None if view.selected is None else view.selected.face_id
+            if self.show_faces:
+                self.faces_pane.show(view.result.faces, view.face_crops, selected_id)
+            if self.show_landmark_pane:
+                self.landmark_pane.show(view.landmark_strips, selected_id)
+            if self.show_histogram:
+                self.histogram.show(view.selected, view.shares)
+        elif view is None and self.show_histogram:
+            self.histogram.show(None, {})
+        self.status_bar.show(self.status_figures())
+
+    def _each_second(self) -> None:
+        now = time.monotonic()
+        mark_time, mark_bytes = self._bytes_mark
+        self._bytes_last_second = (self.bytes_written - mark_bytes) / max(now - mark_time, 1e-3)
+        self._bytes_mark = (now, self.bytes_written)
+        quality = self.governor.observe(self._bytes_last_second)
+        if quality is not None:
+            self._apply_quality(quality)
+
+    def _apply_quality(self, quality: Quality) -> None:
+        self._set_options(colors=quality.colors, fps=quality.fps)
+        if self._frame_timer is not None and quality.fps != self._frame_fps:
+            self._frame_timer.stop()
+            self._frame_fps = quality.fps
+            self._frame_timer = self.set_interval(1.0 / quality.fps, self._show_newest_frame)
+        self._note = "" if self.governor.level == 0 else f"link budget: colours {quality.colors}, {quality.fps:g} fps"
+
+    def status_figures(self) -> StatusFigures:
+        stats = self.runner.stats()
+        view = self.last_view
+        info = self.runner.source.describe() if hasattr(self.runner, "source") else {}
+        if view is not None:
+            resolution = f"{view.result.frame.width}x{view.result.frame.height}"
+        else:
+            resolution = "x".join(str(v) for v in info.get("resolution", ())) or "?"
+        stamps = self._shown_stamps
+        shown_fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 and stamps[-1] > stamps[0] else 0
+        if stamps and time.monotonic() - stamps[-1] > 1.0:
+            shown_fps = 0.0
+        latencies = np.array(self._latencies_ms) if self._latencies_ms else None
+        log = self.session_log
+        note = self._note or (stats.error or "") or (self.render_loop.error or "")
+        if log is not None and log.write_error:
+            note = log.write_error
+        return StatusFigures(
+            source=str(info.get("source", "?")),
+            resolution=resolution,
+            source_state=stats.source_state,
+            capture_fps=stats.capture_fps,
+            shown_fps=shown_fps,
+            latency_p50_ms=None if latencies is None else float(np.percentile(latencies, 50)),
+            latency_p95_ms=None if latencies is None else float(np.percentile(latencies, 95)),
+            dropped=stats.dropped,
+            faces=0 if view is None else len(view.result.faces),
+            recording=bool(log is not None and log.recording),
+            log_path=str(log.path) if log is not None else "no session log",
+            rows=0 if log is None else log.rows_written,
+            bytes_per_s=self._bytes_last_second,
+            colors=self.render_loop.options.colors,
+            paused=self.paused,
+            note=note,
+        )
+
+    # -- reactive state --------------------------------------------------------------------------------
+
+    def watch_show_boxes(self, value: bool) -> None:
+        self._set_options(boxes=value)
+
+    def watch_show_landmarks(self, value: bool) -> None:
+        self._set_options(landmarks=value)
+
+    def _toggle_pane(self, css_class: str, shown: bool, **options) -> None:
+        self.query_one("#main").set_class(not shown, css_class)
+        self._set_options(**options)
+        self._panels_shown_for = None  # a pane shown again gets fresh content at once
+        self.call_after_refresh(self._update_render_sizes)
+
+    def watch_show_faces(self, value: bool) -> None:
+        self._toggle_pane("-no-faces", value, face_pane=value)
+
+    def watch_show_landmark_pane(self, value: bool) -> None:
+        self._toggle_pane("-no-landmarks", value, landmark_pane=value)
+
+    def watch_show_histogram(self, value: bool) -> None:
+        self._toggle_pane("-no-histogram", value)
+
+    def watch_paused(self, value: bool) -> None:
+        self.runner.set_paused(value)
+
+    def watch_recording(self, value: bool) -> None:
+        if self.session_log is not None:
+            self.session_log.recording = value
+
+    def watch_selected_face(self, value: int | None) -> None:
+        self._set_options(selected_face=value)
+        self._panels_shown_for = None
+
+    # -- actions ---------------------------------------------------------------------------------------
+
+    def action_next_face(self) -> None:
+        view = self.last_view
+        ids = sorted(f.face_id for f in view.result.faces if f.face_id is not None) if view else []
+        if not ids:
+            self.notify("no tracked face to select", severity="warning")
+            return
+        current = view.selected.face_id if view and view.selected else None
+        later = [i for i in ids if current is None or i > current]
+        self.selected_face = later[0] if later else ids[0]
+
+    def action_export(self) -> None:
+        if self.session_log is None:
+            self.notify("no session log to export", severity="error")
+            return
+        try:
+            export = export_session(self.session_log, self.config.export_dir, self.config.export_format)
+        except (OSError, ValueError) as exc:
+            self.notify(f"export failed: {exc}", severity="error", timeout=8)
+            return
+        self.last_export = export
+        self.notify(f"exported {export.rows} rows to {export.log}\nsummary: {export.summary}", timeout=8)
+
+    def action_snapshot(self) -> None:
+        view = self.last_view
+        if view is None:
+            self.notify("no frame to snapshot yet", severity="warning")
+            return
+        try:
+            path = save_snapshot(
+                view.result, self.config.export_dir, boxes=self.show_boxes, landmarks=self.show_landmarks
+            )
+        except OSError as exc:
+            self.notify(f"snapshot failed: {exc}", severity="error", timeout=8)
+            return
+        self.last_snapshot = path
+        self.notify(f"snapshot saved to {path}", timeout=6)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.exit_reason = QUIT_REASON
+        self.exit()
+
+    def action_interrupt(self) -> None:
+        self.exit_reason = CTRL_C_REASON
+        self.exit()
+
+    # -- bytes, signals and shutdown -------------------------------------------------------------------
+
+    def _count_terminal_bytes(self) -> None:
+        """Wrap the driver's write so the status line can show bytes/s (what the governor steers by)."""
+        driver = self._driver
+        if driver is None:
+            return
+        write = driver.write
+
+        def counting_write(data: str) -> None:
+            self.bytes_written += len(data.encode("utf-8", "surrogateescape"))
+            write(data)
+
+        driver.write = counting_write  # type: ignore[method-assign]
+
+    def _install_signal_handlers(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            for signum, reason in SIGNAL_REASONS.items():
+                loop.add_signal_handler(signum, self._exit_on_signal, reason)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or no signals
+            pass
+
+    def _exit_on_signal(self, reason: str) -> None:
+        self.exit_reason = reason
+        self.shutdown_engine()  # first: the terminal may already be gone, so close the log before anything else
+        self.exit()
+
+    def shutdown_engine(self) -> None:
+        """Stop the render thread and the runner; the runner closes the session log with `exit_reason`."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.render_loop.stop()
+        self.runner.stop(timeout=2.0, reason=self.exit_reason)
+        if self.session_log is not None:
+            self.session_log.close(self.exit_reason)
+            self.session_log.update_metadata(display=self.display_figures())
+
+    def display_figures(self) -> dict[str, object]:
+        """How the session looked on the terminal, for the log's metadata (and benchmarks/app.py)."""
+        first, last = self._first_shown, self._last_shown
+        span = (last - first) if first is not None and last is not None else 0.0
+        latencies = np.array(self._all_latencies_ms) if self._all_latencies_ms else None
+        video = self.last_view.video if self.last_view is not None else None
+        return {
+            "frames_shown": self.frames_shown,
+            "shown_fps": round((self.frames_shown - 1) / span, 2) if span > 0 else 0.0,
+            "terminal_bytes": self.bytes_written,
+            "bytes_per_shown_frame": round(self.bytes_written / self.frames_shown) if self.frames_shown else None,
+            "latency_ms_p50": None if latencies is None else round(float(np.percentile(latencies, 50)), 1),
+            "latency_ms_p95": None if latencies is None else round(float(np.percentile(latencies, 95)), 1),
+            "video_cells": None if video is None else [video.cols, video.rows],
+            "terminal_size": [self.size.width, self.size.height],
+            "colors": self.render_loop.options.colors,
+            "fps_target": self.render_loop.options.fps,
+            "governor_level": self.governor.level,
+            "ssh": self.config.ssh,
+        }
+
+    def on_unmount(self) -> None:
+        self.shutdown_engine()
+
+
+def default_log_path(config: AppConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(config.export_dir).expanduser() / f"fertui-session-{stamp}.{config.log_format()}"
+
+
+def make_app(
+    config: AppConfig,
+    source: FrameSource | None = None,
+    runner: Runner | None = None,
+    processors: list | None = None,
+) -> FertuiApp:
+    """The one factory for the CLI and the tests.
+
+    With no runner, builds one: `source` (or `config.source` opened by spec), `processors` (or the
+    engine's, from `config.models_dir`) and a session log (always created; `config.record` only decides
+    whether recording starts on). A given runner is used as it is; its SessionLog sink, if any, is the log.
+    """
+    if runner is not None:
+        session_log = next((s for s in getattr(runner, "sinks", ()) if isinstance(s, SessionLog)), None)
+        return FertuiApp(config, runner, session_log)
+    from pipeline.sources import open_source
+
+    if source is None:
+        source = open_source(config.source)
+    if processors is None:
+        from pipeline.engine import EngineConfig, build_processors
+
+        engine_config = EngineConfig() if config.models_dir is None else EngineConfig(models_dir=config.models_dir)
+        processors = build_processors(engine_config)
+    metadata = {
+        "source": source.describe(),
+        "processors": [p.describe() for p in processors],
+        "app": {"fps": config.fps, "colors": config.colors, "ssh": config.ssh},
+    }
+    session_log = SessionLog(config.log_path or default_log_path(config), config.log_format(), metadata)
+    return FertuiApp(config, Runner(source, processors, sinks=[session_log]), session_log)

@@ -1,0 +1,82 @@
+"""Settings of the live app: what the command line asked for, and the display settings derived from it.
+
+No Textual here: the CLI builds an AppConfig before deciding whether Textual is needed at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.render import COLOR_MODES
+
+LOCAL_FPS = 20.0
+LOCAL_COLORS = "5"  # 5 bits: bounded distinct styles, ~45 KB a frame at 80x30 cells (benchmarks/app.py)
+LOCAL_BUDGET = 4_000_000  # bytes per second: a local terminal rarely needs governing
+SSH_FPS = 12.0
+SSH_COLORS = "4"
+SSH_BUDGET = 600_000  # bytes per second: about 5 Mbit/s before `ssh -C` compression
+SSH_TEXTUAL_FPS = "30"  # Textual's own screen-update cap over SSH (its default is 60)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What the user asked for. None means "choose for me" (the SSH-aware defaults)."""
+
+    source: str = "0"
+    fps: float | None = None
+    colors: str | None = None
+    size: tuple[int, int] | None = None  # most video cells (cols, rows); None: fill the pane
+    export_dir: Path = Path(".")
+    export_format: str = "csv"
+    log_path: Path | None = None
+    record: bool = True
+    models_dir: Path | None = None
+    ssh: bool = False
+
+    def log_format(self) -> str:
+        """The session log's format: from the --log suffix when it names one, else the export format."""
+        if self.log_path is not None and self.log_path.suffix.lower() in (".jsonl", ".json"):
+            return "jsonl"
+        if self.log_path is not None and self.log_path.suffix.lower() == ".csv":
+            return "csv"
+        return self.export_format
+
+
+def running_over_ssh(environ: Mapping[str, str] = os.environ) -> bool:
+    return bool(environ.get("SSH_CONNECTION"))
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """How the video is drawn; the governor may step `colors` and `fps` when they were not given explicitly."""
+
+    fps: float
+    colors: str
+    budget_bytes_per_s: int
+    govern_colors: bool
+    govern_fps: bool
+
+
+def display_settings(config: AppConfig) -> DisplaySettings:
+    fps = config.fps or (SSH_FPS if config.ssh else LOCAL_FPS)
+    colors = config.colors or (SSH_COLORS if config.ssh else LOCAL_COLORS)
+    if colors not in COLOR_MODES:
+        raise ValueError(f"--colors must be one of {', '.join(COLOR_MODES)}")
+    return DisplaySettings(
+        fps=float(fps),
+        colors=colors,
+        budget_bytes_per_s=SSH_BUDGET if config.ssh else LOCAL_BUDGET,
+        govern_colors=config.colors is None,
+        govern_fps=config.fps is None,
+    )
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """ "80x24" -> (80, 24); raises ValueError with a message for the user."""
+    cols, sep, rows = text.lower().partition("x")
+    if not sep or not cols.isdigit() or not rows.isdigit() or int(cols) < 8 or int(rows) < 4:
+        raise ValueError(f"--size wants COLSxROWS with at least 8x4 cells, like 80x24, not {text!r}")
+    return (int(cols), int(rows))

@@ -1,0 +1,122 @@
+"""What the `e` and `s` keys write: the session log exported with a summary, and an annotated PNG snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.frames import FrameResult
+from pipeline.sinks import FILE_MODE, SessionLog, _encode_csv, _encode_jsonl, read_log, summarize_rows
+from tui.render import LANDMARK_COLOR, emotion_color, face_caption
+
+
+@dataclass(frozen=True)
+class Export:
+    log: Path
+    summary: Path
+    rows: int
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _unique(path: Path) -> Path:
+    """`path`, or `path` with -2, -3... before the suffix when it already exists."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _complete_lines(path: Path) -> bytes:
+    """The log's bytes up to its last newline: the runner may be appending a frame right now."""
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1]
+
+
+def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
+    """Write the session log so far as `fmt` (csv or jsonl) into `export_dir`, with a summary JSON beside it."""
+    export_dir = Path(export_dir).expanduser()
+    export_dir.mkdir(parents=True, exist_ok=True)
+    stamp = _stamp()
+    out = _unique(export_dir / f"fertui-export-{stamp}.{fmt}")
+    data = _complete_lines(log.path)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / f"log.{log.fmt}"
+        copy.write_bytes(data)
+        rows = read_log(copy) if data.strip() else []
+        if fmt == log.fmt:
+            shutil.copyfile(copy, out)
+            os.chmod(out, FILE_MODE)
+        else:
+            _write_private(out, _encode_csv(rows, header=True) if fmt == "csv" else _encode_jsonl(rows))
+    summary_path = out.with_name(f"{out.stem}.summary.json")
+    _write_private(summary_path, json.dumps(session_summary(log, rows, out), indent=2, default=str).encode() + b"\n")
+    return Export(out, summary_path, len(rows))
+
+
+def session_summary(log: SessionLog, rows: list[dict[str, object]], exported: Path) -> dict[str, object]:
+    """Frames, faces and the share of face-frames per label, overall and per face id."""
+    labels = Counter(str(row["emotion"]) for row in rows if row.get("face_id") is not None and row.get("emotion"))
+    face_rows = sum(labels.values())
+    times = [float(row["time_s"]) for row in rows if row.get("time_s") is not None]
+    return {
+        "log": str(exported),
+        "session_log": str(log.path),
+        "exported_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "source": log.metadata.get("source"),
+        "rows": len(rows),
+        "frames": len({row["frame"] for row in rows}),
+        "duration_s": round(max(times) - min(times), 3) if times else 0.0,
+        "share": {label: round(n / face_rows, 4) for label, n in labels.most_common()},
+        "faces": summarize_rows(rows),
+    }
+
+
+def annotate(result: FrameResult, *, boxes: bool = True, landmarks: bool = True) -> np.ndarray:
+    """The frame at full resolution with what the video pane shows: boxes, captions, landmarks."""
+    image = result.frame.image.copy()
+    for face in result.faces:
+        if landmarks:
+            points = face.landmarks if face.landmarks is not None else face.keypoints
+            for x, y in [] if points is None else points:
+                cv2.circle(image, (int(x), int(y)), 2, LANDMARK_COLOR[::-1], -1, cv2.LINE_AA)
+        if boxes:
+            r, g, b = emotion_color(face.label)
+            x, y, w, h = (int(v) for v in face.box)
+            cv2.rectangle(image, (x, y), (x + w, y + h), (b, g, r), 2)
+            cv2.putText(image, face_caption(face), (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (b, g, r), 1)
+    return image
+
+
+def save_snapshot(result: FrameResult, folder: Path, *, boxes: bool = True, landmarks: bool = True) -> Path:
+    """Write the annotated frame as an owner-only (0600) PNG in `folder`; returns its path."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    ok, png = cv2.imencode(".png", annotate(result, boxes=boxes, landmarks=landmarks))
+    if not ok:
+        raise OSError("PNG encoding failed")
+    path = _unique(folder / f"fertui-snapshot-{_stamp()}-f{result.frame.index}.png")
+    _write_private(path, png.tobytes())
+    return path

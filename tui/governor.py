@@ -1,0 +1,71 @@
+"""The byte-budget governor: steps display quality down when the terminal link cannot keep up.
+
+Textual writes through a queue of 30 frames; a link slower than the stream first builds seconds of
+latency, then blocks the UI (docs/terminal-rendering.md, pitfall 5). So every second the app reports
+the bytes it wrote; above budget for two seconds in a row, the governor takes one step down (colour
+depth first, it costs the least to the eye, then frame rate); well under budget for five seconds, one
+step back up, never above what the user started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tui.render import COLOR_MODES
+
+FPS_STEPS = (30.0, 24.0, 20.0, 15.0, 12.0, 10.0, 8.0, 6.0, 5.0)
+OVER_SECONDS = 2
+UNDER_SECONDS = 5
+UNDER_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Quality:
+    colors: str
+    fps: float
+
+
+def quality_ladder(start: Quality, *, govern_colors: bool, govern_fps: bool) -> list[Quality]:
+    """Qualities from `start` down to the coarsest allowed: colour steps first, then fps steps."""
+    ladder = [start]
+    colors = start.colors
+    if govern_colors:
+        for mode in COLOR_MODES[COLOR_MODES.index(colors) + 1 :]:
+            colors = mode
+            ladder.append(Quality(colors, start.fps))
+    if govern_fps:
+        for fps in FPS_STEPS:
+            if fps < start.fps:
+                ladder.append(Quality(colors, fps))
+    return ladder
+
+
+class QualityGovernor:
+    def __init__(self, start: Quality, budget_bytes_per_s: int, *, govern_colors=True, govern_fps=True) -> None:
+        self.budget = budget_bytes_per_s
+        self.ladder = quality_ladder(start, govern_colors=govern_colors, govern_fps=govern_fps)
+        self.level = 0
+        self._over = 0
+        self._under = 0
+
+    @property
+    def quality(self) -> Quality:
+        return self.ladder[self.level]
+
+    def observe(self, bytes_per_s: float) -> Quality | None:
+        """Report one second's bytes; returns the new quality when it changes, else None."""
+        if bytes_per_s > self.budget:
+            self._over, self._under = self._over + 1, 0
+        elif bytes_per_s < self.budget * UNDER_FRACTION:
+            self._over, self._under = 0, self._under + 1
+        else:
+            self._over = self._under = 0
+        if self._over >= OVER_SECONDS and self.level < len(self.ladder) - 1:
+            self.level += 1
+            self._over = 0
+            return self.quality
+        if self._under >= UNDER_SECONDS and self.level > 0:
+            self.level -= 1
+            self._under = 0
+            return self.quality
+        return None

@@ -1,0 +1,173 @@
+"""The render thread: takes the runner's newest result, builds the terminal strips, posts them to a mailbox.
+
+Building strips is numpy plus one Python step per run of cells, a few milliseconds a frame; doing it here
+keeps the UI thread's per-frame work to swapping references. The UI reads the one-slot mailbox on its own
+timer, so a slow terminal never backs frames up: an unread frame is simply replaced by a newer one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from textual.strip import Strip
+
+from pipeline.emotion import EMOTIONS, UNCLEAR
+from pipeline.frames import Face, FrameResult
+from tui.render import (
+    HalfBlockRenderer,
+    RenderedFrame,
+    StyleCache,
+    crop_face,
+    fit_cells,
+    landmark_outline,
+    render_cells,
+    render_image,
+)
+
+SHARE_LABELS: tuple[str, ...] = (*EMOTIONS, UNCLEAR)
+MAX_GAP_S = 1.0  # a longer gap between two seen results (a pause, a stall) counts as this much time
+HYSTERESIS = 6  # levels (of 255) a downscaled pixel must move before it is redrawn: kills sensor noise
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What to draw, set by the UI thread (replaced as a whole, so the render thread reads it consistently)."""
+
+    video_cells: tuple[int, int] = (80, 24)  # the most cells the video may use (cols, rows)
+    colors: str = "5"
+    fps: float = 20.0
+    boxes: bool = True
+    landmarks: bool = True
+    face_pane: bool = True
+    face_cells: tuple[int, int] = (16, 8)
+    landmark_pane: bool = True
+    landmark_cells: tuple[int, int] = (24, 10)
+    selected_face: int | None = None
+
+
+@dataclass
+class ViewFrame:
+    """One rendered result, ready for the widgets."""
+
+    result: FrameResult
+    video: RenderedFrame
+    face_crops: dict[int, list[Strip]]
+    selected: Face | None
+    landmark_strips: list[Strip] | None
+    shares: dict[str, float]
+    render_ms: float
+    options: ViewOptions = field(default_factory=ViewOptions)
+
+
+class LatestSlot:
+    """A one-slot mailbox: `put` replaces what is there, `take` empties it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: ViewFrame | None = None
+
+    def put(self, item: ViewFrame) -> None:
+        with self._lock:
+            self._item = item
+
+    def take(self) -> ViewFrame | None:
+        with self._lock:
+            item, self._item = self._item, None
+            return item
+
+
+class EmotionTimeShare:
+    """Seconds per label across all faces seen, weighted by the time between the results seen."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(SHARE_LABELS, 0.0)
+        self._last_time: float | None = None
+
+    def add(self, result: FrameResult) -> None:
+        now = result.frame.time_s
+        dt = 0.0 if self._last_time is None else min(max(now - self._last_time, 0.0), MAX_GAP_S)
+        self._last_time = now
+        for face in result.faces:
+            if face.label in self.seconds:
+                self.seconds[face.label] += dt
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.seconds.values())
+        return {label: (s / total if total else 0.0) for label, s in self.seconds.items()}
+
+
+def pick_face(faces: tuple[Face, ...], face_id: int | None) -> Face | None:
+    """The face with `face_id`, else the first face (by id), else None."""
+    for face in faces:
+        if face_id is not None and face.face_id == face_id:
+            return face
+    ordered = sorted(faces, key=lambda f: -1 if f.face_id is None else f.face_id)
+    return ordered[0] if ordered else None
+
+
+class RenderLoop(threading.Thread):
+    """Polls `latest()` at the display rate and renders what is new into `mailbox`."""
+
+    def __init__(self, latest: Callable[[], FrameResult | None], options: ViewOptions) -> None:
+        super().__init__(name="fertui-render", daemon=True)
+        self._latest = latest
+        self.options = options
+        self.mailbox = LatestSlot()
+        self.tally = EmotionTimeShare()
+        self.renderer = HalfBlockRenderer(options.colors, hysteresis=HYSTERESIS)
+        self._pane_styles = StyleCache()
+        self._stop_event = threading.Event()
+        self.error: str | None = None
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        last_result: FrameResult | None = None
+        last_options: ViewOptions | None = None
+        try:
+            while not self._stop_event.wait(1.0 / max(self.options.fps, 1.0)):
+                options = self.options
+                result = self._latest()
+                if result is None or (result is last_result and options == last_options):
+                    continue
+                if result is not last_result:
+                    self.tally.add(result)
+                self.mailbox.put(self.render(result, options))
+                last_result, last_options = result, options
+        except Exception as exc:  # shown in the status line; the app keeps running without video
+            self.error = f"render: {type(exc).__name__}: {exc}"
+
+    def render(self, result: FrameResult, options: ViewOptions) -> ViewFrame:
+        started = time.perf_counter()
+        image = result.frame.image
+        self.renderer.set_colors(options.colors)
+        cols, rows = fit_cells(image.shape[1], image.shape[0], *options.video_cells)
+        video = self.renderer.render_frame(
+            image, cols, rows, result.faces, boxes=options.boxes, landmarks=options.landmarks
+        )
+        crops: dict[int, list[Strip]] = {}
+        if options.face_pane:
+            for face in result.faces:
+                if face.face_id is not None:
+                    crop = crop_face(image, face.box)
+                    crops[face.face_id] = render_image(crop, *options.face_cells, self._pane_styles, options.colors)
+        selected = pick_face(result.faces, options.selected_face)
+        outline = None
+        if options.landmark_pane and selected is not None and selected.landmarks is not None:
+            outline = render_cells(landmark_outline(selected.landmarks, *options.landmark_cells), self._pane_styles)
+        return ViewFrame(
+            result=result,
+            video=video,
+            face_crops=crops,
+            selected=selected,
+            landmark_strips=outline,
+            shares=self.tally.shares(),
+            render_ms=(time.perf_counter() - started) * 1000.0,
+            options=options,
+        )

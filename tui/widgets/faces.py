@@ -1,0 +1,106 @@
+"""The face pane: one card per tracked face: its crop (rendered like the video), its id and probability bars."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from pipeline.emotion import EMOTIONS
+from pipeline.frames import Face
+from tui.render import emotion_color
+from tui.widgets.video import CellImage
+
+BAR_WIDTH = 4
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def bar(fraction: float, width: int) -> str:
+    """A horizontal bar `width` cells long, in eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
+
+
+def probability_lines(values, width: int = BAR_WIDTH, highlight: str | None = None) -> Text:
+    """One line per emotion: name, bar, percent."""
+    text = Text(no_wrap=True, overflow="crop")
+    for i, emotion in enumerate(EMOTIONS):
+        value = 0.0 if values is None else float(values[i])
+        r, g, b = emotion_color(emotion)
+        name_style = "bold" if emotion == highlight else ""
+        text.append(f"{emotion:<8} ", style=name_style)
+        text.append(bar(value, width), style=f"rgb({r},{g},{b})")
+        text.append(f" {value * 100:3.0f}%")
+        if i < len(EMOTIONS) - 1:
+            text.append("\n")
+    return text
+
+
+def face_title(face: Face, selected: bool) -> Text:
+    marker = "▶ " if selected else "  "
+    label = face.label or "…"
+    r, g, b = emotion_color(face.label)
+    text = Text(f"{marker}#{face.face_id} ", style="bold", no_wrap=True, overflow="crop")
+    text.append(label, style=f"bold rgb({r},{g},{b})")
+    if face.confidence is not None:
+        text.append(f" {face.confidence:.2f}")
+    return text
+
+
+class FaceCard(Horizontal):
+    DEFAULT_CSS = """
+    FaceCard { height: auto; margin-bottom: 1; }
+    FaceCard > CellImage { margin-right: 1; }
+    FaceCard > Static { width: 1fr; text-wrap: nowrap; text-overflow: clip; }
+    """
+
+    def __init__(self, face_id: int) -> None:
+        super().__init__(id=f"face-{face_id}")
+        self.face_id = face_id
+        # Built here, not in compose: `show` may run before the card has been composed.
+        self._crop = CellImage(classes="crop")
+        self._bars = Static(classes="bars")
+
+    def compose(self) -> ComposeResult:
+        yield self._crop
+        yield self._bars
+
+    def show(self, face: Face, crop, selected: bool) -> None:
+        if crop is not None:
+            self._crop.set_strips(crop)
+        values = face.smoothed if face.smoothed is not None else face.probs
+        text = face_title(face, selected)
+        text.append("\n")
+        text.append_text(probability_lines(values, highlight=face.label))
+        self._bars.update(text)
+
+
+class FacesPane(VerticalScroll):
+    """Cards are added and removed as faces come and go; cards of faces still present are updated in place."""
+
+    DEFAULT_CSS = """
+    FacesPane > #no-faces { color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        self._empty = Static("no face in view", id="no-faces")
+        yield self._empty
+
+    def show(self, faces: tuple[Face, ...], crops: dict, selected_id: int | None) -> None:
+        tracked = sorted((f for f in faces if f.face_id is not None), key=lambda f: f.face_id)
+        wanted = {f.face_id for f in tracked}
+        cards = {card.face_id: card for card in self.query(FaceCard)}
+        for face_id, card in cards.items():
+            if face_id not in wanted:
+                card.remove()
+        for face in tracked:
+            card = cards.get(face.face_id)
+            if card is None:
+                card = FaceCard(face.face_id)
+                self.mount(card)
+                card.show(face, crops.get(face.face_id), face.face_id == selected_id)
+            else:
+                card.show(face, crops.get(face.face_id), face.face_id == selected_id)
+        self._empty.display = not tracked

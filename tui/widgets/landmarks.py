@@ -1,0 +1,34 @@
+"""The landmark pane: the selected face's 68 landmarks as a line drawing, for positioning the camera."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.strip import Strip
+from textual.widgets import Static
+
+from tui.widgets.video import CellImage
+
+
+class LandmarkPane(Vertical):
+    DEFAULT_CSS = """
+    LandmarkPane > #landmark-note { color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        self._canvas = CellImage(id="landmark-canvas")
+        self._note = Static("no landmarks", id="landmark-note")
+        yield self._canvas
+        yield self._note
+
+    def show(self, strips: list[Strip] | None, face_id: int | None) -> None:
+        canvas, note = self._canvas, self._note
+        if strips:
+            canvas.set_strips(strips)
+            canvas.display = True
+            note.display = False
+            self.border_title = f"landmarks #{face_id}"
+        else:
+            canvas.display = False
+            note.display = True
+            self.border_title = "landmarks"
