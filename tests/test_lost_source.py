@@ -13,6 +13,7 @@ from pipeline.processors.tracking import TrackingProcessor
 from pipeline.runner import Runner
 from pipeline.sinks import SessionLog, read_log
 from pipeline.sources import LOST_SOURCE_NAME, FrameSource, SourceLost
+from tui.cli import _input_notes
 
 FPS = 20.0
 LOST_FOR_S = 0.8
@@ -92,3 +93,5 @@ def test_a_lost_camera_is_retried_and_the_gap_is_logged(tmp_path) -> None:
     after = rows[last_gap + 1 :]
     assert len(after) == 20 and all(r["face_id"] is not None for r in after), "the session resumes"
     assert after[0]["time_s"] - rows[first_gap - 1]["time_s"] >= LOST_FOR_S * 0.9
+    (note,) = _input_notes(source, stats)  # what `fertui analyze` prints at the end
+    assert f"lost 1 time(s); the gaps are in the log ({len(gap)} rows with no face" in note

@@ -225,6 +225,7 @@ def _analyze(source, processors, log) -> int:
         MofNCompleteColumn(),
         TextColumn("frames"),
         TextColumn("{task.fields[fps]:5.1f} fps"),
+        TextColumn("[bold yellow]{task.fields[state]}"),  # a lost camera: "source lost, retrying"
         TimeRemainingColumn(),
         console=console,
     )
@@ -234,10 +235,11 @@ def _analyze(source, processors, log) -> int:
             # A terminal that went away (SIGHUP after an SSH drop) fails the progress bar's writes;
             # that must not keep the log from closing.
             with contextlib.suppress(OSError), progress:
-                task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
+                task = progress.add_task("analyze", total=source.frame_count, fps=0.0, state="")
                 while not runner.wait(0.1) and signals.received is None and not log.write_error:
                     stats = runner.stats()
-                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
+                    state = "source lost, retrying (the gap is logged)" if stats.source_state == "lost" else ""
+                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps, state=state)
                 stats = runner.stats()
                 progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
         finally:
@@ -253,6 +255,8 @@ def _analyze(source, processors, log) -> int:
     if log.write_error:
         _say(f"fertui: warning: {log.write_error}")
     if signals.received is not None:
+        for note in _input_notes(source, stats):
+            _say(f"fertui: note: {note}")
         _say(f"fertui: {reason}; log closed with {log.rows_written} rows: {log.path}")
         return 128 + signals.received
     if stats.error or log.write_error:
@@ -260,15 +264,21 @@ def _analyze(source, processors, log) -> int:
         _say(f"fertui: analysis stopped: {why}; log closed with {log.rows_written} rows: {log.path}")
         return 1
     _print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
-    for note in _input_notes(source):
+    for note in _input_notes(source, stats):
         _say(f"fertui: note: {note}")
     return 0
 
 
-def _input_notes(source) -> list[str]:
-    """What the source skipped or could not read (damaged input), one line each, for the end of a run."""
+def _input_notes(source, stats) -> list[str]:
+    """What the source skipped, could not read or lost for a while, one line each, for the end of a run."""
     info = source.describe()
     notes = []
+    losses = sum(1 for event in stats.events if event["event"] == "source_lost")
+    if losses:
+        notes.append(
+            f"the source was lost {losses} time(s); the gaps are in the log ({stats.gap_frames} rows with no face, "
+            "source '(source lost)') and in the metadata's events"
+        )
     skipped = list(info.get("skipped") or ())
     if skipped:
         names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
