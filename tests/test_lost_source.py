@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.frames import Face, Frame, FrameResult
 from pipeline.processors.base import Processor
 from pipeline.processors.tracking import TrackingProcessor
-from pipeline.runner import Runner
+from pipeline.runner import DropPolicy, Runner
 from pipeline.sinks import SessionLog, read_log
 from pipeline.sources import LOST_SOURCE_NAME, FrameSource, SourceLost
 from tui.cli import _input_notes
@@ -60,7 +60,8 @@ class OneFace(Processor):
 def test_a_lost_camera_is_retried_and_the_gap_is_logged(tmp_path) -> None:
     source = UnpluggedCamera(n=30, lost_after=10)
     log = SessionLog(tmp_path / "session.csv", "csv", {"source": {"source": source.name}})
-    runner = Runner(source, [OneFace(), TrackingProcessor()], [log])
+    # BLOCK, not the live default: on a loaded machine a dropped frame would blur the counts checked below
+    runner = Runner(source, [OneFace(), TrackingProcessor()], [log], drop_policy=DropPolicy.BLOCK)
     runner.start()
     deadline = time.monotonic() + 10
     while runner.stats().source_state != "lost" and time.monotonic() < deadline:
