@@ -9,6 +9,12 @@ frames captured while paused are discarded (counted in `paused_skipped`), so res
 not a stale backlog. For a file source nothing is read while paused, so resuming continues exactly where
 it stopped and no frame of the recording is skipped.
 
+A lost live source (SourceLost: a camera unplugged) is retried with backoff; `stats().source_state` is
+"lost" meanwhile, `source_lost` / `source_restored` events go to the stats and to every sink that takes
+events (the session log's metadata, written at once). The gap is logged: at the frame rate the source
+had before it was lost, the capture thread queues a stand-in frame (FrameSource.gap_frame) that skips the
+processors and reaches the sinks as a frame with no face, so the log's time line has no hole.
+
 Shutdown: one threading.Event. `stop()` sets it and joins both threads with a timeout; the processing
 thread closes the processors (it set them up) and the sinks. If a stage is stuck past the timeout the
 sinks are closed from the caller, so the log is always closed. An exception in a stage or the source
@@ -39,6 +45,9 @@ RECENT = 60
 RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 """Backoff between attempts to get a lost live source back (the last delay repeats)."""
 
+GAP_FPS_FALLBACK = 10.0
+"""Rows per second logged for a gap when the source was lost before its frame rate could be measured."""
+
 
 class DropPolicy(enum.Enum):
     DROP_OLDEST = "drop_oldest"  # live: keep the newest frames, count the drops
@@ -59,6 +68,7 @@ class RunnerStats:
     source_state: str = "running"  # "running" | "lost" | "ended"
     error: str | None = None
     events: tuple[dict[str, object], ...] = ()
+    gap_frames: int = 0  # stand-in frames logged while the source was lost
 
 
 _END = object()  # queue marker: the source has ended
@@ -101,6 +111,7 @@ class Runner:
         self._processed = 0
         self._dropped = 0
         self._paused_skipped = 0
+        self._gap_frames = 0
         self._capture_stamps: deque[float] = deque(maxlen=RECENT)
         self._process_stamps: deque[float] = deque(maxlen=RECENT)
         self._latencies_ms: deque[float] = deque(maxlen=RECENT)
@@ -176,13 +187,20 @@ class Runner:
                 source_state=self._source_state,
                 error=self._error,
                 events=tuple(self._events),
+                gap_frames=self._gap_frames,
             )
 
     # -- the capture thread ---------------------------------------------------------------------------
 
     def _event(self, kind: str, detail: str = "") -> None:
+        event = {"event": kind, "wall_time": time.time(), "detail": detail}
         with self._lock:
-            self._events.append({"event": kind, "wall_time": time.time(), "detail": detail})
+            self._events.append(event)
+        for sink in self.sinks:
+            record = getattr(sink, "record_event", None)  # optional: sinks that keep metadata
+            if record is not None:
+                with contextlib.suppress(Exception):  # an event must never stop the capture thread
+                    record(event)
 
     def _fail(self, message: str) -> None:
         with self._lock:
@@ -207,23 +225,31 @@ class Runner:
                 with self._lock:
                     self._captured += 1
                     self._capture_stamps.append(now)
-                self._enqueue((frame, now))
+                self._enqueue((frame, now, False))
         except Exception as exc:  # any source failure ends the run with a clear reason
             self._fail(f"source {self.source.name}: {exc}")
         finally:
             self.source.close()  # here, in the thread that reads it
 
     def _recover(self, message: str) -> None:
-        """Retry a lost live source with backoff until it returns or the run is stopped."""
+        """Retry a lost live source with backoff until it returns or the run is stopped; log the gap meanwhile."""
         with self._lock:
             self._source_state = "lost"
+            fps = _fps(self._capture_stamps) or GAP_FPS_FALLBACK
+            self._capture_stamps.clear()  # the capture rate after the gap is measured afresh
         self._event("source_lost", message)
+        gap_interval = 1.0 / min(max(fps, 1.0), 60.0)
         attempt = 0
+        next_gap = time.monotonic() + gap_interval
         while not self._stop.is_set():
-            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+            next_try = time.monotonic() + RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
             attempt += 1
-            if self._stop.wait(delay):
-                return
+            while (now := time.monotonic()) < next_try:
+                if next_gap <= now:
+                    self._enqueue((self.source.gap_frame(), now, True))
+                    next_gap += gap_interval
+                if self._stop.wait(max(0.0, min(next_gap, next_try) - time.monotonic())):
+                    return
             try:
                 self.source.reopen()
             except SourceLost:
@@ -233,7 +259,7 @@ class Runner:
             self._event("source_restored", f"after {attempt} attempts")
             return
 
-    def _enqueue(self, item: tuple[Frame, float]) -> None:
+    def _enqueue(self, item: tuple[Frame, float, bool]) -> None:
         if self.drop_policy is DropPolicy.DROP_OLDEST:
             while True:
                 try:
@@ -298,8 +324,11 @@ class Runner:
                 with self._lock:
                     self._paused_skipped += 1
                 continue
-            frame, captured_at = item  # type: ignore[misc]
-            self._process(frame, captured_at)
+            frame, captured_at, gap = item  # type: ignore[misc]
+            if gap:
+                self._write_gap(frame)
+            else:
+                self._process(frame, captured_at)
 
     def _process(self, frame: Frame, captured_at: float) -> None:
         result = FrameResult(frame)
@@ -319,6 +348,15 @@ class Runner:
             self._latencies_ms.append((now - captured_at) * 1000.0)
             for name, ms in result.timings_ms.items():
                 self._stage_ms.setdefault(name, deque(maxlen=RECENT)).append(ms)
+
+    def _write_gap(self, frame: Frame) -> None:
+        """A stand-in frame of a lost source: no processor sees it, the sinks log it as a frame with no face."""
+        self._stage = "sink"
+        result = FrameResult(frame)
+        for sink in self.sinks:
+            sink.write(result)
+        with self._lock:
+            self._gap_frames += 1
 
     def _close_sinks(self, reason: str | None) -> None:
         with self._lock:

@@ -231,6 +231,9 @@ class SessionLog:
             self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
         except OSError as exc:
             os.close(self._fd)
+            for leftover in (self.path, self.meta_path):  # a refused start leaves no half-made session behind
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
             raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
 
     def __enter__(self) -> SessionLog:
@@ -287,6 +290,22 @@ class SessionLog:
             self.metadata.update(extra)
             if self.closed:
                 self._try_write_meta()
+
+    def record_event(self, event: dict[str, object]) -> None:
+        """Add a run event (a source lost or restored) to the metadata's `events`, on disk at once.
+
+        Written now rather than at close, so a session killed during a camera gap still says so.
+        """
+        with self._lock:
+            events = self.metadata.setdefault("events", [])
+            events.append(dict(event))  # type: ignore[union-attr]
+            if self.closed:
+                self._try_write_meta()
+                return
+            try:
+                self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
+            except OSError as exc:
+                self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 
     def _try_write_meta(self) -> None:
         try:

@@ -36,6 +36,12 @@ MAX_SIDE = 3840
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"})
 
+LOST_SOURCE_NAME = "(source lost)"
+"""The `source` of the stand-in frames logged while a live source is lost (see FrameSource.gap_frame)."""
+
+MAX_BAD_FRAMES_IN_A_ROW = 10
+"""A video whose frames fail to decode this many times in a row (and past its known length) has ended."""
+
 DEMO_SIZE = (640, 480)
 DEMO_FPS = 20.0
 
@@ -114,6 +120,7 @@ class FrameSource(ABC):
     def __init__(self, max_frames: int | None = None) -> None:
         self.max_frames = max_frames
         self.frames_read = 0
+        self._index = 0  # the next frame's index (subclasses number their frames with it)
         self._opened = False
         self._start_wall = 0.0
         self._start_mono = 0.0
@@ -146,13 +153,27 @@ class FrameSource(ABC):
             self._close()
 
     def reopen(self) -> None:
-        """Try to get a lost source back (raises SourceLost while it is still gone)."""
+        """Try to get a lost source back (raises SourceLost while it is still gone).
+
+        The session clock and the frame numbering carry on across the gap, so times in the log stay monotonic.
+        """
+        start_wall, start_mono = self._start_wall, self._start_mono
         self._close()
         self._opened = False
         try:
             self.open()
         except SourceError as exc:
             raise SourceLost(str(exc)) from exc
+        self._start_wall, self._start_mono = start_wall, start_mono
+
+    def gap_frame(self) -> Frame:
+        """A stand-in for a frame a lost live source did not deliver: the next index, the time now, no picture.
+
+        The runner logs it as a frame with no face (source LOST_SOURCE_NAME), so the gap is explicit in the log.
+        """
+        frame = Frame(self._index, self._since_open(), time.time(), np.zeros((1, 1, 3), np.uint8), LOST_SOURCE_NAME)
+        self._index += 1
+        return frame
 
     @property
     def frame_count(self) -> int | None:
@@ -262,7 +283,11 @@ class CameraSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """A video file, read frame by frame; a truncated file simply ends early (frames_read tells how far)."""
+    """A video file, read frame by frame.
+
+    A frame that fails to decode is skipped and counted (`undecodable`), keeping the later frames' index and
+    time; a truncated file ends early (`ended_early`, and frames_read tells how far it got).
+    """
 
     live = False
 
@@ -276,6 +301,8 @@ class VideoSource(FrameSource):
         self._size = (0, 0)
         self._index = 0
         self._pending: np.ndarray | None = None  # the first frame, read at open to prove the file decodes
+        self.undecodable = 0
+        self.ended_early = False
 
     def _open(self) -> None:
         with _quiet_opencv():
@@ -302,13 +329,30 @@ class VideoSource(FrameSource):
         if self._pending is not None:
             image, self._pending = self._pending, None
         else:
-            ok, image = self._capture.read()
-            if not ok or image is None:
+            image = self._read_decodable()
+            if image is None:
                 return None
         time_s = self._index / self._fps if self._fps else self._since_open()
         frame = Frame(self._index, time_s, time.time(), to_bgr8(image), self.path.name)
         self._index += 1
         return frame
+
+    def _read_decodable(self) -> np.ndarray | None:
+        """The next frame that decodes; None at the end. A failed read moves past that frame (FFmpeg does)."""
+        assert self._capture is not None
+        failed = 0
+        while True:
+            ok, image = self._capture.read()
+            if ok and image is not None:
+                self.undecodable += failed
+                return image
+            failed += 1
+            self._index += 1  # the next good frame keeps its own index and time
+            past_the_end = self._count is not None and self._index > self._count
+            if past_the_end or failed >= MAX_BAD_FRAMES_IN_A_ROW:
+                self._index -= failed
+                self.ended_early = self._count is not None and self._index < self._count
+                return None
 
     def _close(self) -> None:
         if self._capture is not None:
@@ -319,7 +363,13 @@ class VideoSource(FrameSource):
         return self._count
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "resolution": list(self._size), "fps": self._fps or None}
+        return {
+            **super().describe(),
+            "resolution": list(self._size),
+            "fps": self._fps or None,
+            "undecodable_frames": self.undecodable,
+            "ended_early": self.ended_early,
+        }
 
 
 class FolderSource(FrameSource):

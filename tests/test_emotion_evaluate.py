@@ -80,6 +80,7 @@ def test_eval_table_and_plot(tiny_npz, tiny_models_dir, tmp_path, capsys):
     for word in ("precision", "recall", "F1", "support", "macro avg", "accuracy", *EMOTIONS):
         assert word in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot.stat().st_mode & 0o777 == 0o600, "owner-only, like every file fertui writes"
 
 
 @pytest.mark.parametrize(

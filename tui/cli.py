@@ -114,11 +114,27 @@ def _open_source(spec: str, **options: object):
     return source
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Hide what C++ libraries print on file descriptor 2 (TFLite's "INFO: Created ... XNNPACK delegate" line
+    when the model loads); the user gets fertui's own lines only. Python errors still surface as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _build_processors(config):
     from pipeline.engine import build_processors
 
     try:
-        return build_processors(config)
+        with _native_stderr_silenced():
+            return build_processors(config)
     except _user_errors() as exc:
         raise UsageError(str(exc)) from exc
 
@@ -216,6 +232,7 @@ def _analyze(source, processors, log) -> int:
         MofNCompleteColumn(),
         TextColumn("frames"),
         TextColumn("{task.fields[fps]:5.1f} fps"),
+        TextColumn("[bold yellow]{task.fields[state]}"),  # a lost camera: "source lost, retrying"
         TimeRemainingColumn(),
         console=console,
     )
@@ -225,15 +242,18 @@ def _analyze(source, processors, log) -> int:
             # A terminal that went away (SIGHUP after an SSH drop) fails the progress bar's writes;
             # that must not keep the log from closing.
             with contextlib.suppress(OSError), progress:
-                task = progress.add_task("analyze", total=source.frame_count, fps=0.0)
-                while not runner.wait(0.1) and signals.received is None:
+                task = progress.add_task("analyze", total=source.frame_count, fps=0.0, state="")
+                while not runner.wait(0.1) and signals.received is None and not log.write_error:
                     stats = runner.stats()
-                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
+                    state = "source lost, retrying (the gap is logged)" if stats.source_state == "lost" else ""
+                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps, state=state)
                 stats = runner.stats()
                 progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
         finally:
             if signals.received is not None:
                 reason = f"interrupted by {signals.name}"
+            elif log.write_error:
+                reason = log.write_error  # the disk filled: nothing more can be recorded, so stop
             else:
                 reason = None if runner.done else "stopped by an error in fertui"
             runner.stop(timeout=1.5, reason=reason)
@@ -242,13 +262,42 @@ def _analyze(source, processors, log) -> int:
     if log.write_error:
         _say(f"fertui: warning: {log.write_error}")
     if signals.received is not None:
+        for note in _input_notes(source, stats):
+            _say(f"fertui: note: {note}")
         _say(f"fertui: {reason}; log closed with {log.rows_written} rows: {log.path}")
         return 128 + signals.received
-    if stats.error:
-        _say(f"fertui: analysis stopped: {stats.error}; log closed with {log.rows_written} rows: {log.path}")
+    if stats.error or log.write_error:
+        why = stats.error or "recording stopped"
+        _say(f"fertui: analysis stopped: {why}; log closed with {log.rows_written} rows: {log.path}")
         return 1
     _print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
+    for note in _input_notes(source, stats):
+        _say(f"fertui: note: {note}")
     return 0
+
+
+def _input_notes(source, stats) -> list[str]:
+    """What the source skipped, could not read or lost for a while, one line each, for the end of a run."""
+    info = source.describe()
+    notes = []
+    losses = sum(1 for event in stats.events if event["event"] == "source_lost")
+    if losses:
+        notes.append(
+            f"the source was lost {losses} time(s); the gaps are in the log ({stats.gap_frames} rows with no face, "
+            "source '(source lost)') and in the metadata's events"
+        )
+    skipped = list(info.get("skipped") or ())
+    if skipped:
+        names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        notes.append(f"skipped {len(skipped)} file(s) that are not readable images: {names}")
+    if info.get("undecodable_frames"):
+        notes.append(f"skipped {info['undecodable_frames']} video frame(s) that could not be decoded")
+    if info.get("ended_early"):
+        notes.append(
+            f"the video ended after {info['frames_read']} of the {info['frame_count']} frames its header announces "
+            "(truncated or damaged file); everything read is in the log"
+        )
+    return notes
 
 
 def _run_figures(stats) -> dict[str, object]:

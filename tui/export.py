@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pipeline.frames import FrameResult
-from pipeline.sinks import FILE_MODE, SessionLog, _encode_csv, _encode_jsonl, read_log, summarize_rows
+from pipeline.sinks import DIR_MODE, FILE_MODE, SessionLog, _encode_csv, _encode_jsonl, read_log, summarize_rows
 from tui.render import LANDMARK_COLOR, emotion_color, face_caption
 
 
@@ -58,7 +58,7 @@ def _complete_lines(path: Path) -> bytes:
 def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
     """Write the session log so far as `fmt` (csv or jsonl) into `export_dir`, with a summary JSON beside it."""
     export_dir = Path(export_dir).expanduser()
-    export_dir.mkdir(parents=True, exist_ok=True)
+    export_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # owner-only when fertui creates it
     stamp = _stamp()
     out = _unique(export_dir / f"fertui-export-{stamp}.{fmt}")
     data = _complete_lines(log.path)
@@ -113,7 +113,7 @@ def annotate(result: FrameResult, *, boxes: bool = True, landmarks: bool = True)
 def save_snapshot(result: FrameResult, folder: Path, *, boxes: bool = True, landmarks: bool = True) -> Path:
     """Write the annotated frame as an owner-only (0600) PNG in `folder`; returns its path."""
     folder = Path(folder).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # owner-only when fertui creates it
     ok, png = cv2.imencode(".png", annotate(result, boxes=boxes, landmarks=landmarks))
     if not ok:
         raise OSError("PNG encoding failed")

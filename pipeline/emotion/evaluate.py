@@ -6,6 +6,7 @@ with each other and with the matrix that `fertui eval --json` prints.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from pipeline.emotion import EMOTIONS
 from pipeline.emotion.classifier import EmotionClassifier, unclear_mask
 from pipeline.emotion.data import Split
+from pipeline.sinks import write_private_atomic
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int = len(EMOTIONS)) -> np.ndarray:
@@ -140,6 +142,8 @@ def plot_confusion(report: dict, path: Path) -> Path:
         ax.text(j, i, str(count), ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, label="share of the true class")
     fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    write_private_atomic(Path(path), buffer.getvalue())  # owner-only, like every file fertui writes
     return Path(path)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.emotion import EMOTIONS
 from pipeline.emotion.classifier import MODEL_CARD, UNCLEAR_METRICS, sha256_of
+from pipeline.sinks import write_private_atomic
 
 MODEL_FILE = "emotion.tflite"
 CARD_FORMAT = 1
@@ -57,9 +58,7 @@ def to_tflite(keras_model, *, flip_tta: bool = False, quantize: bool = True) -> 
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_private_atomic(path, data)  # owner-only, like every file fertui writes
 
 
 def machine_description() -> str:
