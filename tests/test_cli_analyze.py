@@ -223,7 +223,10 @@ def test_a_signal_leaves_a_log_that_parses(sig: signal.Signals, long_video: Path
         deadline = time.monotonic() + 120
         while data_rows(out) < 3 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.1)
-        assert data_rows(out) >= 3, "the analysis should be under way"
+        if data_rows(out) < 3:
+            process.kill()
+            _, early_stderr = process.communicate()
+            pytest.fail(f"the analysis never got under way (exit {process.returncode}): {early_stderr[-2000:]}")
         sent, sent_wall = time.monotonic(), time.time()
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=30)
