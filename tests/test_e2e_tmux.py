@@ -10,9 +10,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,13 @@ def models_dir(request) -> Path:
 def video(tmp_path_factory) -> Path:
     frames, _ = moving_portrait_frames(n_frames=40, size=(320, 240), absent=range(0))
     return write_video(tmp_path_factory.mktemp("video") / "portrait.avi", frames, fps=10.0)
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    """60 s of video: the app is still reading it when a signal test stops it."""
+    frames, _ = moving_portrait_frames(n_frames=600, size=(320, 240), absent=range(0))
+    return write_video(tmp_path_factory.mktemp("long") / "portrait.avi", frames, fps=10.0)
 
 
 class Tmux:
@@ -111,14 +120,36 @@ def test_live_app_in_tmux_shows_video_histogram_and_exports(tmp_path, video, mod
     assert len(read_log(tmp_path / "session.csv")) == meta["rows"] >= len(rows)
 
 
-def test_closing_the_terminal_leaves_the_log_complete(tmp_path, video, models_dir):
+def test_closing_the_terminal_leaves_the_log_complete(tmp_path, long_video, models_dir):
     tmux = Tmux("hangup")
     try:
-        start_fertui(tmux, tmp_path, video, models_dir)
+        start_fertui(tmux, tmp_path, long_video, models_dir)
         wait_for(lambda: re.search(r"\b([1-9]\d*) rows", tmux.screen()), START_TIMEOUT_S, "rows recorded", tmux)
     finally:
         tmux.kill()  # the pane's processes get SIGHUP, as when an SSH link drops
     meta_path = tmp_path / "session.csv.meta.json"
     meta = wait_for(lambda: (m := json.loads(meta_path.read_text())) and m["ended"] and m, 15, "the log closed")
     assert meta["reason"].startswith("hangup")
+    assert len(read_log(tmp_path / "session.csv")) == meta["rows"] > 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_to_the_live_app_closes_the_log_within_two_seconds(sig, tmp_path, long_video, models_dir):
+    tmux = Tmux(f"signal-{sig.name}")
+    try:
+        start_fertui(tmux, tmp_path, long_video, models_dir)
+        wait_for(lambda: re.search(r"\b([1-9]\d*) rows", tmux.screen()), START_TIMEOUT_S, "rows recorded", tmux)
+        pane_shell = int(tmux.run("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+        children = subprocess.run(["pgrep", "-P", str(pane_shell)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 1, f"expected fertui as the pane shell's only child, got {children}"
+        sent = time.time()
+        os.kill(int(children[0]), sig)
+        wait_for(lambda: (tmp_path / "exit.txt").exists(), 20, "fertui to exit", tmux)
+    finally:
+        tmux.kill()
+    assert (tmp_path / "exit.txt").read_text().strip() == str(128 + sig)
+    meta = json.loads((tmp_path / "session.csv.meta.json").read_text())
+    assert meta["interrupted"] is True and sig.name in meta["reason"]
+    closed_after = datetime.fromisoformat(meta["ended"]).timestamp() - sent
+    assert closed_after < 2.0, f"the log was closed {closed_after:.2f} s after the signal"
     assert len(read_log(tmp_path / "session.csv")) == meta["rows"] > 0
