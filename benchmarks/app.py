@@ -156,6 +156,7 @@ def main() -> None:
                 "latency_ms_p50": display.get("latency_ms_p50"),
                 "latency_ms_p95": display.get("latency_ms_p95"),
                 "rows_logged": meta.get("rows"),
+                "frames_logged": meta.get("frames"),  # processed frames over the whole run, start-up included
                 "load_average_1m": round(os.getloadavg()[0], 2),
                 **pty_figures,
             },
