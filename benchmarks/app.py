@@ -107,8 +107,14 @@ def run_in_pty(command: list[str], seconds: float, startup_timeout: float) -> di
             os.write(fd, b"q")
             quit_sent = True
             window = now - window_start
-    os.waitpid(pid, 0)
-    return {"pty_bytes_total": total, "pty_bytes_in_window": measured, "window_s": round(window, 2)}
+    _, _, usage = os.wait4(pid, 0)
+    return {
+        "pty_bytes_total": total,
+        "pty_bytes_in_window": measured,
+        "window_s": round(window, 2),
+        # CPU seconds of the whole app process, start-up included: less at the mercy of other load than fps.
+        "app_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+    }
 
 
 def main() -> None:
@@ -150,6 +156,7 @@ def main() -> None:
                 "latency_ms_p50": display.get("latency_ms_p50"),
                 "latency_ms_p95": display.get("latency_ms_p95"),
                 "rows_logged": meta.get("rows"),
+                "frames_logged": meta.get("frames"),  # processed frames over the whole run, start-up included
                 "load_average_1m": round(os.getloadavg()[0], 2),
                 **pty_figures,
             },

@@ -8,6 +8,8 @@ a fixed timer and refreshes only the rows that changed. Nothing here blocks on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import signal
 import time
 from collections import deque
@@ -119,7 +121,9 @@ class FertuiApp(App[None]):
             govern_colors=self.settings.govern_colors,
             govern_fps=self.settings.govern_fps,
         )
-        self.render_loop = RenderLoop(runner.latest, ViewOptions(colors=self.settings.colors, fps=self.settings.fps))
+        self.render_loop = RenderLoop(
+            runner.latest, ViewOptions(colors=self.settings.colors, fps=self.settings.fps), on_frame=self._frame_ready
+        )
         self.exit_reason: str | None = QUIT_REASON
         self.last_view: ViewFrame | None = None
         self.bytes_written = 0
@@ -132,8 +136,7 @@ class FertuiApp(App[None]):
         self._first_shown: float | None = None
         self._last_shown: float | None = None
         self._panels_shown_for: FrameResult | None = None
-        self._frame_timer = None
-        self._frame_fps = self.settings.fps
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._note = ""
 
@@ -165,9 +168,10 @@ class FertuiApp(App[None]):
         self.recording = self.session_log is not None and self.config.record
         if self.session_log is not None:
             self.session_log.recording = self.recording
+        self._loop = asyncio.get_running_loop()
+        self._ui_context = contextvars.copy_context()
         self.runner.start()
         self.render_loop.start()
-        self._frame_timer = self.set_interval(1.0 / self.settings.fps, self._show_newest_frame)
         self.set_interval(PANEL_INTERVAL_S, self._update_panels)
         self.set_interval(1.0, self._each_second)
         self.call_after_refresh(self._update_render_sizes)
@@ -200,6 +204,19 @@ class FertuiApp(App[None]):
         self.render_loop.options = replace(self.render_loop.options, **changes)
 
     # -- the per-frame and periodic work ---------------------------------------------------------------
+
+    def _frame_ready(self) -> None:
+        """Called on the render thread after each new frame: show it on the UI thread as soon as it can.
+
+        A wake-up rather than a UI timer at the frame rate: two timers at the same rate beat against each
+        other, and each beat either drops a frame or shows one a period late. Never blocks the render thread.
+        """
+        loop = self._loop
+        if loop is None or self._stopped:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed at exit
+            # In the UI's context (Textual's active app and message pump), not this thread's.
+            loop.call_soon_threadsafe(self._show_newest_frame, context=self._ui_context)
 
     def _show_newest_frame(self) -> None:
         view = None if self._stopped else self.render_loop.mailbox.take()
@@ -245,11 +262,7 @@ class FertuiApp(App[None]):
             self._apply_quality(quality)
 
     def _apply_quality(self, quality: Quality) -> None:
-        self._set_options(colors=quality.colors, fps=quality.fps)
-        if self._frame_timer is not None and quality.fps != self._frame_fps:
-            self._frame_timer.stop()
-            self._frame_fps = quality.fps
-            self._frame_timer = self.set_interval(1.0 / quality.fps, self._show_newest_frame)
+        self._set_options(colors=quality.colors, fps=quality.fps)  # the render thread paces frames by `fps`
         self._note = "" if self.governor.level == 0 else f"link budget: colours {quality.colors}, {quality.fps:g} fps"
 
     def status_figures(self) -> StatusFigures:

@@ -30,6 +30,8 @@ from tui.render import (
 SHARE_LABELS: tuple[str, ...] = (*EMOTIONS, UNCLEAR)
 MAX_GAP_S = 1.0  # a longer gap between two seen results (a pause, a stall) counts as this much time
 HYSTERESIS = 6  # levels (of 255) a downscaled pixel must move before it is redrawn: kills sensor noise
+PANE_INTERVAL_S = 0.2  # face crops and the landmark outline are rebuilt this often (the UI shows them at 4 Hz)
+POLL_S = 0.004  # how often the render thread looks for a new result once a frame is due
 
 
 @dataclass(frozen=True)
@@ -109,16 +111,29 @@ def pick_face(faces: tuple[Face, ...], face_id: int | None) -> Face | None:
 
 
 class RenderLoop(threading.Thread):
-    """Polls `latest()` at the display rate and renders what is new into `mailbox`."""
+    """Renders each new result of `latest()` into `mailbox`, at most `options.fps` times a second.
 
-    def __init__(self, latest: Callable[[], FrameResult | None], options: ViewOptions) -> None:
+    Frames are paced by deadline (one period after the previous one was due), not by sleeping a period
+    after each render: sleeping adds the render time (and any wait for the GIL) to every period, which
+    held a 20 fps target to about 15 fps under load. `on_frame`, if given, is called (on this thread)
+    after each put, so the UI can take the frame at once instead of on a timer that beats against this one.
+    """
+
+    def __init__(
+        self,
+        latest: Callable[[], FrameResult | None],
+        options: ViewOptions,
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(name="fertui-render", daemon=True)
         self._latest = latest
+        self.on_frame = on_frame
         self.options = options
         self.mailbox = LatestSlot()
         self.tally = EmotionTimeShare()
         self.renderer = HalfBlockRenderer(options.colors, hysteresis=HYSTERESIS)
         self._pane_styles = StyleCache()
+        self._panes: tuple[tuple, float, dict[int, list[Strip]], list[Strip] | None] | None = None
         self._stop_event = threading.Event()
         self.error: str | None = None
 
@@ -130,16 +145,22 @@ class RenderLoop(threading.Thread):
     def run(self) -> None:
         last_result: FrameResult | None = None
         last_options: ViewOptions | None = None
+        due = time.monotonic()
         try:
-            while not self._stop_event.wait(1.0 / max(self.options.fps, 1.0)):
+            while not self._stop_event.wait(max(due - time.monotonic(), POLL_S)):
                 options = self.options
                 result = self._latest()
                 if result is None or (result is last_result and options == last_options):
                     continue
+                started = time.monotonic()
                 if result is not last_result:
                     self.tally.add(result)
                 self.mailbox.put(self.render(result, options))
                 last_result, last_options = result, options
+                if self.on_frame is not None:
+                    self.on_frame()
+                # The next frame is due one period after this one was; after a long wait, not before now.
+                due = max(due + 1.0 / max(options.fps, 1.0), started)
         except Exception as exc:  # shown in the status line; the app keeps running without video
             self.error = f"render: {type(exc).__name__}: {exc}"
 
@@ -151,16 +172,8 @@ class RenderLoop(threading.Thread):
         video = self.renderer.render_frame(
             image, cols, rows, result.faces, boxes=options.boxes, landmarks=options.landmarks
         )
-        crops: dict[int, list[Strip]] = {}
-        if options.face_pane:
-            for face in result.faces:
-                if face.face_id is not None:
-                    crop = crop_face(image, face.box)
-                    crops[face.face_id] = render_image(crop, *options.face_cells, self._pane_styles, options.colors)
         selected = pick_face(result.faces, options.selected_face)
-        outline = None
-        if options.landmark_pane and selected is not None and selected.landmarks is not None:
-            outline = render_cells(landmark_outline(selected.landmarks, *options.landmark_cells), self._pane_styles)
+        crops, outline = self._pane_strips(result, options, selected)
         return ViewFrame(
             result=result,
             video=video,
@@ -171,3 +184,38 @@ class RenderLoop(threading.Thread):
             render_ms=(time.perf_counter() - started) * 1000.0,
             options=options,
         )
+
+    def _pane_strips(
+        self, result: FrameResult, options: ViewOptions, selected: Face | None
+    ) -> tuple[dict[int, list[Strip]], list[Strip] | None]:
+        """Face crops and the landmark outline, rebuilt a few times a second rather than every frame.
+
+        The UI shows them at 4 Hz, so building them per frame was wasted GIL time; they are rebuilt at once
+        when what they show changes (faces, selection, pane options), else at most every PANE_INTERVAL_S.
+        """
+        now = time.monotonic()
+        key = (
+            tuple(face.face_id for face in result.faces),
+            None if selected is None else (selected.face_id, selected.landmarks is None),
+            options.face_pane,
+            options.face_cells,
+            options.landmark_pane,
+            options.landmark_cells,
+            options.colors,
+        )
+        if self._panes is not None:
+            last_key, built_at, crops, outline = self._panes
+            if last_key == key and now - built_at < PANE_INTERVAL_S:
+                return crops, outline
+        image = result.frame.image
+        crops: dict[int, list[Strip]] = {}
+        if options.face_pane:
+            for face in result.faces:
+                if face.face_id is not None:
+                    crop = crop_face(image, face.box)
+                    crops[face.face_id] = render_image(crop, *options.face_cells, self._pane_styles, options.colors)
+        outline = None
+        if options.landmark_pane and selected is not None and selected.landmarks is not None:
+            outline = render_cells(landmark_outline(selected.landmarks, *options.landmark_cells), self._pane_styles)
+        self._panes = (key, now, crops, outline)
+        return crops, outline

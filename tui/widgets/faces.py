@@ -62,6 +62,7 @@ class FaceCard(Horizontal):
         # Built here, not in compose: `show` may run before the card has been composed.
         self._crop = CellImage(classes="crop")
         self._bars = Static(classes="bars")
+        self._shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield self._crop
@@ -74,7 +75,9 @@ class FaceCard(Horizontal):
         text = face_title(face, selected)
         text.append("\n")
         text.append_text(probability_lines(values, highlight=face.label))
-        self._bars.update(text)
+        if text != self._shown:  # always eight lines: no layout pass after the first
+            self._bars.update(text, layout=self._shown is None)
+            self._shown = text
 
 
 class FacesPane(VerticalScroll):

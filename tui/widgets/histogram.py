@@ -36,5 +36,11 @@ def histogram_text(face: Face | None, shares: dict[str, float]) -> Text:
 
 
 class HistogramPane(Static):
+    _shown: Text | None = None
+
     def show(self, face: Face | None, shares: dict[str, float]) -> None:
-        self.update(histogram_text(face, shares))
+        # Always eight lines in a pane of fixed height: no layout pass, and nothing when unchanged.
+        text = histogram_text(face, shares)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)

@@ -27,8 +27,10 @@ class LandmarkPane(Vertical):
             canvas.set_strips(strips)
             canvas.display = True
             note.display = False
-            self.border_title = f"landmarks #{face_id}"
+            title = f"landmarks #{face_id}"
         else:
             canvas.display = False
             note.display = True
-            self.border_title = "landmarks"
+            title = "landmarks"
+        if self.border_title != title:  # setting it repaints the border even when it is the same
+            self.border_title = title

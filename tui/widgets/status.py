@@ -59,5 +59,11 @@ def status_text(s: StatusFigures) -> Text:
 
 
 class StatusBar(Static):
+    _shown: Text | None = None
+
     def show(self, figures: StatusFigures) -> None:
-        self.update(status_text(figures))
+        # Two lines whatever the figures (CSS fixes the height): no layout pass, and nothing when unchanged.
+        text = status_text(figures)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
