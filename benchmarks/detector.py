@@ -21,11 +21,9 @@ import statistics
 import time
 
 import cv2
-import numpy as np
 
 from benchmarks.scenes import conditions, match_boxes, scene_frames
-
-THRESHOLDS = (0.6, 0.7, 0.7)
+from tests.mtcnn_reference import THRESHOLDS, package_boxes
 
 
 def timed(fn, *args):
@@ -43,23 +41,12 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def package_detect(package, image_rgb: np.ndarray, min_face: int) -> list[tuple]:
-    found = package.detect_faces(
-        image_rgb,
-        min_face_size=min_face,
-        threshold_pnet=THRESHOLDS[0],
-        threshold_rnet=THRESHOLDS[1],
-        threshold_onet=THRESHOLDS[2],
-    )
-    return [tuple(float(v) for v in face["box"]) for face in found]
-
-
 def run(n_frames: int) -> dict[str, object]:
     from mtcnn import MTCNN
 
     from pipeline.detector.fast_mtcnn import FastMTCNN
     from pipeline.detector.tracking_detector import TrackingDetector
-    from tests.mtcnn_reference import corrected_pyramid
+    from tests.mtcnn_reference import corrected_pyramid  # noqa: PLC0415
 
     start_conditions = conditions(
         "2-core machine shared with a training job (and other work): absolute ms vary with the load; the "
@@ -75,7 +62,7 @@ def run(n_frames: int) -> dict[str, object]:
         for faces in (1, 3):
             frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in scene_frames(faces, n_frames)]
             with reference():
-                package_detect(package, frames[0], min_face)  # warm both up on the first frame
+                package_boxes(package, frames[0], min_face)  # warm both up on the first frame
             fast.detect(frames[0])
             rows = {"package_ms": [], "package_cpu_ms": [], "fast_ms": [], "fast_cpu_ms": []}
             counts_match, ious = 0, []
@@ -83,7 +70,7 @@ def run(n_frames: int) -> dict[str, object]:
             broken = {"ms": [], "faces": 0}
             for image in frames:
                 with reference():
-                    expected, ms, cpu = timed(package_detect, package, image, min_face)
+                    expected, ms, cpu = timed(package_boxes, package, image, min_face)
                 rows["package_ms"].append(ms)
                 rows["package_cpu_ms"].append(cpu)
                 found, ms, cpu = timed(fast.detect, image)
@@ -94,11 +81,11 @@ def run(n_frames: int) -> dict[str, object]:
                 ious += match_boxes(expected, found)
                 if min_face != 20:
                     # the other reference: the package at 20 px, faces of min_face and more
-                    big = [box for box in package_detect(package, image, 20) if max(box[2:]) >= min_face]
+                    big = [box for box in package_boxes(package, image, 20) if max(box[2:]) >= min_face]
                     big_found = [box for box in found if max(box[2:]) >= min_face]
                     at_20["counts_match"] += len(big) == len(big_found)
                     at_20["ious"] += match_boxes(big, big_found)
-                    own, ms, _ = timed(package_detect, package, image, min_face)
+                    own, ms, _ = timed(package_boxes, package, image, min_face)
                     broken["ms"].append(ms)
                     broken["faces"] += len(own)
             # tracking on the same scene at a camera's pace (5 times as many frames, so slower motion)

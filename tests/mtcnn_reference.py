@@ -31,3 +31,19 @@ def corrected_pyramid() -> Iterator[None]:
         yield
     finally:
         stage_pnet.build_scale_pyramid = original
+
+
+THRESHOLDS = (0.6, 0.7, 0.7)
+"""The package's default stage thresholds, used by FastMTCNN's agreement tests and the detector benchmark."""
+
+
+def package_boxes(package_mtcnn, image_rgb: np.ndarray, min_face: int = 20) -> list[tuple[float, float, float, float]]:
+    """Boxes (x, y, w, h) the mtcnn package finds at THRESHOLDS: the reference FastMTCNN must agree with."""
+    found = package_mtcnn.detect_faces(
+        image_rgb,
+        min_face_size=min_face,
+        threshold_pnet=THRESHOLDS[0],
+        threshold_rnet=THRESHOLDS[1],
+        threshold_onet=THRESHOLDS[2],
+    )
+    return [tuple(float(v) for v in face["box"]) for face in found]

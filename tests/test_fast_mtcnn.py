@@ -16,9 +16,7 @@ from mtcnn.utils.images import build_scale_pyramid
 from pipeline.detector.fast_mtcnn import FastMTCNN, level_sizes, pyramid_scales
 from pipeline.frames import KEYPOINT_NAMES, Face
 from tests.media import background, portrait
-from tests.mtcnn_reference import corrected_pyramid
-
-THRESHOLDS = (0.6, 0.7, 0.7)
+from tests.mtcnn_reference import THRESHOLDS, corrected_pyramid, package_boxes
 
 
 def paste(canvas: np.ndarray, image: np.ndarray, x: int, y: int, height: int) -> None:
@@ -66,17 +64,6 @@ def fast20() -> FastMTCNN:
 @pytest.fixture(scope="module")
 def fast40() -> FastMTCNN:
     return FastMTCNN(min_face_size=40, thresholds=THRESHOLDS)
-
-
-def package_boxes(package_mtcnn, image_rgb: np.ndarray, min_face: int = 20) -> list[tuple[float, float, float, float]]:
-    found = package_mtcnn.detect_faces(
-        image_rgb,
-        min_face_size=min_face,
-        threshold_pnet=THRESHOLDS[0],
-        threshold_rnet=THRESHOLDS[1],
-        threshold_onet=THRESHOLDS[2],
-    )
-    return [tuple(float(v) for v in face["box"]) for face in found]
 
 
 def iou(a, b) -> float:
