@@ -23,7 +23,7 @@ import time
 import cv2
 
 from benchmarks.scenes import conditions, match_boxes, scene_frames
-from tests.mtcnn_reference import THRESHOLDS, package_boxes
+from tests.mtcnn_reference import THRESHOLDS, corrected_pyramid, package_boxes
 
 
 def timed(fn, *args):
@@ -46,7 +46,6 @@ def run(n_frames: int) -> dict[str, object]:
 
     from pipeline.detector.fast_mtcnn import FastMTCNN
     from pipeline.detector.tracking_detector import TrackingDetector
-    from tests.mtcnn_reference import corrected_pyramid  # noqa: PLC0415
 
     start_conditions = conditions(
         "2-core machine shared with a training job (and other work): absolute ms vary with the load; the "
