@@ -102,8 +102,9 @@ def _load_config(out: Path, requested: TrainConfig, resume: bool) -> TrainConfig
     if resume and config_path.exists():
         stored = json.loads(config_path.read_text())
         stored["widths"] = tuple(stored["widths"])
-        # A resumed run keeps its whole configuration: its learning-rate schedule is fixed at the start.
-        return TrainConfig(**stored)
+        # A resumed run keeps its configuration (its learning-rate schedule is fixed at the start), except
+        # where the data lies: that is the machine's business, not the run's (--data, or the default place).
+        return TrainConfig(**{**stored, "data": requested.data})
     if not resume and (out / "checkpoint.keras").exists():
         raise DataError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
     return requested
