@@ -51,9 +51,13 @@ async def wait_for_panels(pilot: Pilot) -> None:
     """Until a frame is shown, the panes have drawn it, and the session share has data for every face."""
     app: FertuiApp = pilot.app  # type: ignore[assignment]
     await wait_until(pilot, lambda: app.last_view is not None, what="a shown frame")
+    await wait_until(pilot, lambda: app.last_view.shares["happy"] > 0, what="session shares")
+    # Frames keep arriving while the panes redraw at 4 Hz, so wait for the panes to reach this frame or a
+    # later one (frame indices only grow), not for them to match whatever frame is newest at the check.
+    first_with_shares = app.last_view.result.frame.index
     await wait_until(
         pilot,
-        lambda: app.last_view.shares["happy"] > 0 and app._panels_shown_for is app.last_view.result,
+        lambda: app._panels_shown_for is not None and app._panels_shown_for.frame.index >= first_with_shares,
         what="panels drawn",
     )
     await pilot.pause(0.1)
