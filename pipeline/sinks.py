@@ -123,6 +123,11 @@ def _encode_jsonl(rows: Iterable[dict[str, object]]) -> bytes:
     return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows).encode("utf-8")
 
 
+def encode_rows(rows: Iterable[dict[str, object]], fmt: str, *, header: bool = False) -> bytes:
+    """Log rows as the bytes of a session log in `fmt` ("csv" or "jsonl"); `header` adds the CSV header line."""
+    return _encode_csv(rows, header=header) if fmt == "csv" else _encode_jsonl(rows)
+
+
 class EmotionTally:
     """Per face_id: how many processed frames showed each label (for the end-of-run table and exports)."""
 
@@ -257,7 +262,7 @@ class SessionLog:
             if self.closed or not self.recording:
                 return
             rows = result_rows(result)
-            data = _encode_csv(rows) if self.fmt == "csv" else _encode_jsonl(rows)
+            data = encode_rows(rows, self.fmt)
             try:
                 self._append(data)
             except OSError as exc:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pipeline.frames import FrameResult
-from pipeline.sinks import DIR_MODE, FILE_MODE, SessionLog, _encode_csv, _encode_jsonl, read_log, summarize_rows
+from pipeline.sinks import DIR_MODE, FILE_MODE, SessionLog, encode_rows, read_log, summarize_rows
 from tui.render import LANDMARK_COLOR, emotion_color, face_caption
 
 
@@ -70,7 +70,7 @@ def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
             shutil.copyfile(copy, out)
             os.chmod(out, FILE_MODE)
         else:
-            _write_private(out, _encode_csv(rows, header=True) if fmt == "csv" else _encode_jsonl(rows))
+            _write_private(out, encode_rows(rows, fmt, header=True))
     summary_path = out.with_name(f"{out.stem}.summary.json")
     _write_private(summary_path, json.dumps(session_summary(log, rows, out), indent=2, default=str).encode() + b"\n")
     return Export(out, summary_path, len(rows))
