@@ -267,11 +267,13 @@ class Runner:
                     return
                 except queue.Full:
                     try:
-                        self._queue.get_nowait()
+                        oldest = self._queue.get_nowait()
+                    except queue.Empty:
+                        continue
+                    # Only captured frames count as dropped; a stand-in for a lost source was never captured.
+                    if oldest is not _END and not oldest[2]:  # type: ignore[index]
                         with self._lock:
                             self._dropped += 1
-                    except queue.Empty:
-                        pass
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)

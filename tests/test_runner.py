@@ -215,6 +215,20 @@ def test_a_lost_live_source_is_retried_until_it_returns() -> None:
     assert stats.frames_processed + stats.dropped == stats.frames_captured == 12
 
 
+def test_stand_ins_dropped_during_a_gap_are_not_counted_as_dropped_frames() -> None:
+    # A slow stage and a two-slot queue make the stand-ins for the lost source overflow the queue.
+    sink = ListSink()
+    source = CountingSource(12, live=True, lost_at=(5,))
+    runner = Runner(source, [BoxFinder(delay_s=0.2)], [sink], queue_size=2)
+    runner.start()
+    assert runner.wait(20)
+    runner.stop(reason=None)
+    stats = runner.stats()
+    assert stats.frames_captured == 12 and stats.gap_frames > 0
+    assert stats.frames_processed + stats.dropped == stats.frames_captured
+    assert stats.frames_processed == len([r for r in sink.results if r.faces])
+
+
 @pytest.mark.parametrize("policy", list(DropPolicy))
 def test_drop_policy_can_be_chosen_explicitly(policy: DropPolicy) -> None:
     runner = Runner(CountingSource(5), [BoxFinder()], [], drop_policy=policy)
