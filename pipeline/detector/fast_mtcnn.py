@@ -1,13 +1,16 @@
 """MTCNN run fast on a CPU: the mtcnn package's P-Net, R-Net and O-Net with their weights, driven differently.
 
 What the package does per frame, and what we do instead:
-- it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we run the whole pyramid (area
-  resize, as the package, then P-Net) in one compiled graph whose shapes are fixed per frame size, traced once;
+- it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we resize the whole pyramid (area
+  resize, as the package) in one compiled graph traced once per frame size, and run P-Net on each level in
+  TFLite, one interpreter per level size;
 - NMS decides which candidates survive and so where the final boxes land, so we call the package's own routine
   (see `package_nms`) on the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes on a pyramid level with
   more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
-- R-Net and O-Net crops are cut by tf.image.crop_and_resize inside compiled graphs, in batches padded to a few
-  bucket sizes, so the graphs and their kernels stay warm whatever the number of candidates;
+- the three networks are the package's weights rearranged into plain TensorFlow functions and converted to
+  TFLite in memory at start-up (mtcnn_nets.py), the fastest runtime measured here;
+- R-Net and O-Net crops are cut by tf.image.crop_and_resize in a compiled graph, in batches padded to a few
+  bucket sizes, so only a few interpreters are planned whatever the number of candidates;
 - its `min_face_size` breaks at about 30 px and above: it counts pyramid levels from the image size alone, as if
   the first scale were 1, but starts at 12 / min_face_size, so with a larger minimum face the last levels
   shrink below P-Net's 12 px window and TensorFlow raises, which the package reports as "no face". We keep a
@@ -21,17 +24,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import math
-from functools import partial
 
 import cv2
 import numpy as np
 import tensorflow as tf
-from mtcnn.network.onet import ONet
-from mtcnn.network.pnet import PNet
-from mtcnn.network.rnet import RNet
 from mtcnn.utils.bboxes import smart_nms_from_bboxes
-from mtcnn.utils.tensorflow import load_weights
 
+from pipeline.detector.mtcnn_nets import LiteNetwork, onet_function, pnet_function, rnet_function
 from pipeline.frames import Face
 
 PNET_WINDOW = 12  # P-Net looks at 12 x 12 windows ...
@@ -42,8 +41,7 @@ EXACT_NMS_LIMIT = 1000
 """Above this many P-Net windows in one level, NMS is OpenCV's greedy one (N x N float64 matrices get large)."""
 BATCH_BUCKETS = (4, 8, *range(16, 257, 16))
 """R-Net / O-Net batch sizes: a batch is padded up to the next bucket (at most 15 crops wasted), larger sets are
-cut into 256s. The graphs take any batch size without retracing; a few fixed sizes keep TensorFlow's kernels warm
-instead of preparing new ones for every candidate count."""
+cut into 256s. Each size gets its own TFLite interpreter, planned once, and the crop graph sees few shapes."""
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: float) -> np.ndarray:
@@ -112,20 +110,12 @@ def package_nms(
     return kept[:, 6].astype(np.int64)
 
 
-Pyramid = tuple[np.ndarray, list[tuple[int, int]], tf.types.experimental.PolymorphicFunction]
-"""Scales, level sizes and the compiled P-Net graph for one frame size."""
+Pyramid = tuple[np.ndarray, list[tuple[int, int]], tf.types.experimental.ConcreteFunction]
+"""Scales, level sizes and the compiled graph that resizes a frame into its pyramid levels, for one frame size."""
 
 
 def _bucket(count: int) -> int:
     return next(size for size in BATCH_BUCKETS if size >= count)
-
-
-def _load_network(network: type[tf.keras.Model], weights_file: str) -> tf.keras.Model:
-    """Build one of the package's networks and load its weights from the package's own lz4 file."""
-    model = network()
-    model.build()
-    model.set_weights(load_weights(weights_file))
-    return model
 
 
 class FastMTCNN:
@@ -160,13 +150,12 @@ class FastMTCNN:
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
         self.refine_margin = float(refine_margin)
 
-        self._pnet = _load_network(PNet, "pnet.lz4")
-        self._rnet = _load_network(RNet, "rnet.lz4")
-        self._onet = _load_network(ONet, "onet.lz4")
+        self._pnet = LiteNetwork(pnet_function(), (1, None, None, 3))
+        self._rnet = LiteNetwork(rnet_function(), (None, RNET_SIZE, RNET_SIZE, 3))
+        self._onet = LiteNetwork(onet_function(), (None, ONET_SIZE, ONET_SIZE, 3))
         self._pyramids: dict[tuple[int, int], Pyramid] = {}
-        crop_signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)]
-        self._rnet_graph = tf.function(self._rnet_on_crops, input_signature=crop_signature)
-        self._onet_graph = tf.function(self._onet_on_crops, input_signature=crop_signature)
+        # Concrete functions: calling a tf.function re-checks its arguments on every call (about 1 ms here).
+        self._crop_graphs = {size: _crop_graph(size) for size in (RNET_SIZE, ONET_SIZE)}
         if warmup_size is not None:
             self.warm_up(*warmup_size)
 
@@ -187,8 +176,8 @@ class FastMTCNN:
         image = tf.constant(np.full((height, width, 3), 127, dtype=np.uint8))
         self._proposals(image)
         boxes = np.array([[0.0, 0.0, min(width, height) / 2, min(width, height) / 2]])
-        self._run_batched(self._rnet_graph, image, boxes, image.shape)
-        self._run_batched(self._onet_graph, image, boxes, image.shape)
+        self._run_batched(self._rnet, image, boxes, image.shape)
+        self._run_batched(self._onet, image, boxes, image.shape)
 
     def detect(self, image_rgb: np.ndarray) -> tuple[Face, ...]:
         """All faces of at least `min_face_size` px in an RGB uint8 image, best score first."""
@@ -226,14 +215,14 @@ class FastMTCNN:
     def _proposals(self, image: tf.Tensor) -> np.ndarray:
         """P-Net over the pyramid: candidate boxes (N, 5) x1 y1 x2 y2 score, after NMS within and across levels."""
         height, width = image.shape[:2]
-        scales, sizes, graph = self._pyramid(height, width)
+        scales, sizes, resize_graph = self._pyramid(height, width)
         if not sizes:
             return np.empty((0, 5))
-        outputs = graph(image)
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
         candidates = []
-        for scale, (offsets, probs) in zip(scales, zip(outputs[::2], outputs[1::2], strict=True), strict=True):
-            boxes, scores = _windows(offsets.numpy(), probs.numpy(), threshold, scale)
+        for scale, level in zip(scales, resize_graph(image), strict=True):
+            outputs = self._pnet(level.numpy())[0]
+            boxes, scores = _windows(outputs[..., :4], outputs[..., 4], threshold, scale)
             if len(boxes) > EXACT_NMS_LIMIT:
                 kept = nms(boxes, scores, threshold, level_nms)
             else:
@@ -247,13 +236,15 @@ class FastMTCNN:
         return candidates[kept]
 
     def _rnet_stage(self, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        offsets, scores = self._run_batched(self._rnet_graph, image, boxes, shape)
+        outputs = self._run_batched(self._rnet, image, boxes, shape)
+        offsets, scores = outputs[:, :4], outputs[:, 4]
         boxes = apply_offsets(boxes, offsets)
         kept = package_nms(boxes, scores, self.thresholds[1], self.nms_thresholds[2], method="union")
         return boxes[kept]
 
     def _onet_stage(self, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> tuple[Face, ...]:
-        offsets, keypoints, scores = self._run_batched(self._onet_graph, image, boxes, shape)
+        outputs = self._run_batched(self._onet, image, boxes, shape)
+        offsets, keypoints, scores = outputs[:, :4], outputs[:, 4:14], outputs[:, 14]
         # Keypoints are predicted relative to the box O-Net saw, before its own correction (as the package).
         size = boxes[:, 2:4] - boxes[:, 0:2] + 1
         keypoints = keypoints.reshape(-1, 2, 5).transpose(0, 2, 1) * size[:, None, :] + boxes[:, None, 0:2] - 1
@@ -264,64 +255,71 @@ class FastMTCNN:
     # -- compiled graphs -----------------------------------------------------------------------------------
 
     def _pyramid(self, height: int, width: int) -> Pyramid:
-        """Scales, level sizes and the compiled P-Net graph for one frame size (built once per size)."""
+        """Scales, level sizes and the compiled resizing graph for one frame size (built once per size)."""
         key = (height, width)
         if key not in self._pyramids:
             scales = pyramid_scales(height, width, self.min_face_size, self.scale_factor)
             sizes = level_sizes(height, width, scales)
-            signature = [tf.TensorSpec([height, width, 3], tf.uint8)]
-            graph = tf.function(partial(self._pnet_on_levels, sizes=sizes), input_signature=signature)
+            graph = _pyramid_graph(height, width, sizes)
             self._pyramids[key] = (scales, sizes, graph)
         return self._pyramids[key]
 
-    def _pnet_on_levels(self, image: tf.Tensor, sizes: list[tuple[int, int]]) -> list[tf.Tensor]:
-        # The pyramid is resized here, by area averaging as the package does: P-Net's scores move by up to 0.08
-        # when levels are rounded to uint8, and OpenCV's INTER_AREA in float reads the whole frame for every
-        # level (13 ms for a 640x480 pyramid against 4 ms here).
-        pixels = _normalize(image)[None]
-        outputs = []
-        for size in sizes:
-            offsets, probs = self._pnet(tf.image.resize(pixels, size, method=tf.image.ResizeMethod.AREA))
-            outputs += [offsets[0], probs[0, :, :, 1]]
-        return outputs
-
-    def _rnet_on_crops(self, image: tf.Tensor, boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        offsets, probs = self._rnet(_crops(image, boxes, RNET_SIZE))
-        return offsets, probs[:, 1]
-
-    def _onet_on_crops(self, image: tf.Tensor, boxes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        offsets, keypoints, probs = self._onet(_crops(image, boxes, ONET_SIZE))
-        return offsets, keypoints, probs[:, 1]
-
-    def _run_batched(self, graph, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
-        """Run a crop graph on all boxes, in chunks of the largest bucket, each padded to a bucket size."""
+    def _run_batched(
+        self, network: LiteNetwork, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """Run R-Net or O-Net on all boxes, in chunks of the largest bucket, each padded to a bucket size."""
         height, width = shape[:2]
         # crop_and_resize wants y1 x1 y2 x2 as fractions of the image (the package divides by the image size).
         normalized = (boxes[:, [1, 0, 3, 2]] / np.array([height, width, height, width])).astype(np.float32)
+        crop_graph = self._crop_graphs[network.input_shape[1]]
         chunks = []
         for start in range(0, len(normalized), BATCH_BUCKETS[-1]):
             chunk = normalized[start : start + BATCH_BUCKETS[-1]]
             padded = np.zeros((_bucket(len(chunk)), 4), dtype=np.float32)
             padded[: len(chunk)] = chunk
-            chunks.append([output.numpy()[: len(chunk)] for output in graph(image, padded)])
-        return [np.concatenate(parts).astype(np.float64) for parts in zip(*chunks, strict=True)]
+            chunks.append(network(crop_graph(image, tf.constant(padded)).numpy())[: len(chunk)])
+        return np.concatenate(chunks).astype(np.float64)
 
 
-def _normalize(pixels: tf.Tensor) -> tf.Tensor:
-    """RGB values 0..255 to MTCNN's input range, as the package: (x - 127.5) / 128."""
-    return (tf.cast(pixels, tf.float32) - 127.5) / 128.0
+# The graphs below are concrete functions whose Python signature is exactly their tensor arguments: a call
+# that does not match it first fails, formatting the whole frame into the error message (4 ms a frame).
+
+
+def _pyramid_graph(height: int, width: int, sizes: list[tuple[int, int]]) -> tf.types.experimental.ConcreteFunction:
+    """A graph resizing a uint8 frame to each pyramid level, by area averaging as the package does (float32).
+
+    Not OpenCV: P-Net's scores move by up to 0.08 when levels are rounded to uint8, and OpenCV's INTER_AREA in
+    float took 5.4 ms for a 640x480 pyramid against 2.5 ms here.
+    """
+
+    def levels(image: tf.Tensor) -> list[tf.Tensor]:
+        pixels = image[None]  # resized straight from uint8 (area resizing returns float32)
+        return [tf.image.resize(pixels, size, method=tf.image.ResizeMethod.AREA) for size in sizes]
+
+    return tf.function(levels).get_concrete_function(tf.TensorSpec([height, width, 3], tf.uint8))
+
+
+def _crop_graph(size: int) -> tf.types.experimental.ConcreteFunction:
+    """A graph cutting (boxes, size, size, 3) float32 crops from a uint8 frame (see `_crops`)."""
+
+    def crops(image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
+        return _crops(image, boxes, size)
+
+    return tf.function(crops).get_concrete_function(
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)
+    )
 
 
 def _crops(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
-    """Bilinear crops resized to size x size; outside the image reads as the package's padding (0 once normalized)."""
-    crops = tf.image.crop_and_resize(
-        tf.cast(image, tf.float32)[None],
+    """Bilinear crops resized to size x size, in float pixel values; outside the image reads as the package's
+    padding (127.5, which its normalization maps to 0). crop_and_resize reads the uint8 frame directly."""
+    return tf.image.crop_and_resize(
+        image[None],
         boxes,
         tf.zeros(tf.shape(boxes)[0], dtype=tf.int32),
         (size, size),
         extrapolation_value=127.5,
     )
-    return _normalize(crops)
 
 
 def _windows(offsets: np.ndarray, probs: np.ndarray, threshold: float, scale: float) -> tuple[np.ndarray, np.ndarray]:

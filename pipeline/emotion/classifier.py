@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
+from pipeline.tflite import make_interpreter
 
 MODEL_CARD = "MODEL_CARD.md"
 UNCLEAR_METRICS = ("top_probability", "margin")
@@ -64,18 +64,6 @@ def unclear_mask(probs: np.ndarray, metric: str, threshold: float) -> np.ndarray
     return score < threshold
 
 
-def _interpreter_class():
-    """LiteRT's interpreter when installed, else the same runtime as shipped inside TensorFlow."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        return tf.lite.Interpreter
-
-
 class EmotionClassifier:
     """Batched 48x48 grayscale faces -> (N, 7) emotion probabilities in EMOTIONS order.
 
@@ -107,11 +95,8 @@ class EmotionClassifier:
         self.unclear_metric = unclear_metric
         self.unclear_threshold = float(unclear_threshold)
         self.num_threads = num_threads
-        interpreter_class = _interpreter_class()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice in favour of LiteRT
-                self._interpreter = interpreter_class(model_content=content, num_threads=num_threads)
+            self._interpreter = make_interpreter(content, num_threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load {self.path} as a TFLite model: {str(exc).splitlines()[0]}") from None
