@@ -182,20 +182,28 @@ def test_pausing_a_file_source_skips_nothing() -> None:
     assert [r.frame.index for r in sink.results] == list(range(30))
 
 
+def _wait_until(condition, timeout_s: float = 10.0) -> bool:
+    """Poll `condition` until it holds or `timeout_s` passes (a loaded machine may be slow, never wrong)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_pausing_a_live_source_discards_frames_and_counts_them() -> None:
     sink = ListSink()
-    runner = Runner(CountingSource(1000, live=True, delay_s=0.005), [BoxFinder()], [sink])
+    runner = Runner(CountingSource(100_000, live=True, delay_s=0.005), [BoxFinder()], [sink])
     runner.start()
-    time.sleep(0.2)
+    assert _wait_until(lambda: runner.stats().frames_processed >= 5)
     runner.set_paused(True)
-    time.sleep(0.05)
+    time.sleep(0.05)  # a frame already taken from the queue may still finish
     processed = runner.stats().frames_processed
-    time.sleep(0.3)
+    assert _wait_until(lambda: runner.stats().paused_skipped > 10)
     assert runner.stats().frames_processed <= processed + 1
-    assert runner.stats().paused_skipped > 10
     runner.set_paused(False)
-    time.sleep(0.2)
-    assert runner.stats().frames_processed > processed + 5
+    assert _wait_until(lambda: runner.stats().frames_processed > processed + 5)
     runner.stop()
 
 
