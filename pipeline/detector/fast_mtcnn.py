@@ -271,7 +271,7 @@ class FastMTCNN:
         height, width = shape[:2]
         # crop_and_resize wants y1 x1 y2 x2 as fractions of the image (the package divides by the image size).
         normalized = (boxes[:, [1, 0, 3, 2]] / np.array([height, width, height, width])).astype(np.float32)
-        crop_graph = self._crop_graphs[network.input_shape[1]]
+        crop_graph = self._crop_graphs[network.input_shape[1]]  # keyed by the crop side the network takes
         chunks = []
         for start in range(0, len(normalized), BATCH_BUCKETS[-1]):
             chunk = normalized[start : start + BATCH_BUCKETS[-1]]
