@@ -36,8 +36,9 @@ def test_train_resume_and_export(tmp_path):
     stored["epochs"] = 3
     (out / "config.json").write_text(json.dumps(stored))
     interim = tmp_path / "interim"
-    export_run(out, interim, data=data, flip_tta=False, machine="test machine")
+    partial = export_run(out, interim, data=data, flip_tta=False, machine="test machine")
     assert read_model_card(interim)["status"] == "interim"
+    assert list(partial["exported"]["val_accuracy_as_shipped"]) == ["best.keras"], "an unfinished run ships its best"
     assert "Status: interim" in (interim / "MODEL_CARD.md").read_text()
     resumed = train(config, out, resume=True)
     assert resumed["epoch"] == 3
@@ -58,6 +59,14 @@ def test_train_resume_and_export(tmp_path):
     classifier = EmotionClassifier.load(models)
     assert classifier.unclear_threshold == result["unclear"]["threshold"]
     assert result["test"]["n"] == 16 and result["test"]["model"]["sha256"] == classifier.sha256
+
+    # A complete run ships whichever of best.keras and the last epoch scores higher on val in the shipped form.
+    best_epoch = json.loads((out / "state.json").read_text())["best_epoch"]
+    exported, scores = result["exported"], result["exported"]["val_accuracy_as_shipped"]
+    assert set(scores) == ({"best.keras"} if best_epoch == 3 else {"best.keras", "checkpoint.keras"})
+    assert scores[exported["file"]] == max(scores.values())
+    assert exported["epoch"] == (best_epoch if exported["file"] == "best.keras" else 3)
+    assert f"'file': '{exported['file']}'" in text
 
 
 def test_the_unclear_rule_sets_aside_the_least_confident_tenth():

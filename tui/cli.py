@@ -536,6 +536,9 @@ def _run_export(args: argparse.Namespace) -> int:
     result = export_run(args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta)
     console = Console()
     console.print(report_table(result["test"]))
+    exported = result["exported"]
+    shipped = ", ".join(f"{name} {acc:.4f}" for name, acc in exported["val_accuracy_as_shipped"].items())
+    console.print(f"exported {exported['file']} (epoch {exported['epoch']}); val accuracy as shipped: {shipped}")
     console.print(f"unclear rule chosen on val: {result['unclear']['criterion']}")
     console.print(f"wrote {args.out / 'emotion.tflite'} and {args.out / 'MODEL_CARD.md'}")
     return 0

@@ -218,8 +218,9 @@ def render_model_card(card: dict, metrics: dict, training: dict) -> str:
         for key, label in (
             ("labels", "labels"),
             ("epochs", "epochs"),
-            ("best_epoch", "selected epoch (best val accuracy)"),
+            ("best_epoch", "epoch with the best plain val accuracy during training (best.keras)"),
             ("best_val_accuracy", "val accuracy at that epoch"),
+            ("exported", "exported weights (of best.keras and the last epoch, the better on val as shipped)"),
             ("seconds", "training time (s)"),
             ("machine", "machine"),
             ("seed", "seed"),

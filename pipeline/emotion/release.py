@@ -1,8 +1,12 @@
 """A finished training run -> the model folder the app loads (`fertui export`).
 
-Steps: best.keras (selected on val during training) -> TFLite; choose the `unclear` threshold on val;
-evaluate on val and test; write emotion.tflite and MODEL_CARD.md with the training account, the metrics and
-the sha256. The test split is only reported, never used to choose anything.
+Steps: the model to ship, chosen on val -> TFLite; choose the `unclear` threshold on val; evaluate on val and
+test; write emotion.tflite and MODEL_CARD.md with the training account, the metrics and the sha256. The test
+split is only reported, never used to choose anything.
+
+Which weights: training keeps best.keras, the epoch with the best plain val accuracy, and checkpoint.keras, the
+last epoch. The shipped file is neither plain nor float (int8 weights, flip test-time augmentation), so when
+the run is complete both are converted and the one whose shipped form scores higher on val is exported.
 """
 
 from __future__ import annotations
@@ -95,7 +99,10 @@ def export_run(
     unclear_fraction: float = UNCLEAR_FRACTION,
     machine: str | None = None,
 ) -> dict:
-    """Export run_dir/best.keras into out_dir with its model card; returns {"unclear", "val", "test"} reports."""
+    """Export the run's best weights on val into out_dir with its model card; returns the reports.
+
+    The result holds {"unclear", "quantized", "val_accuracy_by_format", "exported", "val", "test"}.
+    """
     import keras
 
     from pipeline.emotion.evaluate import predict_split, report_dict
@@ -106,30 +113,43 @@ def export_run(
     for needed in (best, run_dir / "config.json", run_dir / "state.json"):
         if not needed.is_file():
             raise DataError(f"{needed} not found: --run must be a training run folder (fertui train --out)")
+    account = training_account(run_dir)
+    candidates = {"best.keras": (best, account["best_epoch"])}
+    last = run_dir / "checkpoint.keras"
+    if account["complete"] and last.is_file() and account["best_epoch"] != account["epochs"]:
+        candidates["checkpoint.keras"] = (last, account["epochs"])
     splits = load_splits(Path(data), "fer2013", ("val", "test"))
-    try:
-        model = keras.models.load_model(best, safe_mode=True)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"cannot load {best}: {str(exc).splitlines()[0]}") from None
-    parameters = int(model.count_params())
     val = splits["val"]
 
-    def val_predictions(quantized: bool) -> tuple[bytes, EmotionClassifier, np.ndarray]:
+    def load(path: Path):
+        try:
+            return keras.models.load_model(path, safe_mode=True)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+
+    def val_predictions(model, quantized: bool) -> tuple[bytes, EmotionClassifier, np.ndarray]:
         tflite = to_tflite(model, flip_tta=flip_tta, quantize=quantized)
+        parameters = int(model.count_params())
         write_model_files(tflite, scratch, parameters=parameters, flip_tta=flip_tta, quantized=quantized)
         classifier = EmotionClassifier.load(scratch)
         return tflite, classifier, predict_split(classifier, val.images)
 
+    def val_accuracy(probs: np.ndarray) -> float:
+        return float((probs.argmax(axis=1) == val.labels).mean())
+
     with tempfile.TemporaryDirectory() as scratch:
-        float_probs = val_predictions(False)[2]
-        tflite, classifier, val_probs = val_predictions(True)
-        accuracy = {
-            "float32": float((float_probs.argmax(axis=1) == val.labels).mean()),
-            "dynamic_int8": float((val_probs.argmax(axis=1) == val.labels).mean()),
-        }
+        shipped_form = {}  # candidate -> val accuracy as it would ship (int8 weights, flip TTA)
+        for name, (path, _) in candidates.items():
+            shipped_form[name] = val_accuracy(val_predictions(load(path), True)[2])
+        chosen = max(candidates, key=lambda name: (shipped_form[name], name == "best.keras"))
+        model = load(candidates[chosen][0])
+        parameters = int(model.count_params())
+        float_probs = val_predictions(model, False)[2]
+        tflite, classifier, val_probs = val_predictions(model, True)
+        accuracy = {"float32": val_accuracy(float_probs), "dynamic_int8": val_accuracy(val_probs)}
         quantized = accuracy["dynamic_int8"] >= accuracy["float32"] - QUANTIZATION_TOLERANCE
         if not quantized:
-            tflite, classifier, val_probs = val_predictions(False)
+            tflite, classifier, val_probs = val_predictions(model, False)
         unclear = choose_unclear(val_probs, splits["val"].labels, unclear_fraction)
         classifier.unclear_metric, classifier.unclear_threshold = unclear["metric"], unclear["threshold"]
         test_probs = predict_split(classifier, splits["test"].images)
@@ -138,7 +158,12 @@ def export_run(
             "val": report_dict(val_probs, splits["val"], classifier),
         }
     training = {
-        **training_account(run_dir),
+        **account,
+        "exported": {
+            "file": chosen,
+            "epoch": candidates[chosen][1],
+            "val_accuracy_as_shipped": {name: round(value, 4) for name, value in shipped_form.items()},
+        },
         "machine": machine or machine_description(),
         "val_accuracy_by_format": {k: round(v, 4) for k, v in accuracy.items()},
     }
@@ -153,4 +178,10 @@ def export_run(
         metrics=reports,
         training=training,
     )
-    return {"unclear": unclear, "quantized": quantized, "val_accuracy_by_format": accuracy, **reports}
+    return {
+        "unclear": unclear,
+        "quantized": quantized,
+        "val_accuracy_by_format": accuracy,
+        "exported": training["exported"],
+        **reports,
+    }
