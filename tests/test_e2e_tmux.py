@@ -23,6 +23,7 @@ from pipeline.emotion import EMOTIONS, MODELS_DIR
 from pipeline.frames import LOG_COLUMNS
 from pipeline.sinks import read_log
 from tests.media import moving_portrait_frames, write_video
+from tui.app import SIGNAL_EXIT_GRACE_S
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -120,17 +121,39 @@ def test_live_app_in_tmux_shows_video_histogram_and_exports(tmp_path, video, mod
     assert len(read_log(tmp_path / "session.csv")) == meta["rows"] >= len(rows)
 
 
+def _fertui_pid(tmux: Tmux) -> int:
+    pane_shell = int(tmux.run("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+    children = subprocess.run(["pgrep", "-P", str(pane_shell)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 1, f"expected fertui as the pane shell's only child, got {children}"
+    return int(children[0])
+
+
+def _gone(pid: int) -> bool:
+    """True once the process has exited (a zombie waiting for its parent counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
 def test_closing_the_terminal_leaves_the_log_complete(tmp_path, long_video, models_dir):
     tmux = Tmux("hangup")
     try:
         start_fertui(tmux, tmp_path, long_video, models_dir)
         wait_for(lambda: re.search(r"\b([1-9]\d*) rows", tmux.screen()), START_TIMEOUT_S, "rows recorded", tmux)
+        pid = _fertui_pid(tmux)
     finally:
         tmux.kill()  # the pane's processes get SIGHUP, as when an SSH link drops
     meta_path = tmp_path / "session.csv.meta.json"
     meta = wait_for(lambda: (m := json.loads(meta_path.read_text())) and m["ended"] and m, 15, "the log closed")
     assert meta["reason"].startswith("hangup")
     assert len(read_log(tmp_path / "session.csv")) == meta["rows"] > 0
+    # Nothing is left running on the lab machine once its terminal is gone.
+    try:
+        wait_for(lambda: _gone(pid), SIGNAL_EXIT_GRACE_S + 10, "fertui to exit after the hangup")
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
@@ -139,11 +162,9 @@ def test_a_signal_to_the_live_app_closes_the_log_within_two_seconds(sig, tmp_pat
     try:
         start_fertui(tmux, tmp_path, long_video, models_dir)
         wait_for(lambda: re.search(r"\b([1-9]\d*) rows", tmux.screen()), START_TIMEOUT_S, "rows recorded", tmux)
-        pane_shell = int(tmux.run("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-        children = subprocess.run(["pgrep", "-P", str(pane_shell)], capture_output=True, text=True).stdout.split()
-        assert len(children) == 1, f"expected fertui as the pane shell's only child, got {children}"
+        pid = _fertui_pid(tmux)
         sent = time.time()
-        os.kill(int(children[0]), sig)
+        os.kill(pid, sig)
         wait_for(lambda: (tmp_path / "exit.txt").exists(), 20, "fertui to exit", tmux)
     finally:
         tmux.kill()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import signal
+import threading
 import time
 from collections import deque
 from dataclasses import replace
@@ -51,6 +53,10 @@ SIGNAL_REASONS = {
     signal.SIGTERM: "terminated (SIGTERM)",
     signal.SIGINT: "interrupted (SIGINT)",
 }
+SIGNAL_EXIT_GRACE_S = 5.0
+"""After a signal the log is closed at once; if the app has not exited this long after, the process ends anyway.
+Textual's shutdown can block for ever writing to a terminal that has gone (seen after SIGHUP: its output queue
+full, its writer thread gone), which would leave a fertui process behind on the lab machine."""
 
 
 def keys_table() -> Table:
@@ -403,14 +409,18 @@ class FertuiApp(App[None]):
     def _install_signal_handlers(self) -> None:
         try:
             loop = asyncio.get_running_loop()
-            for signum, reason in SIGNAL_REASONS.items():
-                loop.add_signal_handler(signum, self._exit_on_signal, reason)
+            for signum in SIGNAL_REASONS:
+                loop.add_signal_handler(signum, self._exit_on_signal, signum)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or no signals
             pass
 
-    def _exit_on_signal(self, reason: str) -> None:
-        self.exit_reason = reason
+    def _exit_on_signal(self, signum: signal.Signals) -> None:
+        self.exit_reason = SIGNAL_REASONS[signum]
         self.shutdown_engine()  # first: the terminal may already be gone, so close the log before anything else
+        # The log is complete on disk now, so a forced exit loses nothing (os._exit skips only the clean-up).
+        watchdog = threading.Timer(SIGNAL_EXIT_GRACE_S, os._exit, args=(128 + int(signum),))
+        watchdog.daemon = True
+        watchdog.start()
         self.exit()
 
     def shutdown_engine(self) -> None:
