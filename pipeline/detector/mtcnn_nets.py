@@ -177,19 +177,22 @@ class LiteNetwork:
         spec = tf.TensorSpec(input_shape, tf.float32)
         concrete = tf.function(function, input_signature=[spec]).get_concrete_function()
         self._model = tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
-        self._interpreters: dict[tuple[int, ...], Any] = {}  # input shape -> its interpreter
+        # input shape -> (interpreter, input tensor index, output tensor index), looked up once per shape
+        self._interpreters: dict[tuple[int, ...], tuple[Any, int, int]] = {}
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
         """The network's single output for a float32 input of pixel values 0..255."""
-        interpreter = self._interpreter(inputs.shape)
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+        interpreter, input_index, output_index = self._interpreter(inputs.shape)
+        interpreter.set_tensor(input_index, inputs)
         interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        return interpreter.get_tensor(output_index)
 
-    def _interpreter(self, shape: tuple[int, ...]):
+    def _interpreter(self, shape: tuple[int, ...]) -> tuple[Any, int, int]:
         if shape not in self._interpreters:
             interpreter = make_interpreter(self._model, self.threads)
-            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(shape))
+            input_index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(input_index, list(shape))
             interpreter.allocate_tensors()
-            self._interpreters[shape] = interpreter
+            output_index = interpreter.get_output_details()[0]["index"]
+            self._interpreters[shape] = (interpreter, input_index, output_index)
         return self._interpreters[shape]
