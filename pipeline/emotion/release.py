@@ -138,18 +138,18 @@ def export_run(
         return float((probs.argmax(axis=1) == val.labels).mean())
 
     with tempfile.TemporaryDirectory() as scratch:
-        shipped_form = {}  # candidate -> val accuracy as it would ship (int8 weights, flip TTA)
-        for name, (path, _) in candidates.items():
-            shipped_form[name] = val_accuracy(val_predictions(load(path), True)[2])
+        models = {name: load(path) for name, (path, _) in candidates.items()}
+        as_shipped = {name: val_predictions(model, True) for name, model in models.items()}  # int8 weights
+        shipped_form = {name: val_accuracy(result[2]) for name, result in as_shipped.items()}
         chosen = max(candidates, key=lambda name: (shipped_form[name], name == "best.keras"))
-        model = load(candidates[chosen][0])
+        model = models[chosen]
         parameters = int(model.count_params())
-        float_probs = val_predictions(model, False)[2]
-        tflite, classifier, val_probs = val_predictions(model, True)
-        accuracy = {"float32": val_accuracy(float_probs), "dynamic_int8": val_accuracy(val_probs)}
+        as_float = val_predictions(model, False)
+        tflite, classifier, val_probs = as_shipped[chosen]
+        accuracy = {"float32": val_accuracy(as_float[2]), "dynamic_int8": val_accuracy(val_probs)}
         quantized = accuracy["dynamic_int8"] >= accuracy["float32"] - QUANTIZATION_TOLERANCE
         if not quantized:
-            tflite, classifier, val_probs = val_predictions(model, False)
+            tflite, classifier, val_probs = as_float
         unclear = choose_unclear(val_probs, splits["val"].labels, unclear_fraction)
         classifier.unclear_metric, classifier.unclear_threshold = unclear["metric"], unclear["threshold"]
         test_probs = predict_split(classifier, splits["test"].images)
