@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from mtcnn.utils.images import build_scale_pyramid
 
-from pipeline.detector.fast_mtcnn import FastMTCNN, level_sizes, pyramid_scales
+from pipeline.detector.fast_mtcnn import (
+    FastMTCNN,
+    crop_boxes,
+    level_sizes,
+    package_nms,
+    pyramid_levels,
+    pyramid_scales,
+)
 from pipeline.frames import KEYPOINT_NAMES, Face
 from tests.media import background, portrait
 from tests.mtcnn_reference import THRESHOLDS, corrected_pyramid, package_boxes
@@ -139,6 +146,56 @@ def test_pyramid_matches_the_package_at_20_and_stays_above_12_px_beyond():
         # one more level would be smaller than P-Net's 12 px window
         assert int(480 * scales[-1] * 0.709) < 12
     assert len(pyramid_scales(30, 40, 40, 0.709)) == 0  # image smaller than the smallest face
+
+
+def test_pyramid_levels_are_the_packages_area_resize():
+    import tensorflow as tf
+
+    frame = SCENES["three_faces"]()
+    sizes = level_sizes(480, 640, pyramid_scales(480, 640, 20, 0.709))
+    ours = pyramid_levels(frame.astype(np.float32), sizes)
+    for (height, width), level in zip(sizes, ours, strict=True):
+        reference = tf.image.resize(frame[None], (height, width), method=tf.image.ResizeMethod.AREA).numpy()[0]
+        difference = np.abs(level - reference)
+        if height * 4 > 240:  # resized from the frame itself: exact up to float rounding
+            assert difference.max() < 0.05, (height, width)
+        else:  # from a halved copy (see pyramid_levels): within a grey level on average
+            assert difference.mean() < 1.0 and difference.max() < 16, (height, width, difference.max())
+
+
+def test_crops_are_sampled_as_the_packages_crop_and_resize():
+    import tensorflow as tf
+
+    frame = SCENES["three_faces"]()
+    # inside the frame, across its edges, fractional corners, and wholly outside
+    boxes = np.array(
+        [[100, 50, 250, 220], [-20, -10, 60, 80], [600, 400, 700, 500], [300.5, 40.2, 420.7, 160.9], [650, 10, 700, 60]]
+    )
+    for size in (24, 48):
+        normalized = (boxes[:, [1, 0, 3, 2]] / np.array([480, 640, 480, 640])).astype(np.float32)
+        reference = tf.image.crop_and_resize(
+            frame[None], normalized, np.zeros(len(boxes), np.int32), (size, size), extrapolation_value=127.5
+        ).numpy()
+        np.testing.assert_allclose(crop_boxes(frame.astype(np.float32), boxes, size), reference, atol=0.01)
+
+
+@pytest.mark.parametrize("method", ["union", "min"])
+def test_nms_keeps_what_the_packages_nms_keeps(method):
+    from mtcnn.utils.bboxes import smart_nms_from_bboxes
+
+    rng = np.random.default_rng(7)
+    # Clusters of overlapping boxes, as P-Net's windows around faces, plus scattered ones.
+    centres = np.repeat(rng.uniform(50, 550, size=(12, 2)), 25, axis=0) + rng.normal(0, 6, size=(300, 2))
+    sides = rng.uniform(20, 80, size=(300, 1))
+    boxes = np.column_stack([centres - sides / 2, centres + sides / 2])
+    scores = rng.uniform(0, 1, size=300)
+    for threshold in (0.3, 0.5, 0.7):
+        kept = package_nms(boxes, scores, 0.6, threshold, method)
+        above = np.flatnonzero(scores > 0.6)
+        rows = np.column_stack([np.zeros(len(above)), boxes[above], scores[above], above])
+        expected = smart_nms_from_bboxes(rows, threshold=threshold, method=method)[:, 6].astype(int)
+        np.testing.assert_array_equal(kept, expected)
+        assert 0 < len(kept) < len(above)  # some boxes were suppressed, not all
 
 
 def shifted_hopper(dx: int, dy: int) -> np.ndarray:

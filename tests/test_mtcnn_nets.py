@@ -1,10 +1,16 @@
-"""The rearranged MTCNN networks compute what the package's Keras models compute, in TensorFlow and in TFLite.
+"""The MTCNN networks fertui runs compute what the package's Keras models compute.
 
-Inputs are real: the Hopper portrait as a pyramid level for P-Net, and crops of it (face and background) for
-R-Net and O-Net, fed to the package's models normalized as the package normalizes them.
+Both forms are checked: the rearranged TensorFlow functions (mtcnn_nets.py) and the TFLite files converted from
+them and shipped in models/mtcnn/ (the ones the detector loads). Inputs are real: the Hopper portrait as a
+pyramid level for P-Net, and crops of it (face and background) for R-Net and O-Net, fed to the package's models
+normalized as the package normalizes them.
 """
 
 from __future__ import annotations
+
+import importlib.metadata
+import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,13 +20,12 @@ from mtcnn.network.onet import ONet
 from mtcnn.network.pnet import PNet
 from mtcnn.network.rnet import RNet
 
-from pipeline.detector.mtcnn_nets import (
-    LiteNetwork,
-    load_package_network,
-    onet_function,
-    pnet_function,
-    rnet_function,
-)
+from pipeline.detector.fast_mtcnn import FastMTCNN
+from pipeline.detector.lite_network import LiteNetwork
+from pipeline.detector.mtcnn_export import package_weights
+from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, read_card
+from pipeline.detector.mtcnn_nets import load_package_network, onet_function, pnet_function, rnet_function
+from pipeline.model_files import ModelError
 from tests.media import portrait
 
 
@@ -70,10 +75,74 @@ def test_onet_matches_the_package_model(hopper_rgb: np.ndarray) -> None:
     np.testing.assert_allclose(ours[:, 14], probs[:, 1], atol=1e-5)
 
 
-def test_tflite_runs_the_same_network_on_every_input_shape(hopper_rgb: np.ndarray) -> None:
+@pytest.fixture(scope="module")
+def shipped() -> dict[str, LiteNetwork]:
+    networks = load_networks()
+    return {
+        "pnet": LiteNetwork(networks["pnet"], (1, None, None, 3)),
+        "rnet": LiteNetwork(networks["rnet"], (None, 24, 24, 3)),
+        "onet": LiteNetwork(networks["onet"], (None, 48, 48, 3)),
+    }
+
+
+def test_the_shipped_pnet_matches_the_package_model(hopper_rgb: np.ndarray, shipped) -> None:
+    level = cv2.resize(hopper_rgb, (200, 240))[None]
+    offsets, probs = load_package_network(PNet, "pnet.lz4")(normalized(level))
+    ours = shipped["pnet"](level)
+    np.testing.assert_allclose(ours[..., :4], offsets, atol=1e-4)
+    np.testing.assert_allclose(ours[..., 4], probs[..., 1], atol=1e-5)
+    assert (ours[..., 4] > 0.6).any() and (ours[..., 4] < 0.1).any(), "the level holds face and non-face windows"
+
+
+def test_the_shipped_rnet_and_onet_match_the_package_models(hopper_rgb: np.ndarray, shipped) -> None:
+    batch = crops(hopper_rgb, 24)
+    offsets, probs = load_package_network(RNet, "rnet.lz4")(normalized(batch))
+    ours = shipped["rnet"](batch)
+    np.testing.assert_allclose(ours[:, :4], offsets, atol=1e-4)
+    np.testing.assert_allclose(ours[:, 4], probs[:, 1], atol=1e-5)
+
+    batch = crops(hopper_rgb, 48)
+    offsets, keypoints, probs = load_package_network(ONet, "onet.lz4")(normalized(batch))
+    ours = shipped["onet"](batch)
+    np.testing.assert_allclose(ours[:, :4], offsets, atol=1e-4)
+    np.testing.assert_allclose(ours[:, 4:14], keypoints, atol=1e-4)
+    np.testing.assert_allclose(ours[:, 14], probs[:, 1], atol=1e-5)
+
+
+def test_tflite_runs_the_same_network_on_every_input_shape(hopper_rgb: np.ndarray, shipped) -> None:
+    lite = LiteNetwork(load_networks()["onet"], (None, 48, 48, 3))
     function = onet_function()
-    lite = LiteNetwork(function, (None, 48, 48, 3))
     batch = crops(hopper_rgb, 48)
     for size in (4, 16, 4):  # a shape seen before reuses its interpreter
         np.testing.assert_allclose(lite(batch[:size]), function(tf.constant(batch[:size])).numpy(), atol=1e-4)
     assert sorted(lite._interpreters) == [(4, 48, 48, 3), (16, 48, 48, 3)]
+
+
+def test_the_card_names_the_installed_package_and_its_weights() -> None:
+    source = read_card()["source"]
+    assert source["version"] == importlib.metadata.version("mtcnn")
+    assert source["weights"] == package_weights(), "the package's weights changed: re-run mtcnn_export"
+
+
+def copy_of_the_networks(tmp_path: Path) -> Path:
+    folder = tmp_path / "mtcnn"
+    shutil.copytree(MTCNN_DIR, folder)
+    return folder
+
+
+def test_an_altered_network_file_is_refused(tmp_path: Path) -> None:
+    folder = copy_of_the_networks(tmp_path)
+    data = bytearray((folder / "rnet.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "rnet.tflite").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="rnet.tflite does not match its model card"):
+        FastMTCNN(models_dir=folder)
+
+
+def test_missing_networks_say_how_to_make_them(tmp_path: Path) -> None:
+    folder = copy_of_the_networks(tmp_path)
+    (folder / "onet.tflite").unlink()
+    with pytest.raises(ModelError, match="model file not found: .*onet.tflite"):
+        FastMTCNN(models_dir=folder)
+    with pytest.raises(ModelError, match="mtcnn_export"):
+        FastMTCNN(models_dir=tmp_path / "nothing-here")

@@ -1,16 +1,17 @@
 """MTCNN run fast on a CPU: the mtcnn package's P-Net, R-Net and O-Net with their weights, driven differently.
 
 What the package does per frame, and what we do instead:
-- it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we resize the whole pyramid (area
-  resize, as the package) in one compiled graph traced once per frame size, and run P-Net on each level in
-  TFLite, one interpreter per level size;
-- NMS decides which candidates survive and so where the final boxes land, so we call the package's own routine
-  (see `package_nms`) on the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes on a pyramid level with
-  more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
-- the three networks are the package's weights rearranged into plain TensorFlow functions and converted to
-  TFLite in memory at start-up (mtcnn_nets.py), the fastest runtime measured here;
-- R-Net and O-Net crops are cut by tf.image.crop_and_resize in a compiled graph, in batches padded to a few
-  bucket sizes, so only a few interpreters are planned whatever the number of candidates;
+- it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we resize each level with OpenCV
+  (area averaging in float32, as the package's tf.image.resize AREA, to 0.01 of a grey level) and run P-Net
+  on each level in TFLite, one interpreter per level size;
+- NMS decides which candidates survive and so where the final boxes land, so we apply the package's own rule
+  (see `package_nms`) to the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes to a pyramid level
+  with more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
+- the three networks are the package's weights rearranged and converted to TFLite once
+  (models/mtcnn/, see mtcnn_models.py), the fastest runtime measured here, loaded without TensorFlow;
+- R-Net and O-Net crops are cut with one cv2.remap per batch, sampled as the package's tf.image.crop_and_resize
+  samples them, in batches padded to a few bucket sizes, so only a few interpreters are planned whatever the
+  number of candidates;
 - its `min_face_size` breaks at about 30 px and above: it counts pyramid levels from the image size alone, as if
   the first scale were 1, but starts at 12 / min_face_size, so with a larger minimum face the last levels
   shrink below P-Net's 12 px window and TensorFlow raises, which the package reports as "no face". We keep a
@@ -22,15 +23,14 @@ tests/test_fast_mtcnn.py for the agreement check and benchmarks/detector.py for 
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
-import tensorflow as tf
-from mtcnn.utils.bboxes import smart_nms_from_bboxes
 
-from pipeline.detector.mtcnn_nets import LiteNetwork, onet_function, pnet_function, rnet_function
+from pipeline.detector.lite_network import LiteNetwork
+from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, read_card
 from pipeline.frames import Face
 
 PNET_WINDOW = 12  # P-Net looks at 12 x 12 windows ...
@@ -64,6 +64,38 @@ def level_sizes(height: int, width: int, scales: np.ndarray) -> list[tuple[int, 
     return [(int(height * s), int(width * s)) for s in scales]
 
 
+AREA_SOURCE_RATIO = 4
+"""A level is area-resized from a halved copy of the frame when that copy is still at least this many times the
+level's size; below that, from the frame itself (see `pyramid_levels`)."""
+
+
+def pyramid_levels(frame: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The frame area-resized to each (height, width), largest first, as the package's tf.image.resize AREA.
+
+    Area-resizing a 640x480 frame costs about 0.5 ms per level whatever the level's size, because every level
+    reads the whole frame. So the frame is halved (exact 2 x 2 averages) while the halves stay at least
+    AREA_SOURCE_RATIO times the next level, and small levels are resized from those: a level pixel then
+    covers 4 or more source pixels and differs from the exact area average by under a grey level on average
+    (under 8 at most, at sharp edges), against 0.01 for levels resized from the frame. The pyramid costs
+    about 3.3 ms instead of 5.3.
+    """
+    sources = [frame]
+    levels = []
+    for height, width in sizes:
+        source = sources[-1]
+        source_height, source_width = source.shape[:2]
+        if (
+            source_height % 2 == 0
+            and source_width % 2 == 0
+            and source_height >= 2 * AREA_SOURCE_RATIO * height
+            and source_width >= 2 * AREA_SOURCE_RATIO * width
+        ):
+            source = cv2.resize(source, (source_width // 2, source_height // 2), interpolation=cv2.INTER_AREA)
+            sources.append(source)
+        levels.append(cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA))
+    return levels
+
+
 def square_boxes(boxes: np.ndarray) -> np.ndarray:
     """Boxes (N, 4) x1 y1 x2 y2 made square around their centre, with the longer side."""
     width = boxes[:, 2] - boxes[:, 0]
@@ -93,25 +125,39 @@ def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_thres
 def package_nms(
     boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_threshold: float, method: str
 ) -> np.ndarray:
-    """Indices of the boxes above `score_threshold` that survive the package's own NMS, best first.
+    """Indices of the boxes above `score_threshold` that survive the package's NMS, best first.
 
-    The package's NMS differs from the greedy one (OpenCV's, TensorFlow's): a box is dropped when any better
-    box overlaps it, even one that was itself dropped; its last stage measures overlap against the smaller box
-    ("min"). Which candidates survive decides the final O-Net box: two candidates on one face can end 0.87 IoU
-    apart, and with greedy NMS 1 face in 36 of our 3-face benchmark frames did. So we call the package's
-    routine itself; a 640x480 frame has a few hundred P-Net windows, where its N x N cost is under a millisecond.
+    The package's NMS (mtcnn.utils.bboxes.smart_nms_from_bboxes) differs from the greedy one (OpenCV's,
+    TensorFlow's): a box is dropped when any better box overlaps it, even one that was itself dropped; its last
+    stage measures overlap against the smaller box ("min"). Which candidates survive decides the final O-Net
+    box: two candidates on one face can end 0.87 IoU apart, and with greedy NMS 1 face in 36 of our 3-face
+    benchmark frames did. No library routine has this rule, so it is written out here, on the package's N x N
+    overlap matrix (a few hundred boxes a frame: well under a millisecond); tests/test_fast_mtcnn.py checks it
+    against the package's function. (Importing the package's would import TensorFlow.)
     """
     above = np.flatnonzero(scores > score_threshold)
     if len(above) == 0:
         return above
-    # Rows as the package wants them: image id, x1 y1 x2 y2, score; then our index, carried along.
-    rows = np.column_stack([np.zeros(len(above)), boxes[above], scores[above], above])
-    kept = smart_nms_from_bboxes(rows, threshold=iou_threshold, method=method, initial_sort=True)
-    return kept[:, 6].astype(np.int64)
+    # Best first; ties keep the package's order (it reverses an ascending argsort).
+    order = above[np.argsort(scores[above])[::-1]]
+    x1, y1, x2, y2 = boxes[order].T
+    area = (x2 - x1) * (y2 - y1)
+    inter = np.maximum(0.0, np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None])) * np.maximum(
+        0.0, np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None])
+    )
+    if method == "union":
+        overlap = inter / (area[:, None] + area[None] - inter)
+    elif method == "min":
+        overlap = inter / np.minimum(area[:, None], area[None])
+    else:
+        raise ValueError(f"method must be 'union' or 'min', got {method!r}")
+    # Box j is dropped when a better-ranked box i < j overlaps it by more than the threshold.
+    dropped = np.triu(overlap > iou_threshold, k=1).any(axis=0)
+    return order[~dropped]
 
 
-Pyramid = tuple[np.ndarray, list[tuple[int, int]], tf.types.experimental.ConcreteFunction]
-"""Scales, level sizes and the compiled graph that resizes a frame into its pyramid levels, for one frame size."""
+Pyramid = tuple[np.ndarray, list[tuple[int, int]]]
+"""Scales and (height, width) of each level of the image pyramid, for one frame size."""
 
 
 def _bucket(count: int) -> int:
@@ -132,13 +178,15 @@ class FastMTCNN:
         nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7),
         refine_margin: float = 0.0,
         warmup_size: tuple[int, int] | None = (640, 480),
+        models_dir: Path = MTCNN_DIR,
     ) -> None:
         """`nms_thresholds`: P-Net within a level, P-Net across levels, R-Net, O-Net (overlap of the smaller box).
 
         `refine_margin`: how much `refine` grows a known box on each side (fraction of its size). Squaring
         MTCNN's tall boxes already widens them by about a quarter; growing them further lowers R-Net's and
         O-Net's scores (at 0.3 they lose most faces), so the default is 0.
-        `warmup_size`: (width, height) whose graphs are compiled now rather than on the first frame.
+        `warmup_size`: (width, height) whose interpreters are planned now rather than on the first frame.
+        `models_dir`: the folder of the three .tflite files and their card (ModelError when missing or altered).
         """
         if min_face_size < 1:
             raise ValueError(f"min_face_size must be at least 1 px, got {min_face_size}")
@@ -150,12 +198,12 @@ class FastMTCNN:
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
         self.refine_margin = float(refine_margin)
 
-        self._pnet = LiteNetwork(pnet_function(), (1, None, None, 3))
-        self._rnet = LiteNetwork(rnet_function(), (None, RNET_SIZE, RNET_SIZE, 3))
-        self._onet = LiteNetwork(onet_function(), (None, ONET_SIZE, ONET_SIZE, 3))
+        networks = load_networks(models_dir)
+        self._card = read_card(models_dir)
+        self._pnet = LiteNetwork(networks["pnet"], (1, None, None, 3))
+        self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
+        self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))
         self._pyramids: dict[tuple[int, int], Pyramid] = {}
-        # Concrete functions: calling a tf.function re-checks its arguments on every call (about 1 ms here).
-        self._crop_graphs = {size: _crop_graph(size) for size in (RNET_SIZE, ONET_SIZE)}
         if warmup_size is not None:
             self.warm_up(*warmup_size)
 
@@ -164,7 +212,8 @@ class FastMTCNN:
     def describe(self) -> dict[str, object]:
         return {
             "detector": "FastMTCNN",
-            "mtcnn_version": importlib.metadata.version("mtcnn"),
+            "mtcnn_version": self._card["source"]["version"],
+            "networks_sha256": {file: info["sha256"] for file, info in self._card["files"].items()},
             "min_face_size": self.min_face_size,
             "thresholds": list(self.thresholds),
             "scale_factor": self.scale_factor,
@@ -172,24 +221,23 @@ class FastMTCNN:
         }
 
     def warm_up(self, width: int, height: int) -> None:
-        """Compile the graphs for frames of this size (P-Net's pyramid; R-Net and O-Net on a small batch)."""
-        image = tf.constant(np.full((height, width, 3), 127, dtype=np.uint8))
-        self._proposals(image)
+        """Plan the interpreters for frames of this size (P-Net's levels; R-Net and O-Net on a small batch)."""
+        frame = np.full((height, width, 3), 127.0, dtype=np.float32)
+        self._proposals(frame)
         boxes = np.array([[0.0, 0.0, min(width, height) / 2, min(width, height) / 2]])
-        self._run_batched(self._rnet, image, boxes, image.shape)
-        self._run_batched(self._onet, image, boxes, image.shape)
+        self._run_batched(self._rnet, frame, boxes)
+        self._run_batched(self._onet, frame, boxes)
 
     def detect(self, image_rgb: np.ndarray) -> tuple[Face, ...]:
         """All faces of at least `min_face_size` px in an RGB uint8 image, best score first."""
-        image_rgb = _check_image(image_rgb)
-        image_tensor = tf.constant(image_rgb)
-        boxes = self._proposals(image_tensor)
+        frame = _float_frame(image_rgb)
+        boxes = self._proposals(frame)
         if len(boxes) == 0:
             return ()
-        boxes = self._rnet_stage(image_tensor, square_boxes(boxes), image_rgb.shape)
+        boxes = self._rnet_stage(frame, square_boxes(boxes))
         if len(boxes) == 0:
             return ()
-        return self._onet_stage(image_tensor, square_boxes(boxes), image_rgb.shape)
+        return self._onet_stage(frame, square_boxes(boxes))
 
     def refine(self, image_rgb: np.ndarray, faces: tuple[Face, ...]) -> tuple[Face, ...]:
         """The given faces found again in a new image by R-Net and O-Net alone, without the pyramid.
@@ -198,30 +246,28 @@ class FastMTCNN:
         regression moves it onto the face and O-Net fits the box and keypoints. A face that no longer scores
         above the thresholds is left out, so a caller sees that it was lost.
         """
-        image_rgb = _check_image(image_rgb)
+        frame = _float_frame(image_rgb)
         if not faces:
             return ()
         xywh = np.array([face.box for face in faces], dtype=np.float64)
         grow = xywh[:, 2:4] * self.refine_margin
         boxes = np.column_stack([xywh[:, :2] - grow, xywh[:, :2] + xywh[:, 2:4] + grow])
-        image_tensor = tf.constant(image_rgb)
-        boxes = self._rnet_stage(image_tensor, square_boxes(boxes), image_rgb.shape)
+        boxes = self._rnet_stage(frame, square_boxes(boxes))
         if len(boxes) == 0:
             return ()
-        return self._onet_stage(image_tensor, square_boxes(boxes), image_rgb.shape)
+        return self._onet_stage(frame, square_boxes(boxes))
 
     # -- stages ---------------------------------------------------------------------------------------------
 
-    def _proposals(self, image: tf.Tensor) -> np.ndarray:
+    def _proposals(self, frame: np.ndarray) -> np.ndarray:
         """P-Net over the pyramid: candidate boxes (N, 5) x1 y1 x2 y2 score, after NMS within and across levels."""
-        height, width = image.shape[:2]
-        scales, sizes, resize_graph = self._pyramid(height, width)
+        scales, sizes = self._pyramid(*frame.shape[:2])
         if not sizes:
             return np.empty((0, 5))
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
         candidates = []
-        for scale, level in zip(scales, resize_graph(image), strict=True):
-            outputs = self._pnet(level.numpy())[0]
+        for scale, level in zip(scales, pyramid_levels(frame, sizes), strict=True):
+            outputs = self._pnet(level[None])[0]
             boxes, scores = _windows(outputs[..., :4], outputs[..., 4], threshold, scale)
             if len(boxes) > EXACT_NMS_LIMIT:
                 kept = nms(boxes, scores, threshold, level_nms)
@@ -235,91 +281,70 @@ class FastMTCNN:
             kept = package_nms(candidates[:, :4], candidates[:, 4], threshold, cross_nms, method="union")
         return candidates[kept]
 
-    def _rnet_stage(self, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        outputs = self._run_batched(self._rnet, image, boxes, shape)
+    def _rnet_stage(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        outputs = self._run_batched(self._rnet, frame, boxes)
         offsets, scores = outputs[:, :4], outputs[:, 4]
         boxes = apply_offsets(boxes, offsets)
         kept = package_nms(boxes, scores, self.thresholds[1], self.nms_thresholds[2], method="union")
         return boxes[kept]
 
-    def _onet_stage(self, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]) -> tuple[Face, ...]:
-        outputs = self._run_batched(self._onet, image, boxes, shape)
+    def _onet_stage(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[Face, ...]:
+        outputs = self._run_batched(self._onet, frame, boxes)
         offsets, keypoints, scores = outputs[:, :4], outputs[:, 4:14], outputs[:, 14]
         # Keypoints are predicted relative to the box O-Net saw, before its own correction (as the package).
         size = boxes[:, 2:4] - boxes[:, 0:2] + 1
         keypoints = keypoints.reshape(-1, 2, 5).transpose(0, 2, 1) * size[:, None, :] + boxes[:, None, 0:2] - 1
         boxes = apply_offsets(boxes, offsets)
         kept = package_nms(boxes, scores, self.thresholds[2], self.nms_thresholds[3], method="min")
-        return _faces(boxes[kept], scores[kept], keypoints[kept], shape)
-
-    # -- compiled graphs -----------------------------------------------------------------------------------
+        return _faces(boxes[kept], scores[kept], keypoints[kept], frame.shape)
 
     def _pyramid(self, height: int, width: int) -> Pyramid:
-        """Scales, level sizes and the compiled resizing graph for one frame size (built once per size)."""
+        """Scales and level sizes for one frame size (computed once per size)."""
         key = (height, width)
         if key not in self._pyramids:
             scales = pyramid_scales(height, width, self.min_face_size, self.scale_factor)
-            sizes = level_sizes(height, width, scales)
-            graph = _pyramid_graph(height, width, sizes)
-            self._pyramids[key] = (scales, sizes, graph)
+            self._pyramids[key] = (scales, level_sizes(height, width, scales))
         return self._pyramids[key]
 
-    def _run_batched(
-        self, network: LiteNetwork, image: tf.Tensor, boxes: np.ndarray, shape: tuple[int, ...]
-    ) -> np.ndarray:
+    def _run_batched(self, network: LiteNetwork, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Run R-Net or O-Net on all boxes, in chunks of the largest bucket, each padded to a bucket size."""
-        height, width = shape[:2]
-        # crop_and_resize wants y1 x1 y2 x2 as fractions of the image (the package divides by the image size).
-        normalized = (boxes[:, [1, 0, 3, 2]] / np.array([height, width, height, width])).astype(np.float32)
-        crop_graph = self._crop_graphs[network.input_shape[1]]  # keyed by the crop side the network takes
+        size = network.input_shape[1]
         chunks = []
-        for start in range(0, len(normalized), BATCH_BUCKETS[-1]):
-            chunk = normalized[start : start + BATCH_BUCKETS[-1]]
-            padded = np.zeros((_bucket(len(chunk)), 4), dtype=np.float32)
-            padded[: len(chunk)] = chunk
-            chunks.append(network(crop_graph(image, tf.constant(padded)).numpy())[: len(chunk)])
+        for start in range(0, len(boxes), BATCH_BUCKETS[-1]):
+            chunk = boxes[start : start + BATCH_BUCKETS[-1]]
+            batch = np.full((_bucket(len(chunk)), size, size, 3), PADDING, dtype=np.float32)
+            batch[: len(chunk)] = crop_boxes(frame, chunk, size)
+            chunks.append(network(batch)[: len(chunk)])
         return np.concatenate(chunks).astype(np.float64)
 
 
-# The graphs below are concrete functions whose Python signature is exactly their tensor arguments: a call
-# that does not match it first fails, formatting the whole frame into the error message (4 ms a frame).
+PADDING = 127.5
+"""What a crop reads outside the image: the package's crop_and_resize extrapolation value (0 once normalized)."""
 
 
-def _pyramid_graph(height: int, width: int, sizes: list[tuple[int, int]]) -> tf.types.experimental.ConcreteFunction:
-    """A graph resizing a uint8 frame to each pyramid level, by area averaging as the package does (float32).
+def crop_boxes(frame: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """(N, size, size, 3) bilinear crops of boxes x1 y1 x2 y2 from a float32 frame, sampled as the package does.
 
-    Not OpenCV: P-Net's scores move by up to 0.08 when levels are rounded to uint8, and OpenCV's INTER_AREA in
-    float took 5.4 ms for a 640x480 pyramid against 2.5 ms here.
+    The package calls tf.image.crop_and_resize with each box divided by the image size, which samples `size`
+    points from x1 * (W - 1) / W to x2 * (W - 1) / W, ends included (and likewise in y); a point outside the
+    image reads PADDING. One cv2.remap samples the same points for every box at once; it would blend PADDING
+    into points less than a pixel outside, so those rows and columns are set to PADDING afterwards.
     """
-
-    def levels(image: tf.Tensor) -> list[tf.Tensor]:
-        pixels = image[None]  # resized straight from uint8 (area resizing returns float32)
-        return [tf.image.resize(pixels, size, method=tf.image.ResizeMethod.AREA) for size in sizes]
-
-    return tf.function(levels).get_concrete_function(tf.TensorSpec([height, width, 3], tf.uint8))
-
-
-def _crop_graph(size: int) -> tf.types.experimental.ConcreteFunction:
-    """A graph cutting (boxes, size, size, 3) float32 crops from a uint8 frame (see `_crops`)."""
-
-    def crops(image: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
-        return _crops(image, boxes, size)
-
-    return tf.function(crops).get_concrete_function(
-        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)
-    )
-
-
-def _crops(image: tf.Tensor, boxes: tf.Tensor, size: int) -> tf.Tensor:
-    """Bilinear crops resized to size x size, in float pixel values; outside the image reads as the package's
-    padding (127.5, which its normalization maps to 0). crop_and_resize reads the uint8 frame directly."""
-    return tf.image.crop_and_resize(
-        image[None],
-        boxes,
-        tf.zeros(tf.shape(boxes)[0], dtype=tf.int32),
-        (size, size),
-        extrapolation_value=127.5,
-    )
+    height, width = frame.shape[:2]
+    steps = np.arange(size) / (size - 1)
+    xs = (boxes[:, 0:1] + (boxes[:, 2:3] - boxes[:, 0:1]) * steps) * ((width - 1) / width)  # (N, size)
+    ys = (boxes[:, 1:2] + (boxes[:, 3:4] - boxes[:, 1:2]) * steps) * ((height - 1) / height)
+    count = len(boxes)
+    # The crops stacked vertically: row r of crop n samples ys[n, r], column c samples xs[n, c].
+    map_x = np.broadcast_to(xs[:, None, :], (count, size, size)).reshape(count * size, size).astype(np.float32)
+    map_y = np.broadcast_to(ys[:, :, None], (count, size, size)).reshape(count * size, size).astype(np.float32)
+    crops = cv2.remap(
+        frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(PADDING,) * 3
+    ).reshape(count, size, size, 3)
+    outside_x = (xs < 0) | (xs > width - 1)
+    outside_y = (ys < 0) | (ys > height - 1)
+    crops[outside_y[:, :, None] | outside_x[:, None, :]] = PADDING
+    return crops
 
 
 def _windows(offsets: np.ndarray, probs: np.ndarray, threshold: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +376,8 @@ def _faces(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, shape: 
     )
 
 
-def _check_image(image_rgb: np.ndarray) -> np.ndarray:
+def _float_frame(image_rgb: np.ndarray) -> np.ndarray:
+    """The frame as float32 pixel values (what the networks read), after checking it is an RGB uint8 image."""
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image_rgb.dtype} {image_rgb.shape}")
-    return np.ascontiguousarray(image_rgb)
+    return image_rgb.astype(np.float32)

@@ -11,14 +11,12 @@ rearranged once at load time:
 - the input normalization is folded into the first convolution (see `_constants`).
 PReLU is computed as Keras computes it, relu(x) - alpha * relu(-x). In TensorFlow, a 640x480 P-Net pyramid took
 9.1 ms this way against 11.4 ms through the Keras models; the outputs agree to float rounding
-(tests/test_mtcnn_nets.py). `LiteNetwork` then runs them in TFLite, faster still.
+(tests/test_mtcnn_nets.py). mtcnn_export.py converts them to the TFLite files fertui runs.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,8 +24,6 @@ from mtcnn.network.onet import ONet
 from mtcnn.network.pnet import PNet
 from mtcnn.network.rnet import RNet
 from mtcnn.utils.tensorflow import load_weights
-
-from pipeline.tflite import make_interpreter
 
 PIXEL_MEAN, PIXEL_SCALE = 127.5, 128.0
 """The package feeds its networks (pixels - 127.5) / 128."""
@@ -153,46 +149,3 @@ def onet_function() -> Callable[[tf.Tensor], tf.Tensor]:
         return tf.concat([out[:, :14], tf.sigmoid(out[:, 14:])], axis=1)
 
     return onet
-
-
-class LiteNetwork:
-    """A network converted to TFLite once and run on inputs of a few fixed shapes, one interpreter per shape.
-
-    TFLite (XNNPACK) runs R-Net and O-Net batches 2-6x faster than the same graph in TensorFlow on this CPU,
-    and P-Net's pyramid about 15% faster (benchmarks/detector.py). The conversion happens in memory at
-    start-up (well under a second a network) from the package's weights, so nothing is stored or downloaded.
-    Each input shape (a batch bucket, a pyramid level) gets its own interpreter, planned once, because resizing
-    an interpreter's input re-plans it. Not thread-safe, like the interpreters it holds.
-    """
-
-    def __init__(
-        self,
-        function: Callable[[tf.Tensor], tf.Tensor],
-        input_shape: tuple[int | None, ...],
-        threads: int | None = None,
-    ) -> None:
-        """`input_shape`: (batch, height, width, 3), None where it varies from call to call."""
-        self.input_shape = input_shape
-        self.threads = threads or min(4, os.cpu_count() or 1)
-        spec = tf.TensorSpec(input_shape, tf.float32)
-        concrete = tf.function(function, input_signature=[spec]).get_concrete_function()
-        self._model = tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
-        # input shape -> (interpreter, input tensor index, output tensor index), looked up once per shape
-        self._interpreters: dict[tuple[int, ...], tuple[Any, int, int]] = {}
-
-    def __call__(self, inputs: np.ndarray) -> np.ndarray:
-        """The network's single output for a float32 input of pixel values 0..255."""
-        interpreter, input_index, output_index = self._interpreter(inputs.shape)
-        interpreter.set_tensor(input_index, inputs)
-        interpreter.invoke()
-        return interpreter.get_tensor(output_index)
-
-    def _interpreter(self, shape: tuple[int, ...]) -> tuple[Any, int, int]:
-        if shape not in self._interpreters:
-            interpreter = make_interpreter(self._model, self.threads)
-            input_index = interpreter.get_input_details()[0]["index"]
-            interpreter.resize_tensor_input(input_index, list(shape))
-            interpreter.allocate_tensors()
-            output_index = interpreter.get_output_details()[0]["index"]
-            self._interpreters[shape] = (interpreter, input_index, output_index)
-        return self._interpreters[shape]

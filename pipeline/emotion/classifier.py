@@ -9,43 +9,28 @@ flatbuffer of ops and weights.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
+from pipeline.model_files import ModelError, read_card_json, read_verified, sha256_of
 from pipeline.tflite import make_interpreter
+
+__all__ = ["EmotionClassifier", "ModelError", "read_model_card", "sha256_of", "unclear_mask"]
 
 MODEL_CARD = "MODEL_CARD.md"
 UNCLEAR_METRICS = ("top_probability", "margin")
 """How confidence is measured for the `unclear` label: the top probability, or its margin over the second."""
 
-_JSON_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
-
-
-class ModelError(Exception):
-    """A model file is missing, does not match its model card, or cannot be read."""
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
 
 def read_model_card(models_dir: Path = MODELS_DIR) -> dict:
     """The machine-readable part of models_dir/MODEL_CARD.md (its one ```json block)."""
     card_path = Path(models_dir) / MODEL_CARD
-    if not card_path.is_file():
-        raise ModelError(f"model card not found: {card_path} (train and export a model: fertui train, fertui export)")
-    blocks = _JSON_BLOCK.findall(card_path.read_text(encoding="utf-8"))
-    if len(blocks) != 1:
-        raise ModelError(f"{card_path} must hold exactly one ```json block, found {len(blocks)}")
+    card = read_card_json(card_path, "train and export a model: fertui train, fertui export")
     try:
-        card = json.loads(blocks[0])
         card["files"][card["model"]]["sha256"]  # noqa: B018 - checks the keys the loader needs
-    except (ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise ModelError(f"{card_path}: the json block is not a fertui model card ({exc!r})") from None
     if list(card.get("classes", EMOTIONS)) != list(EMOTIONS):
         raise ModelError(f"{card_path}: classes {card.get('classes')} differ from fertui's {list(EMOTIONS)}")
@@ -80,18 +65,10 @@ class EmotionClassifier:
         num_threads: int = 1,
     ) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path} (it is listed in the model card beside it)")
-        content = self.path.read_bytes()  # hashed and loaded from the same bytes
-        actual = sha256_of(content)
-        if actual != sha256:
-            raise ModelError(
-                f"{self.path} does not match its model card: sha256 {actual[:16]}... expected {sha256[:16]}... "
-                "(re-export the model or restore the file)"
-            )
+        content = read_verified(self.path, sha256)
         if unclear_metric not in UNCLEAR_METRICS:
             raise ModelError(f"unknown unclear metric {unclear_metric!r} in the model card")
-        self.sha256 = actual
+        self.sha256 = sha256
         self.unclear_metric = unclear_metric
         self.unclear_threshold = float(unclear_threshold)
         self.num_threads = num_threads

@@ -1,0 +1,44 @@
+"""The MTCNN networks as fertui ships them: models/mtcnn/{pnet,rnet,onet}.tflite, checked against their card.
+
+They are the mtcnn package's own weights (the version pinned in pyproject.toml), rearranged and converted to
+TFLite by `python -m pipeline.detector.mtcnn_export` (see mtcnn_nets.py). Loading them needs no TensorFlow,
+which is most of fertui's start-up time; tests/test_mtcnn_models.py checks that the files compute what the
+package's networks compute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.emotion import MODELS_DIR
+from pipeline.model_files import ModelError, read_card_json, read_verified
+
+MTCNN_DIR = MODELS_DIR / "mtcnn"
+CARD = "MTCNN_CARD.md"
+NETWORKS = ("pnet", "rnet", "onet")
+EXPORT_COMMAND = "uv run python -m pipeline.detector.mtcnn_export"
+
+
+def network_file(name: str) -> str:
+    return f"{name}.tflite"
+
+
+def read_card(folder: Path = MTCNN_DIR) -> dict:
+    """The json block of the MTCNN card, with a sha256 for each network file."""
+    card_path = Path(folder) / CARD
+    card = read_card_json(card_path, f"convert the mtcnn package's networks: {EXPORT_COMMAND}")
+    try:
+        for name in NETWORKS:
+            card["files"][network_file(name)]["sha256"]  # noqa: B018 - checks the keys the loader needs
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{card_path}: the json block is not an MTCNN card ({exc!r})") from None
+    return card
+
+
+def load_networks(folder: Path = MTCNN_DIR) -> dict[str, bytes]:
+    """name -> the verified bytes of its TFLite file, for P-Net, R-Net and O-Net."""
+    card = read_card(folder)
+    return {
+        name: read_verified(Path(folder) / network_file(name), card["files"][network_file(name)]["sha256"])
+        for name in NETWORKS
+    }
