@@ -28,6 +28,7 @@ import numpy as np
 
 from pipeline.emotion import DEFAULT_DATA
 from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.crop import jitter_schedule
 from pipeline.emotion.data import load_split
 from pipeline.frames import Face
 
@@ -138,8 +139,9 @@ FRAMINGS = [(scale, shift) for scale in (0.9, 0.95, 1.0, 1.05, 1.1) for shift in
 """--sweep: the keypoint framing's face size scaled by `scale`, the eye centre moved down by `shift` crop pixels."""
 
 
-def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, float]]) -> dict:
-    """face_crop of each face under each framing (the crop constants changed for the call, then restored)."""
+def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, float]], jitters: list) -> dict:
+    """face_crop of each face under each framing (the crop constants changed for the call, then restored):
+    per face, one (len(jitters), 48, 48) stack, the face cut with each alignment jitter."""
     from pipeline.emotion import crop
 
     base = (crop.EYE_CENTRE, crop.EYE_DISTANCE, crop.EYE_TO_MOUTH)
@@ -148,19 +150,25 @@ def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, flo
         for scale, shift in framings:
             crop.EYE_CENTRE = (base[0][0], base[0][1] + shift)
             crop.EYE_DISTANCE, crop.EYE_TO_MOUTH = base[1] * scale, base[2] * scale
-            out[(scale, shift)] = [crop.face_crop(frame, face) for face in faces]
+            out[(scale, shift)] = [np.stack([crop.face_crop(frame, face, j) for j in jitters]) for face in faces]
     finally:
         crop.EYE_CENTRE, crop.EYE_DISTANCE, crop.EYE_TO_MOUTH = base
     return out
+
+
+def _path_probs(classifier, crops: list[np.ndarray]) -> np.ndarray:
+    """(faces, 7): each face's probabilities averaged over its jittered crops."""
+    batch = np.stack(crops)  # (faces, jitters, 48, 48)
+    flat = batch.reshape(-1, 48, 48)
+    probs = np.concatenate([classifier.predict(flat[i : i + 63]) for i in range(0, len(flat), 63)])
+    return probs.reshape(len(batch), batch.shape[1], -1).mean(axis=1)
 
 
 def _accuracy(classifier, crops: list[np.ndarray], labels: np.ndarray, n: int) -> tuple[float, float]:
     """Accuracy over all n images (missed faces count as wrong) and over the detected ones."""
     if not crops:
         return 0.0, 0.0
-    batch = np.stack(crops)
-    probs = np.concatenate([classifier.predict(batch[i : i + 64]) for i in range(0, len(batch), 64)])
-    correct = probs.argmax(axis=1) == labels
+    correct = _path_probs(classifier, crops).argmax(axis=1) == labels
     return float(correct.sum() / n), float(correct.mean())
 
 
@@ -175,6 +183,9 @@ def main() -> None:
     parser.add_argument("--detector", choices=("fast", "mtcnn"), default=None, help="default: fast if present")
     parser.add_argument(
         "--thresholds", type=float, nargs=3, default=None, help="FastMTCNN's P/R/O-Net thresholds (default: its own)"
+    )
+    parser.add_argument(
+        "--jitter-crops", type=int, default=1, help="alignment jitters averaged per face, as the app (default 1)"
     )
     parser.add_argument("--calibrate", action="store_true", help="also measure the crop constants (val only)")
     parser.add_argument("--sweep", action="store_true", help="also sweep the crop framing (val only)")
@@ -204,7 +215,8 @@ def main() -> None:
     for frame, placed in _frames(images, args.face_px, args.grid, rng):
         assigned = _assign(detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), placed, args.face_px)
         order = sorted(assigned)
-        for framing, made in _crops(frame, [assigned[i] for i in order], framings).items():
+        jitters = jitter_schedule(frame_count, args.jitter_crops)
+        for framing, made in _crops(frame, [assigned[i] for i in order], framings, jitters).items():
             crops[framing].extend(made)
         found.update(assigned)
         origins.update({index: (x0, y0) for index, x0, y0 in placed})
@@ -216,6 +228,7 @@ def main() -> None:
     direct = float((direct_probs.argmax(axis=1) == labels).mean())
     detected = sorted(found)  # the order crops were appended in: frames in index order, sorted within a frame
     path_all, path_detected = _accuracy(classifier, crops[(1.0, 0.0)], labels[detected], n)
+    path_unclear = classifier.unclear(_path_probs(classifier, crops[(1.0, 0.0)])) if detected else np.zeros(0)
     result = {
         "split": args.split,
         "n": n,
@@ -232,6 +245,9 @@ def main() -> None:
         "path_accuracy": round(path_all, 4),
         "path_accuracy_on_detected": round(path_detected, 4),
         "gap_points": round(100 * (direct - path_all), 2),
+        "jitter_crops": args.jitter_crops,
+        "unclear_rate_direct": round(float(classifier.unclear(direct_probs).mean()), 4),
+        "unclear_rate_path_detected": round(float(path_unclear.mean()), 4) if detected else None,
         "seconds": round(seconds, 1),
     }
     if args.calibrate:

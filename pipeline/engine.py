@@ -23,7 +23,8 @@ class EngineConfig:
     detect_every: int = 5  # full detection every N frames when the detector tracks in between
     detector: str = "fast"  # "fast" (FastMTCNN + tracking) or "package" (mtcnn's detect_faces every frame)
     landmarks: bool = True  # 68-point landmarks (dlib) on each face
-    smoothing: float = 0.6  # weight of the past in the per-face exponential smoothing of probabilities
+    smoothing: float = 0.8  # weight of the past in the per-face exponential smoothing of probabilities
+    jitter_crops: int = 9  # crops per face per frame, alignments averaged (1: the plain crop only)
     unclear_threshold: float | None = None  # None: the model card's value
     models_dir: Path = field(default_factory=lambda: MODELS_DIR)
 
@@ -44,6 +45,11 @@ def build_processors(config: EngineConfig) -> list[Processor]:
     if config.landmarks:
         processors.append(LandmarkProcessor())
     processors.append(
-        EmotionProcessor(classifier, smoothing=config.smoothing, unclear_threshold=config.unclear_threshold)
+        EmotionProcessor(
+            classifier,
+            smoothing=config.smoothing,
+            unclear_threshold=config.unclear_threshold,
+            jitter_crops=config.jitter_crops,
+        )
     )
     return processors

@@ -6,7 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.emotion.crop import CROP_SIZE, EYE_CENTRE, EYE_DISTANCE, crop_transform, face_crop
+from pipeline.emotion.crop import (
+    CROP_SIZE,
+    EYE_CENTRE,
+    EYE_DISTANCE,
+    NO_JITTER,
+    crop_transform,
+    face_crop,
+    jitter_schedule,
+)
 from pipeline.frames import Face
 
 # MTCNN (mtcnn 1.0.0) on matplotlib's grace_hopper.jpg (512x600): box and keypoints in KEYPOINT_NAMES order.
@@ -73,3 +81,27 @@ def test_grayscale_frames_are_accepted(grace_hopper_bgr):
     gray = cv2.cvtColor(grace_hopper_bgr, cv2.COLOR_BGR2GRAY)
     face = Face(box=HOPPER_BOX, score=1.0, keypoints=HOPPER_KEYPOINTS)
     assert np.abs(face_crop(gray, face).astype(int) - face_crop(grace_hopper_bgr, face).astype(int)).max() <= 2
+
+
+def test_a_jitter_moves_and_scales_the_framing(grace_hopper_bgr):
+    face = Face(box=HOPPER_BOX, score=0.99, keypoints=HOPPER_KEYPOINTS)
+    plain = face_crop(grace_hopper_bgr, face)
+    assert np.array_equal(face_crop(grace_hopper_bgr, face, NO_JITTER), plain)
+    eyes = HOPPER_KEYPOINTS[:2].mean(axis=0, keepdims=True)
+    centre = np.array([CROP_SIZE / 2, CROP_SIZE / 2])
+    for dx, dy, scale in [(1.0, 0.0, 1.0), (-0.5, 1.0, 1.0), (0.0, 0.0, 1.05), (1.0, -1.0, 0.95)]:
+        lands = _apply(crop_transform(face, (dx, dy, scale)), eyes)[0]
+        expected = (np.array(EYE_CENTRE) - centre) * scale + centre + np.array([dx, dy])
+        np.testing.assert_allclose(lands, expected, atol=1e-9)
+    # and the pixels follow: one crop pixel right moves the picture one pixel right
+    moved = face_crop(grace_hopper_bgr, face, (1.0, 0.0, 1.0)).astype(np.float32)
+    assert np.abs(moved[:, 1:] - plain[:, :-1]).mean() < 0.25 * np.abs(moved - plain).mean()
+
+
+def test_the_jitter_schedule_cycles_through_every_alignment():
+    seen = [jitter for frame in range(25) for jitter in jitter_schedule(frame, 9)]  # 225 = 3 whole cycles
+    assert len(set(seen)) == 75 and all(seen.count(j) == 3 for j in set(seen))
+    assert jitter_schedule(7, 9) == jitter_schedule(7, 9)  # the same frame gets the same alignments
+    assert jitter_schedule(0, 1) == [NO_JITTER]
+    shifts = {dx for dx, _, _ in seen}
+    assert min(shifts) == -1.0 and max(shifts) == 1.0

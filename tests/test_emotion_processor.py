@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.emotion import EMOTIONS, UNCLEAR
 from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.crop import face_crop
+from pipeline.emotion.crop import face_crop, jitter_schedule
 from pipeline.frames import Face, Frame, FrameResult
 from pipeline.processors.emotion import EmotionProcessor
 from tests.test_emotion_crop import HOPPER_BOX, HOPPER_KEYPOINTS
@@ -43,7 +43,7 @@ def _faces(face_ids):
 
 
 def test_all_faces_of_a_frame_go_in_one_batch(classifier, grace_hopper_bgr):
-    processor = EmotionProcessor(classifier, smoothing=0.0)
+    processor = EmotionProcessor(classifier, smoothing=0.0, jitter_crops=1)
     faces = _faces([1, 2, 3])
     out = processor.process(_result(grace_hopper_bgr, faces))
     assert classifier.batches == [3]
@@ -56,6 +56,19 @@ def test_all_faces_of_a_frame_go_in_one_batch(classifier, grace_hopper_bgr):
         assert face.confidence == pytest.approx(float(probs.max()))
     assert processor.process(_result(grace_hopper_bgr, [])).faces == ()
     assert classifier.batches == [3]  # an empty frame costs no inference
+
+
+def test_each_face_is_the_average_of_its_jittered_crops_in_the_same_batch(classifier, grace_hopper_bgr):
+    processor = EmotionProcessor(classifier, smoothing=0.0, jitter_crops=9)
+    faces = _faces([1, 2])
+    out = processor.process(_result(grace_hopper_bgr, faces, index=3))
+    assert classifier.batches == [18]  # 2 faces x 9 alignments, one call
+    jitters = jitter_schedule(3, 9)
+    for face, made in zip(faces, out.faces, strict=True):
+        crops = np.stack([face_crop(grace_hopper_bgr, face, jitter) for jitter in jitters])
+        expected = EmotionClassifier.predict(classifier, crops).mean(axis=0)
+        assert np.allclose(made.probs, expected, atol=1e-6)
+    assert processor.describe()["jitter_crops"] == 9
 
 
 def test_smoothing_follows_each_face_id(classifier, grace_hopper_bgr):
