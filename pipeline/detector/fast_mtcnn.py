@@ -2,8 +2,8 @@
 
 What the package does per frame, and what we do instead:
 - it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we resize each level with OpenCV
-  (area averaging in float32, as the package's tf.image.resize AREA, to 0.01 of a grey level) and run P-Net
-  on each level in TFLite, one interpreter per level size;
+  (area averaging in float32, as the package's tf.image.resize AREA, to 0.01 of a grey level; two levels at a
+  time) and run P-Net on each level in TFLite, one interpreter per level size;
 - NMS decides which candidates survive and so where the final boxes land, so we apply the package's own rule
   (see `package_nms`) to the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes to a pyramid level
   with more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
@@ -24,6 +24,7 @@ tests/test_fast_mtcnn.py for the agreement check and benchmarks/detector.py for 
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -64,36 +65,19 @@ def level_sizes(height: int, width: int, scales: np.ndarray) -> list[tuple[int, 
     return [(int(height * s), int(width * s)) for s in scales]
 
 
-AREA_SOURCE_RATIO = 4
-"""A level is area-resized from a halved copy of the frame when that copy is still at least this many times the
-level's size; below that, from the frame itself (see `pyramid_levels`)."""
+def pyramid_levels(frame: np.ndarray, sizes: list[tuple[int, int]], pool: Executor | None = None) -> list[np.ndarray]:
+    """The frame area-resized to each (height, width), as the package's tf.image.resize AREA (to 0.01 grey level).
 
-
-def pyramid_levels(frame: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
-    """The frame area-resized to each (height, width), largest first, as the package's tf.image.resize AREA.
-
-    Area-resizing a 640x480 frame costs about 0.5 ms per level whatever the level's size, because every level
-    reads the whole frame. So the frame is halved (exact 2 x 2 averages) while the halves stay at least
-    AREA_SOURCE_RATIO times the next level, and small levels are resized from those: a level pixel then
-    covers 4 or more source pixels and differs from the exact area average by under a grey level on average
-    (under 8 at most, at sharp edges), against 0.01 for levels resized from the frame. The pyramid costs
-    about 3.3 ms instead of 5.3.
+    Each level reads the whole frame (about 0.5 ms per level for 640x480, whatever the level's size), so the
+    levels are resized side by side on `pool`'s threads when given: 2.9 ms for a 640x480 pyramid on two cores
+    instead of 5.0. Resizing small levels from halved copies of the frame would be cheaper still, but moved
+    final boxes to 0.78 IoU of the package's on benchmark frames (see benchmarks/detector.py).
     """
-    sources = [frame]
-    levels = []
-    for height, width in sizes:
-        source = sources[-1]
-        source_height, source_width = source.shape[:2]
-        if (
-            source_height % 2 == 0
-            and source_width % 2 == 0
-            and source_height >= 2 * AREA_SOURCE_RATIO * height
-            and source_width >= 2 * AREA_SOURCE_RATIO * width
-        ):
-            source = cv2.resize(source, (source_width // 2, source_height // 2), interpolation=cv2.INTER_AREA)
-            sources.append(source)
-        levels.append(cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA))
-    return levels
+
+    def resize(size: tuple[int, int]) -> np.ndarray:
+        return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+    return list(pool.map(resize, sizes)) if pool is not None else [resize(size) for size in sizes]
 
 
 def square_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -204,6 +188,8 @@ class FastMTCNN:
         self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
         self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))
         self._pyramids: dict[tuple[int, int], Pyramid] = {}
+        # OpenCV releases the GIL while resizing, so pyramid levels are made two at a time (idle between frames).
+        self._resize_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fertui-pyramid")
         if warmup_size is not None:
             self.warm_up(*warmup_size)
 
@@ -266,7 +252,7 @@ class FastMTCNN:
             return np.empty((0, 5))
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
         candidates = []
-        for scale, level in zip(scales, pyramid_levels(frame, sizes), strict=True):
+        for scale, level in zip(scales, pyramid_levels(frame, sizes, self._resize_pool), strict=True):
             outputs = self._pnet(level[None])[0]
             boxes, scores = _windows(outputs[..., :4], outputs[..., 4], threshold, scale)
             if len(boxes) > EXACT_NMS_LIMIT:
