@@ -1,6 +1,6 @@
 """ms per 640x480 frame: the mtcnn package's detect_faces against FastMTCNN (and FastMTCNN tracked), same frames.
 
-    uv run python -m benchmarks.detector [--frames 12]
+    uv run python -m benchmarks.detector [--frames 30]
 
 The two detectors run interleaved, frame by frame, in this one process, so other load on the machine falls
 on both alike; wall and CPU (process) time are both reported. Agreement: the package's faces are the
@@ -130,7 +130,7 @@ def run(n_frames: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=12, help="frames per scene (default 12)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per scene (default 30; medians of 12 vary more)")
     args = parser.parse_args()
     print(json.dumps(run(args.frames), indent=2))
 

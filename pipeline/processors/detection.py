@@ -88,7 +88,7 @@ every frame (slow; the reference for agreement runs)."""
 
 
 def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int = 5) -> object:
-    """A detector of `kind` (see DETECTORS). "fast" compiles its graphs here (a few seconds, once)."""
+    """A detector of `kind` (see DETECTORS). "fast" loads its networks and plans their interpreters here (once)."""
     if kind == "package":
         return PackageMTCNN(min_face_size)
     if kind != "fast":
