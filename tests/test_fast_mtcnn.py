@@ -8,6 +8,7 @@ corrected (tests/mtcnn_reference.py), and also with the package at 20 px keeping
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -224,3 +225,19 @@ def test_describe_names_the_package_version_and_settings(fast40):
     info = fast40.describe()
     assert info["mtcnn_version"] == "1.0.0"
     assert info["min_face_size"] == 40 and info["thresholds"] == list(THRESHOLDS)
+
+
+def pyramid_threads() -> list[str]:
+    return [thread.name for thread in threading.enumerate() if thread.name.startswith("fertui-pyramid")]
+
+
+def test_close_ends_the_pyramid_threads_and_a_later_detection_starts_them_again():
+    detector = FastMTCNN(min_face_size=20, thresholds=THRESHOLDS, warmup_size=None)
+    hopper = SCENES["hopper"]()
+    before = len(pyramid_threads())
+    assert len(detector.detect(hopper)) == 1
+    assert len(pyramid_threads()) > before
+    detector.close()
+    assert len(pyramid_threads()) == before
+    assert len(detector.detect(hopper)) == 1
+    detector.close()

@@ -188,12 +188,17 @@ class FastMTCNN:
         self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
         self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))
         self._pyramids: dict[tuple[int, int], Pyramid] = {}
-        # OpenCV releases the GIL while resizing, so pyramid levels are made two at a time (idle between frames).
-        self._resize_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fertui-pyramid")
+        self._resize_pool: ThreadPoolExecutor | None = None  # made on first use, ended by close()
         if warmup_size is not None:
             self.warm_up(*warmup_size)
 
     # -- public API ---------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the pyramid's worker threads (a later call starts them again)."""
+        if self._resize_pool is not None:
+            self._resize_pool.shutdown(wait=True)
+            self._resize_pool = None
 
     def describe(self) -> dict[str, object]:
         return {
@@ -252,6 +257,9 @@ class FastMTCNN:
             return np.empty((0, 5))
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
         candidates = []
+        if self._resize_pool is None:
+            # OpenCV releases the GIL while resizing, so pyramid levels are made two at a time.
+            self._resize_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fertui-pyramid")
         for scale, level in zip(scales, pyramid_levels(frame, sizes, self._resize_pool), strict=True):
             outputs = self._pnet(level[None])[0]
             boxes, scores = _windows(outputs[..., :4], outputs[..., 4], threshold, scale)

@@ -16,6 +16,8 @@ class RefiningDetector(Protocol):
 
     def describe(self) -> dict[str, object]: ...
 
+    def close(self) -> None: ...
+
 
 class TrackingDetector:
     """Runs `detector.detect` on every `detect_every`-th frame, and `detector.refine` on the faces in between.
@@ -60,6 +62,11 @@ class TrackingDetector:
         """Forget the known faces (a new video, a seek): the next step runs a full detection."""
         self._faces = ()
         self._since_detection = 0
+
+    def close(self) -> None:
+        """Forget the known faces and release the detector's threads."""
+        self.reset()
+        self.detector.close()
 
     def describe(self) -> dict[str, object]:
         return {**self.detector.describe(), "tracking": "refine between detections", "detect_every": self.detect_every}

@@ -113,6 +113,11 @@ class DetectionProcessor(Processor):
         faces = step(rgb) if step is not None else self.detector.detect(rgb)
         return result.replace(faces=tuple(faces))
 
+    def close(self) -> None:
+        close = getattr(self.detector, "close", None)
+        if close is not None:
+            close()
+
     def describe(self) -> dict[str, object]:
         describe = getattr(self.detector, "describe", None)
         details = describe() if describe is not None else {"detector": type(self.detector).__name__}
