@@ -2,7 +2,7 @@
 
 They are the mtcnn package's own weights (the version pinned in pyproject.toml), rearranged and converted to
 TFLite by `python -m pipeline.detector.mtcnn_export` (see mtcnn_nets.py). Loading them needs no TensorFlow,
-which is most of fertui's start-up time; tests/test_mtcnn_models.py checks that the files compute what the
+which was most of fertui's start-up time; tests/test_mtcnn_nets.py checks that the files compute what the
 package's networks compute.
 """
 
