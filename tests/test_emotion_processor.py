@@ -104,3 +104,21 @@ def test_below_the_threshold_the_label_is_unclear(classifier, grace_hopper_bgr):
     card_default = EmotionProcessor(classifier)
     assert card_default.unclear_threshold == pytest.approx(0.05)
     assert card_default.describe()["model"]["sha256"] == classifier.sha256
+
+
+def test_the_jitter_ensemble_steadies_the_shipped_model_under_keypoint_noise(grace_hopper_bgr):
+    # MTCNN's keypoints move by about half a pixel between fits of the same face; on this portrait the shipped
+    # model's top probability follows that noise. Averaged over the jittered crops it moves much less.
+    shipped = EmotionClassifier.load()
+    rng = np.random.default_rng(3)
+    single, ensemble = [], []
+    for _ in range(16):
+        keypoints = HOPPER_KEYPOINTS + rng.normal(0.0, 0.5, size=HOPPER_KEYPOINTS.shape)
+        processor = EmotionProcessor(shipped, smoothing=0.0, jitter_crops=9)
+        face = Face(box=HOPPER_BOX, score=0.99, keypoints=keypoints.astype(np.float32), face_id=1)
+        single.append(shipped.predict(face_crop(grace_hopper_bgr, face)[None])[0])
+        ensemble.append(processor.process(_result(grace_hopper_bgr, [face], index=0)).faces[0].probs)
+    single_spread = np.std(np.stack(single), axis=0).mean()
+    ensemble_spread = np.std(np.stack(ensemble), axis=0).mean()
+    assert single_spread > 0.005, "the noise moves the single-crop prediction"
+    assert ensemble_spread < 0.7 * single_spread, (single_spread, ensemble_spread)
