@@ -182,8 +182,8 @@ class FastMTCNN:
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
         self.refine_margin = float(refine_margin)
 
-        networks = load_networks(models_dir)
         self._card = read_card(models_dir)
+        networks = load_networks(models_dir, self._card)
         self._pnet = LiteNetwork(networks["pnet"], (1, None, None, 3))
         self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
         self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))

@@ -35,9 +35,9 @@ def read_card(folder: Path = MTCNN_DIR) -> dict:
     return card
 
 
-def load_networks(folder: Path = MTCNN_DIR) -> dict[str, bytes]:
-    """name -> the verified bytes of its TFLite file, for P-Net, R-Net and O-Net."""
-    card = read_card(folder)
+def load_networks(folder: Path = MTCNN_DIR, card: dict | None = None) -> dict[str, bytes]:
+    """name -> the verified bytes of its TFLite file, for P-Net, R-Net and O-Net (`card`: read_card's, if read)."""
+    card = read_card(folder) if card is None else card
     return {
         name: read_verified(Path(folder) / network_file(name), card["files"][network_file(name)]["sha256"])
         for name in NETWORKS
