@@ -22,8 +22,7 @@ from mtcnn.network.rnet import RNet
 
 from pipeline.detector.fast_mtcnn import FastMTCNN
 from pipeline.detector.lite_network import LiteNetwork
-from pipeline.detector.mtcnn_export import package_weights
-from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, read_card
+from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, package_weights, read_card
 from pipeline.detector.mtcnn_nets import load_package_network, onet_function, pnet_function, rnet_function
 from pipeline.model_files import ModelError
 from tests.media import portrait

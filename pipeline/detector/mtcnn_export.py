@@ -10,13 +10,11 @@ so they compute what the package computes to float rounding (tests/test_mtcnn_mo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
-import importlib.util
 import json
 from pathlib import Path
 
-from pipeline.detector.mtcnn_models import CARD, EXPORT_COMMAND, MTCNN_DIR, NETWORKS, network_file
+from pipeline.detector.mtcnn_models import CARD, EXPORT_COMMAND, MTCNN_DIR, NETWORKS, network_file, package_weights
 from pipeline.model_files import sha256_of
 
 INPUT_SHAPES: dict[str, list[int | None]] = {
@@ -36,13 +34,6 @@ def convert(name: str) -> bytes:
     spec = tf.TensorSpec(INPUT_SHAPES[name], tf.float32)
     concrete = tf.function(function, input_signature=[spec]).get_concrete_function()
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
-
-
-def package_weights() -> dict[str, str]:
-    """sha256 of each weights file inside the installed mtcnn package."""
-    spec = importlib.util.find_spec("mtcnn")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "weights"
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.glob("*.lz4"))}
 
 
 def export(out: Path = MTCNN_DIR) -> dict:

@@ -8,15 +8,25 @@ package's networks compute.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from pipeline.emotion import MODELS_DIR
-from pipeline.model_files import ModelError, read_card_json, read_verified
+from pipeline.model_files import ModelError, read_card_json, read_verified, sha256_of
 
 MTCNN_DIR = MODELS_DIR / "mtcnn"
 CARD = "MTCNN_CARD.md"
 NETWORKS = ("pnet", "rnet", "onet")
 EXPORT_COMMAND = "uv run python -m pipeline.detector.mtcnn_export"
+
+
+def package_weights() -> dict[str, str]:
+    """sha256 of each weights file inside the installed mtcnn package (empty when it is not installed)."""
+    spec = importlib.util.find_spec("mtcnn")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "weights"
+    return {path.name: sha256_of(path.read_bytes()) for path in sorted(folder.glob("*.lz4"))}
 
 
 def network_file(name: str) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from pipeline.detector.mtcnn_models import package_weights
 from pipeline.frames import KEYPOINT_NAMES, Face, FrameResult
 from pipeline.processors.base import Processor
 
@@ -74,12 +74,11 @@ class PackageMTCNN:
         return tuple(faces)
 
     def describe(self) -> dict[str, object]:
-        spec = importlib.util.find_spec("mtcnn")
-        weights = {}
-        if spec is not None and spec.submodule_search_locations:
-            folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "weights"
-            weights = {p.name: sha256_of(p) for p in sorted(folder.glob("*.lz4"))}
-        return {"detector": "mtcnn package 1.0.0", "min_face_size": self.min_face_size, "weights_sha256": weights}
+        return {
+            "detector": "mtcnn package 1.0.0",
+            "min_face_size": self.min_face_size,
+            "weights_sha256": package_weights(),
+        }
 
 
 DETECTORS = ("fast", "package")
