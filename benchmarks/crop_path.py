@@ -164,11 +164,11 @@ def _path_probs(classifier, crops: list[np.ndarray]) -> np.ndarray:
     return probs.reshape(len(batch), batch.shape[1], -1).mean(axis=1)
 
 
-def _accuracy(classifier, crops: list[np.ndarray], labels: np.ndarray, n: int) -> tuple[float, float]:
+def _accuracy(probs: np.ndarray, labels: np.ndarray, n: int) -> tuple[float, float]:
     """Accuracy over all n images (missed faces count as wrong) and over the detected ones."""
-    if not crops:
+    if len(probs) == 0:
         return 0.0, 0.0
-    correct = _path_probs(classifier, crops).argmax(axis=1) == labels
+    correct = probs.argmax(axis=1) == labels
     return float(correct.sum() / n), float(correct.mean())
 
 
@@ -227,8 +227,9 @@ def main() -> None:
     direct_probs = np.concatenate([classifier.predict(images[i : i + 256]) for i in range(0, n, 256)])
     direct = float((direct_probs.argmax(axis=1) == labels).mean())
     detected = sorted(found)  # the order crops were appended in: frames in index order, sorted within a frame
-    path_all, path_detected = _accuracy(classifier, crops[(1.0, 0.0)], labels[detected], n)
-    path_unclear = classifier.unclear(_path_probs(classifier, crops[(1.0, 0.0)])) if detected else np.zeros(0)
+    path_probs = _path_probs(classifier, crops[(1.0, 0.0)]) if detected else np.zeros((0, 7))
+    path_all, path_detected = _accuracy(path_probs, labels[detected], n)
+    path_unclear = classifier.unclear(path_probs)
     result = {
         "split": args.split,
         "n": n,
@@ -247,7 +248,7 @@ def main() -> None:
         "gap_points": round(100 * (direct - path_all), 2),
         "jitter_crops": args.jitter_crops,
         "unclear_rate_direct": round(float(classifier.unclear(direct_probs).mean()), 4),
-        "unclear_rate_path_detected": round(float(path_unclear.mean()), 4) if detected else None,
+        "unclear_rate_path_detected": round(float(path_unclear.mean()), 4) if len(path_unclear) else None,
         "seconds": round(seconds, 1),
     }
     if args.calibrate:
@@ -257,7 +258,7 @@ def main() -> None:
             {
                 "size_scale": scale,
                 "eye_shift_px": shift,
-                "path_accuracy": round(_accuracy(classifier, made, labels[detected], n)[0], 4),
+                "path_accuracy": round(_accuracy(_path_probs(classifier, made), labels[detected], n)[0], 4),
             }
             for (scale, shift), made in crops.items()
         ]
