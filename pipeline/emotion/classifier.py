@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.model_files import ModelError, read_card_json, read_verified, sha256_of
+from pipeline.model_files import ModelError, read_card_json, read_verified
 from pipeline.tflite import make_interpreter
 
-__all__ = ["EmotionClassifier", "ModelError", "read_model_card", "sha256_of", "unclear_mask"]
+__all__ = ["EmotionClassifier", "ModelError", "read_model_card", "unclear_mask"]  # ModelError: callers catch it here
 
 MODEL_CARD = "MODEL_CARD.md"
 UNCLEAR_METRICS = ("top_probability", "margin")

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.emotion import EMOTIONS
-from pipeline.emotion.classifier import MODEL_CARD, UNCLEAR_METRICS, sha256_of
+from pipeline.emotion.classifier import MODEL_CARD, UNCLEAR_METRICS
+from pipeline.model_files import sha256_of
 from pipeline.sinks import write_private_atomic
 
 MODEL_FILE = "emotion.tflite"
