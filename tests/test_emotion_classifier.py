@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline.emotion import EMOTIONS
-from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, ModelError, read_model_card, unclear_mask
+from pipeline.emotion.calibration import apply_temperature
+from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, ModelError, read_model_card
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def test_the_model_card_gives_file_sha256_and_threshold(classifier, tiny_models_
     assert described["file"] == card["model"] == "emotion.tflite"
     assert described["sha256"] == card["files"]["emotion.tflite"]["sha256"]
     assert described["thresholds"] == {"unclear_metric": "margin", "unclear": 0.05}
+    assert described["temperature"] == 1.0
     assert card["classes"] == list(EMOTIONS)
 
 
@@ -88,11 +90,33 @@ def test_a_card_without_its_json_block_is_a_model_error(models_copy):
         EmotionClassifier.load(models_copy)
 
 
-def test_unclear_by_top_probability_and_by_margin():
-    probs = np.array([[0.5, 0.45, 0.05, 0, 0, 0, 0], [0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2]], dtype=np.float32)
-    assert unclear_mask(probs, "margin", 0.08).tolist() == [True, False]
-    assert unclear_mask(probs, "top_probability", 0.4).tolist() == [False, True]
-    assert unclear_mask(probs, "margin", 0.0).tolist() == [False, False]
+def _with_card_temperature(models_copy, value: float) -> None:
+    card_path = models_copy / MODEL_CARD
+    text = card_path.read_text()
+    card = read_model_card(models_copy)
+    card["temperature"] = {"value": value}
+    start, end = text.index("```json\n") + len("```json\n"), text.rindex("\n```")
+    card_path.write_text(text[:start] + json.dumps(card, indent=2) + text[end:])
+
+
+def test_a_face_is_its_crops_averaged_then_calibrated_by_the_cards_temperature(models_copy):
+    _with_card_temperature(models_copy, 0.5)
+    calibrated = EmotionClassifier.load(models_copy)
+    raw = EmotionClassifier.load(models_copy, calibrated=False)
+    assert calibrated.temperature == 0.5 and raw.temperature == 1.0
+    assert calibrated.describe()["temperature"] == 0.5
+    crops = np.random.default_rng(4).integers(0, 256, (2, 3, 48, 48), dtype=np.uint8)  # 2 faces x 3 alignments
+    averaged = raw.predict(crops.reshape(6, 48, 48)).reshape(2, 3, 7).mean(axis=1)
+    assert np.allclose(raw.face_probabilities(crops), averaged, atol=1e-6)
+    assert np.allclose(calibrated.face_probabilities(crops), apply_temperature(averaged, 0.5), atol=1e-6)
+    assert calibrated.face_probabilities(crops[:0]).shape == (0, 7)
+
+
+def test_a_card_without_a_temperature_is_uncalibrated_and_a_bad_one_is_refused(classifier, models_copy):
+    assert classifier.temperature == 1.0  # cards written before calibration existed
+    _with_card_temperature(models_copy, -1.0)
+    with pytest.raises(ModelError, match="temperature must be positive"):
+        EmotionClassifier.load(models_copy)
 
 
 def test_flip_tta_gives_a_face_and_its_mirror_the_same_probabilities(tmp_path):

@@ -1,7 +1,8 @@
 """The emotion classifier the app runs: a TFLite model, verified by sha256 against the model card before loading.
 
-`models/MODEL_CARD.md` is the one source of truth for which file to load, its sha256 and the `unclear`
-threshold; it carries them in its one fenced ```json block (written by pipeline/emotion/export.py).
+`models/MODEL_CARD.md` is the one source of truth for which file to load, its sha256, the temperature that
+calibrates it and the `unclear` rule; it carries them in its one fenced ```json block (written by
+pipeline/emotion/export.py and pipeline/emotion/release.py).
 TFLite (one thread, XNNPACK) was the fastest runtime for one face and for small batches
 (benchmarks/emotion_inference.py), and it loads no pickled or executable Python: a .tflite file is a
 flatbuffer of ops and weights.
@@ -14,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
+from pipeline.emotion.calibration import UNCLEAR_METRICS, apply_temperature, unclear_mask
 from pipeline.model_files import ModelError, read_card_json, read_verified
 from pipeline.tflite import make_interpreter
 
-__all__ = ["EmotionClassifier", "ModelError", "read_model_card", "unclear_mask"]  # ModelError: callers catch it here
+__all__ = ["EmotionClassifier", "ModelError", "read_model_card"]  # ModelError: callers catch it here
 
 MODEL_CARD = "MODEL_CARD.md"
-UNCLEAR_METRICS = ("top_probability", "margin")
-"""How confidence is measured for the `unclear` label: the top probability, or its margin over the second."""
 
 
 def read_model_card(models_dir: Path = MODELS_DIR) -> dict:
@@ -37,21 +37,11 @@ def read_model_card(models_dir: Path = MODELS_DIR) -> dict:
     return card
 
 
-def unclear_mask(probs: np.ndarray, metric: str, threshold: float) -> np.ndarray:
-    """True where a probability row is not confident enough to name an emotion."""
-    if metric not in UNCLEAR_METRICS:
-        raise ValueError(f"unknown unclear metric {metric!r} (choose from {', '.join(UNCLEAR_METRICS)})")
-    probs = np.asarray(probs, dtype=np.float32)
-    if len(probs) == 0 or threshold <= 0.0:
-        return np.zeros(len(probs), dtype=bool)
-    top2 = np.sort(probs, axis=1)[:, -2:]
-    score = top2[:, 1] if metric == "top_probability" else top2[:, 1] - top2[:, 0]
-    return score < threshold
-
-
 class EmotionClassifier:
     """Batched 48x48 grayscale faces -> (N, 7) emotion probabilities in EMOTIONS order.
 
+    `predict` gives the file's own output per crop; `face_probabilities` gives what the app shows for a face:
+    the average over its crops (alignment jitters), calibrated by the model card's temperature.
     Not thread-safe: use one instance per thread (the processing thread owns it in the pipeline).
     """
 
@@ -62,6 +52,7 @@ class EmotionClassifier:
         *,
         unclear_metric: str = "margin",
         unclear_threshold: float = 0.0,
+        temperature: float = 1.0,
         num_threads: int = 1,
     ) -> None:
         self.path = Path(path)
@@ -71,6 +62,9 @@ class EmotionClassifier:
         self.sha256 = sha256
         self.unclear_metric = unclear_metric
         self.unclear_threshold = float(unclear_threshold)
+        if not temperature > 0.0:
+            raise ModelError(f"temperature must be positive, the model card says {temperature}")
+        self.temperature = float(temperature)
         self.num_threads = num_threads
         try:
             self._interpreter = make_interpreter(content, num_threads)
@@ -87,16 +81,22 @@ class EmotionClassifier:
         self._batch = int(inp["shape"][0])
 
     @classmethod
-    def load(cls, models_dir: Path | str = MODELS_DIR, *, num_threads: int = 1) -> EmotionClassifier:
-        """The model named by models_dir/MODEL_CARD.md, checked against the sha256 written there."""
+    def load(
+        cls, models_dir: Path | str = MODELS_DIR, *, num_threads: int = 1, calibrated: bool = True
+    ) -> EmotionClassifier:
+        """The model named by models_dir/MODEL_CARD.md, checked against the sha256 written there.
+
+        calibrated=False ignores the card's temperature (and unclear rule): the raw averages, to fit them on.
+        """
         models_dir = Path(models_dir)
         card = read_model_card(models_dir)
-        unclear = card.get("unclear", {})
+        unclear = card.get("unclear", {}) if calibrated else {}
         return cls(
             models_dir / card["model"],
             card["files"][card["model"]]["sha256"],
             unclear_metric=unclear.get("metric", "margin"),
             unclear_threshold=float(unclear.get("threshold", 0.0)),
+            temperature=float(card.get("temperature", {}).get("value", 1.0)) if calibrated else 1.0,
             num_threads=num_threads,
         )
 
@@ -116,6 +116,23 @@ class EmotionClassifier:
         self._interpreter.invoke()
         return np.array(self._interpreter.get_tensor(self._output_index), dtype=np.float32)
 
+    def face_probabilities(self, crops: np.ndarray) -> np.ndarray:
+        """Calibrated (F, 7) probabilities for F faces from their crops (F, J, 48, 48): each face's J crops
+        (the same face under J alignment jitters) are classified in one call, averaged, then calibrated."""
+        crops = np.asarray(crops)
+        if crops.ndim != 4:
+            raise ValueError(f"crops must be (faces, jitters, 48, 48), got {crops.shape}")
+        faces, jitters = crops.shape[:2]
+        if faces == 0:
+            return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
+        averaged = self.predict(crops.reshape(faces * jitters, *crops.shape[2:])).reshape(faces, jitters, -1).mean(1)
+        return self.calibrate(averaged)
+
+    def calibrate(self, probs: np.ndarray) -> np.ndarray:
+        """The card's temperature applied to (N, 7) probabilities (unchanged at temperature 1)."""
+        probs = np.asarray(probs, dtype=np.float32)
+        return probs if self.temperature == 1.0 else apply_temperature(probs, self.temperature)
+
     def unclear(self, probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """True where the model card's unclear rule (or `threshold` with the card's metric) says unclear."""
         return unclear_mask(probs, self.unclear_metric, self.unclear_threshold if threshold is None else threshold)
@@ -124,5 +141,6 @@ class EmotionClassifier:
         return {
             "file": self.path.name,
             "sha256": self.sha256,
+            "temperature": self.temperature,
             "thresholds": {"unclear_metric": self.unclear_metric, "unclear": self.unclear_threshold},
         }
