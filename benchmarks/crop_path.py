@@ -2,11 +2,11 @@
 
     uv run python benchmarks/crop_path.py [--split test|val] [--models models] [--limit N] [--calibrate] [--sweep]
 
-Each image of the split is upscaled (bicubic, --face-px, default 160 px) and pasted into a cell of a grid on a
-larger frame whose background is a heavily blurred photograph with sensor-like noise (so the detector has
-to find the face in a scene, as it would live). The real detector runs on each frame (the pipeline's FastMTCNN
-when present, else the mtcnn package); the best detection whose centre lies on a pasted image is that
-image's face; face_crop makes the 48x48 crop from its box and keypoints; the shipped classifier labels it.
+Each image of the split is upscaled and pasted into a scene as pipeline.emotion.detection_path does (the frames
+that `fertui calibrate` uses). A detector runs on each frame (FastMTCNN at min face 40 by default, or the mtcnn
+package); the best detection whose centre lies on a pasted image is that image's face; face_crop makes the 48x48
+crop from its box and keypoints; the shipped classifier labels it, calibrated as the card says.
+`fertui eval --path photo` runs the engine's own photo processors instead, calibrated, as the app does.
 
 Reported: detection rate; accuracy through the path over all images (a missed face counts as wrong) and over
 the detected ones; the direct accuracy of the same classifier on the original 48x48 images.
@@ -30,36 +30,8 @@ from pipeline.emotion import DEFAULT_DATA
 from pipeline.emotion.classifier import EmotionClassifier
 from pipeline.emotion.crop import jitter_schedule
 from pipeline.emotion.data import load_split
+from pipeline.emotion.detection_path import assign, grid_frames
 from pipeline.frames import Face
-
-
-def _background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    from skimage import data
-
-    scene = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    scene = cv2.resize(scene, (width, height), interpolation=cv2.INTER_LINEAR)
-    scene = cv2.GaussianBlur(scene, (0, 0), sigmaX=25)  # no detectable face left in it
-    noise = rng.normal(0.0, 4.0, scene.shape)
-    return np.clip(scene + noise, 0, 255).astype(np.uint8)
-
-
-def _frames(images: np.ndarray, face_px: int, grid: int, rng: np.random.Generator):
-    """Yield (frame_bgr, [(image index, x0, y0)]): `grid` x `grid` upscaled images per frame."""
-    cell = int(face_px * 1.6)
-    size = cell * grid
-    background = _background(size, size, rng)
-    per_frame = grid * grid
-    for start in range(0, len(images), per_frame):
-        frame = background.copy()
-        placed = []
-        for k, index in enumerate(range(start, min(start + per_frame, len(images)))):
-            row, col = divmod(k, grid)
-            x0 = col * cell + int(rng.integers(0, cell - face_px))
-            y0 = row * cell + int(rng.integers(0, cell - face_px))
-            face = cv2.resize(images[index], (face_px, face_px), interpolation=cv2.INTER_CUBIC)
-            frame[y0 : y0 + face_px, x0 : x0 + face_px] = face[..., None]
-            placed.append((index, x0, y0))
-        yield frame, placed
 
 
 def _detector(name: str, thresholds: tuple[float, float, float] | None = None):
@@ -88,20 +60,6 @@ def _detector(name: str, thresholds: tuple[float, float, float] | None = None):
         )
 
     return "mtcnn.MTCNN (mtcnn package)", detect
-
-
-def _assign(faces: tuple[Face, ...], placed: list[tuple[int, int, int]], face_px: int) -> dict[int, Face]:
-    """The most confident detection whose box centre lies on each pasted image."""
-    found: dict[int, Face] = {}
-    for face in faces:
-        x, y, w, h = face.box
-        cx, cy = x + w / 2, y + h / 2
-        for index, x0, y0 in placed:
-            if x0 <= cx < x0 + face_px and y0 <= cy < y0 + face_px:
-                if index not in found or face.score > found[index].score:
-                    found[index] = face
-                break
-    return found
 
 
 def _calibration(found: dict[int, Face], origins: dict[int, tuple[int, int]], face_px: int) -> dict:
@@ -157,11 +115,11 @@ def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, flo
 
 
 def _path_probs(classifier, crops: list[np.ndarray]) -> np.ndarray:
-    """(faces, 7): each face's probabilities averaged over its jittered crops."""
+    """(faces, 7): each face's probabilities averaged over its jittered crops, then calibrated."""
     batch = np.stack(crops)  # (faces, jitters, 48, 48)
     flat = batch.reshape(-1, 48, 48)
     probs = np.concatenate([classifier.predict(flat[i : i + 63]) for i in range(0, len(flat), 63)])
-    return probs.reshape(len(batch), batch.shape[1], -1).mean(axis=1)
+    return classifier.calibrate(probs.reshape(len(batch), batch.shape[1], -1).mean(axis=1))
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray, n: int) -> tuple[float, float]:
@@ -206,25 +164,26 @@ def main() -> None:
     detector_name, detect = _detector(args.detector, tuple(args.thresholds) if args.thresholds else None)
 
     framings = FRAMINGS if args.sweep else [(1.0, 0.0)]
-    rng = np.random.default_rng(0)
     started = time.perf_counter()
     found: dict[int, Face] = {}
     origins: dict[int, tuple[int, int]] = {}
     crops: dict[tuple[float, float], list[np.ndarray]] = {framing: [] for framing in framings}
     frame_count = 0
-    for frame, placed in _frames(images, args.face_px, args.grid, rng):
-        assigned = _assign(detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), placed, args.face_px)
+    for frame, placed in grid_frames(images, args.face_px, args.grid):
+        assigned = assign(detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), placed, args.face_px)
         order = sorted(assigned)
         jitters = jitter_schedule(frame_count, args.jitter_crops)
         for framing, made in _crops(frame, [assigned[i] for i in order], framings, jitters).items():
             crops[framing].extend(made)
         found.update(assigned)
-        origins.update({index: (x0, y0) for index, x0, y0 in placed})
+        origins.update({p.index: (p.x, p.y) for p in placed})
         frame_count += 1
     seconds = time.perf_counter() - started
 
     n = len(images)
-    direct_probs = np.concatenate([classifier.predict(images[i : i + 256]) for i in range(0, n, 256)])
+    direct_probs = classifier.calibrate(
+        np.concatenate([classifier.predict(images[i : i + 256]) for i in range(0, n, 256)])
+    )
     direct = float((direct_probs.argmax(axis=1) == labels).mean())
     detected = sorted(found)  # the order crops were appended in: frames in index order, sorted within a frame
     path_probs = _path_probs(classifier, crops[(1.0, 0.0)]) if detected else np.zeros((0, 7))

@@ -116,6 +116,8 @@ class FrameSource(ABC):
 
     name: str = "source"
     live: bool = False
+    stills: bool = False
+    """True for photos (one image, a folder): independent observations, not a sequence in time."""
 
     def __init__(self, max_frames: int | None = None) -> None:
         self.max_frames = max_frames
@@ -189,6 +191,7 @@ class FrameSource(ABC):
             "source": self.name,
             "kind": type(self).__name__,
             "live": self.live,
+            "stills": self.stills,
             "frame_count": self.frame_count,
             "frames_read": self.frames_read,
         }
@@ -375,10 +378,12 @@ class VideoSource(FrameSource):
 class FolderSource(FrameSource):
     """Image files in a folder in sorted name order (or one image file); each frame carries its file name.
 
-    Files that are not images, or fail to decode, are skipped and counted in `skipped`.
+    Files that are not images, or fail to decode, are skipped and counted in `skipped`. The images are stills:
+    the engine analyses each on its own (see pipeline.engine).
     """
 
     live = False
+    stills = True
 
     def __init__(self, path: str | os.PathLike, *, max_frames: int | None = None) -> None:
         super().__init__(max_frames)

@@ -16,9 +16,10 @@ from datetime import datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
-from pipeline.emotion import EMOTIONS
+from pipeline.emotion import EMOTIONS, MODELS_DIR
 from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX
 from pipeline.sinks import read_log
 from tests.media import centre_inside, moving_portrait_frames, write_video
@@ -50,10 +51,11 @@ def assert_probabilities(rows: list[dict]) -> None:
         assert row["emotion"] in (*EMOTIONS, "unclear") and 0.0 < row["confidence"] <= 1.0
 
 
-def assert_complete(meta: dict, rows: list[dict], frames: int) -> None:
+def assert_complete(meta: dict, rows: list[dict], frames: int, stills: bool = False) -> None:
     assert meta["interrupted"] is False and meta["reason"] is None
     assert meta["frames"] == frames and meta["rows"] == len(rows)
-    assert [p["name"] for p in meta["processors"]] == ["detection", "tracking", "landmarks", "emotion"]
+    ids = "face_ids" if stills else "tracking"
+    assert [p["name"] for p in meta["processors"]] == ["detection", ids, "landmarks", "emotion"]
     assert meta["processors"][3]["model"]["sha256"]
 
 
@@ -65,7 +67,7 @@ def test_analyze_one_image(hopper_jpg: Path, tiny_models_dir: Path, tmp_path: Pa
     assert row["source"] == "hopper.jpg" and row["face_id"] == 1 and row["det_score"] > 0.9
     assert centre_inside((row["x"], row["y"], row["w"], row["h"]), (150, 80, 230, 280))  # her face in the portrait
     assert_probabilities(rows)
-    assert_complete(meta, rows, frames=1)
+    assert_complete(meta, rows, frames=1, stills=True)
     assert meta["source"]["kind"] == "ImageSource" and meta["source"]["resolution"] == [512, 600]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert out.read_text().splitlines()[0].split(",") == list(LOG_COLUMNS)
@@ -83,8 +85,48 @@ def test_analyze_a_folder(hopper: object, astronaut: object, tiny_models_dir: Pa
     assert [r["frame"] for r in rows] == [0, 1, 2]
     assert rows[0]["face_id"] is not None and rows[1]["face_id"] is not None and rows[2]["face_id"] is None
     assert_probabilities(rows)
-    assert_complete(meta, rows, frames=3)
+    assert_complete(meta, rows, frames=3, stills=True)
     assert meta["source"]["skipped"] == ["notes.txt"] and meta["format"] == "jsonl"
+
+
+PER_IMAGE_COLUMNS = [c for c in LOG_COLUMNS if c not in ("frame", "time_s", "wall_time", "source")]
+
+
+def test_each_photo_is_judged_on_its_own_whatever_the_order(hopper, astronaut, tmp_path: Path) -> None:
+    # The shipped model: its labels are real. The same five pictures under names that sort in opposite orders.
+    pair = np.hstack([cv2.resize(astronaut, (512, 600)), hopper])  # two faces: ids 1 (left) and 2 (right)
+    pictures = {
+        "hopper": hopper,
+        "collins": astronaut,
+        "pair": pair,
+        "wall": hopper[:40, :40],  # no face
+        "hopper-mirrored": hopper[:, ::-1],
+    }
+    runs = {}
+    for order, names in (("forward", list(pictures)), ("backward", list(pictures)[::-1])):
+        folder = tmp_path / order
+        folder.mkdir()
+        for position, name in enumerate(names):
+            cv2.imwrite(str(folder / f"{position:02d}-{name}.png"), pictures[name])
+        rows, meta = analyze(folder, tmp_path / f"{order}.csv", MODELS_DIR)
+        assert_complete(meta, rows, frames=len(pictures), stills=True)
+        assert meta["config"]["stills"] is True and meta["processors"][3]["per_image"] is True
+        by_picture: dict[str, list[dict]] = {}
+        for row in rows:
+            by_picture.setdefault(row["source"].split("-", 1)[1].removesuffix(".png"), []).append(row)
+        runs[order] = by_picture
+    for name in pictures:
+        forward = [{c: r[c] for c in PER_IMAGE_COLUMNS} for r in runs["forward"][name]]
+        backward = [{c: r[c] for c in PER_IMAGE_COLUMNS} for r in runs["backward"][name]]
+        assert forward == backward, name
+    pair_rows = runs["forward"]["pair"]
+    assert [r["face_id"] for r in pair_rows] == [1, 2] and pair_rows[0]["x"] < pair_rows[1]["x"]
+    assert [r["face_id"] for r in runs["forward"]["hopper"]] == [1]  # ids are per image, not per session
+    assert runs["forward"]["wall"][0]["face_id"] is None
+    for rows in runs["forward"].values():
+        for row in rows:
+            if row["face_id"] is not None:  # a photo's smoothed columns are its own probabilities
+                assert all(row[SMOOTHED_PREFIX + e] == row[e] for e in EMOTIONS)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""EmotionProcessor: one batch per frame, smoothing per face id, the unclear label."""
+"""EmotionProcessor: one batch per frame, smoothing per face id in time, photos on their own, the unclear label."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _faces(face_ids):
 
 
 def test_all_faces_of_a_frame_go_in_one_batch(classifier, grace_hopper_bgr):
-    processor = EmotionProcessor(classifier, smoothing=0.0, jitter_crops=1)
+    processor = EmotionProcessor(classifier, smoothing_s=0.0, jitter_crops=1)
     faces = _faces([1, 2, 3])
     out = processor.process(_result(grace_hopper_bgr, faces))
     assert classifier.batches == [3]
@@ -59,7 +59,7 @@ def test_all_faces_of_a_frame_go_in_one_batch(classifier, grace_hopper_bgr):
 
 
 def test_each_face_is_the_average_of_its_jittered_crops_in_the_same_batch(classifier, grace_hopper_bgr):
-    processor = EmotionProcessor(classifier, smoothing=0.0, jitter_crops=9)
+    processor = EmotionProcessor(classifier, smoothing_s=0.0, jitter_crops=9)
     faces = _faces([1, 2])
     out = processor.process(_result(grace_hopper_bgr, faces, index=3))
     assert classifier.batches == [18]  # 2 faces x 9 alignments, one call
@@ -71,35 +71,86 @@ def test_each_face_is_the_average_of_its_jittered_crops_in_the_same_batch(classi
     assert processor.describe()["jitter_crops"] == 9
 
 
-def test_smoothing_follows_each_face_id(classifier, grace_hopper_bgr):
-    processor = EmotionProcessor(classifier, smoothing=0.6, unclear_threshold=0.0)
+def test_smoothing_follows_each_face_id_in_time(classifier, grace_hopper_bgr):
+    processor = EmotionProcessor(classifier, smoothing_s=0.2, unclear_threshold=0.0)
     first = processor.process(_result(grace_hopper_bgr, _faces([7, None]), 0, 0.0))
-    # Frame 2: face 7 appears where the other face was, so its raw probabilities change.
+    # Frame 2, 0.1 s later: face 7 appears where the other face was, so its raw probabilities change.
     second = processor.process(_result(grace_hopper_bgr, _faces([None, 7]), 1, 0.1))
     a, b = first.faces[0], second.faces[1]
     assert np.allclose(a.smoothed, a.probs)  # first sight: nothing to average with
     assert not np.allclose(a.probs, b.probs)
-    assert np.allclose(b.smoothed, 0.6 * a.smoothed + 0.4 * b.probs, atol=1e-6)
+    past = np.exp(-0.1 / 0.2)
+    assert np.allclose(b.smoothed, past * a.smoothed + (1 - past) * b.probs, atol=1e-6)
     assert b.label == EMOTIONS[int(np.argmax(b.smoothed))]
     assert b.confidence == pytest.approx(float(b.smoothed.max()))
     for face in (first.faces[1], second.faces[0]):  # no id: not smoothed
         assert np.allclose(face.smoothed, face.probs)
 
 
-def test_an_id_unseen_for_a_while_starts_afresh(classifier, grace_hopper_bgr):
-    processor = EmotionProcessor(classifier, smoothing=0.6, forget_after_s=1.0)
+def _step_progress(classifier, image, fps: float, seconds: float, change_at_s: float) -> dict[float, float]:
+    """One face id seen at `fps` for `seconds`; its picture changes (another framing) at `change_at_s`.
+    Returns time -> how far the smoothed distribution has moved from the old picture's to the new one's (0..1)."""
+    processor = EmotionProcessor(classifier, smoothing_s=0.25, jitter_crops=1)
+    before, after = _faces([1, 1])
+    old, new = (classifier.face_probabilities(face_crop(image, face)[None, None])[0] for face in (before, after))
+    progress = {}
+    for index in range(round(seconds * fps)):
+        now = index / fps
+        face = before if now < change_at_s - 1e-9 else after
+        smoothed = processor.process(_result(image, [face], index, now)).faces[0].smoothed
+        progress[round(now, 4)] = float(np.dot(smoothed - old, new - old) / np.dot(new - old, new - old))
+    return progress
+
+
+def test_a_10_fps_and_a_30_fps_source_smooth_over_the_same_time(classifier, grace_hopper_bgr):
+    slow = _step_progress(classifier, grace_hopper_bgr, fps=10, seconds=1.6, change_at_s=0.5)
+    fast = _step_progress(classifier, grace_hopper_bgr, fps=30, seconds=1.7, change_at_s=0.5)
+    assert slow[0.4] == pytest.approx(0.0, abs=1e-3) and fast[0.4667] == pytest.approx(0.0, abs=1e-3)
+    # Within one frame of lag: at every time of the 10 fps source, the 30 fps one has moved as far, or as far
+    # as it will be one 10 fps frame later (each frame stands for the time since the previous one).
+    for now in (0.5, 0.6, 0.8, 1.0, 1.5):
+        assert fast[now] - 1e-3 <= slow[now] <= fast[round(now + 0.1, 4)] + 1e-3, now
+    # Time, not frames: 0.5 s after the change both have moved 1 - exp(-0.5 / 0.25) of the way, give or take a frame.
+    assert fast[1.0] == pytest.approx(1 - np.exp(-(0.5 + 1 / 30) / 0.25), abs=2e-3)
+    assert slow[1.0] == pytest.approx(1 - np.exp(-(0.5 + 1 / 10) / 0.25), abs=2e-3)
+
+
+def test_an_id_unseen_for_more_than_the_reset_gap_starts_afresh(classifier, grace_hopper_bgr):
+    processor = EmotionProcessor(classifier, smoothing_s=10.0, reset_after_s=1.0)
     processor.process(_result(grace_hopper_bgr, _faces([None, 4]), 0, 0.0))
-    later = processor.process(_result(grace_hopper_bgr, _faces([4]), 1, 5.0)).faces[0]
-    assert np.allclose(later.smoothed, later.probs)
+    soon = processor.process(_result(grace_hopper_bgr, _faces([4]), 1, 0.9)).faces[0]
+    assert not np.allclose(soon.smoothed, soon.probs)  # within the gap: averaged with the other framing
+    later = processor.process(_result(grace_hopper_bgr, _faces([4]), 2, 2.0)).faces[0]
+    assert np.allclose(later.smoothed, later.probs)  # a gap in the video: nothing carried over
+    assert processor.describe()["smoothing_s"] == 10.0
+
+
+def test_a_photo_is_classified_on_its_own_whatever_came_before(classifier, grace_hopper_bgr):
+    faces = _faces([1, 2])
+    alone = EmotionProcessor(classifier, jitter_crops=5, per_image=True).process(_result(grace_hopper_bgr, faces))
+    processor = EmotionProcessor(classifier, jitter_crops=5, per_image=True)
+    processor.process(_result(grace_hopper_bgr, _faces([1, 2, 3])[::-1], index=0, time_s=0.0))
+    after = processor.process(_result(grace_hopper_bgr, faces, index=7, time_s=1.0))
+    jitters = jitter_schedule(0, 5)  # the same alignments for every image
+    for face, first, second in zip(faces, alone.faces, after.faces, strict=True):
+        crops = np.stack([face_crop(grace_hopper_bgr, face, jitter) for jitter in jitters])
+        expected = EmotionClassifier.predict(classifier, crops).mean(axis=0)
+        assert np.allclose(first.probs, expected, atol=1e-6)
+        assert np.array_equal(first.probs, second.probs)
+        assert np.array_equal(second.smoothed, second.probs)  # a photo's smoothed columns are its own
+        assert first.label == second.label
+    assert processor.describe()["per_image"] is True
 
 
 def test_below_the_threshold_the_label_is_unclear(classifier, grace_hopper_bgr):
     faces = _faces([1, 2])
-    always = EmotionProcessor(classifier, smoothing=0.0, unclear_threshold=1.01).process(
+    always = EmotionProcessor(classifier, smoothing_s=0.0, unclear_threshold=1.01).process(
         _result(grace_hopper_bgr, faces)
     )
     assert [f.label for f in always.faces] == [UNCLEAR, UNCLEAR]
-    never = EmotionProcessor(classifier, smoothing=0.0, unclear_threshold=0.0).process(_result(grace_hopper_bgr, faces))
+    never = EmotionProcessor(classifier, smoothing_s=0.0, unclear_threshold=0.0).process(
+        _result(grace_hopper_bgr, faces)
+    )
     assert all(f.label in EMOTIONS for f in never.faces)
     card_default = EmotionProcessor(classifier)
     assert card_default.unclear_threshold == pytest.approx(0.05)
@@ -114,7 +165,7 @@ def test_the_jitter_ensemble_steadies_the_shipped_model_under_keypoint_noise(gra
     single, ensemble = [], []
     for _ in range(16):
         keypoints = HOPPER_KEYPOINTS + rng.normal(0.0, 0.5, size=HOPPER_KEYPOINTS.shape)
-        processor = EmotionProcessor(shipped, smoothing=0.0, jitter_crops=9)
+        processor = EmotionProcessor(shipped, smoothing_s=0.0, jitter_crops=9)
         face = Face(box=HOPPER_BOX, score=0.99, keypoints=keypoints.astype(np.float32), face_id=1)
         single.append(shipped.predict(face_crop(grace_hopper_bgr, face)[None])[0])
         ensemble.append(processor.process(_result(grace_hopper_bgr, [face], index=0)).faces[0].probs)

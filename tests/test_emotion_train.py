@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from pipeline.emotion.calibration import choose_unclear
 from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.release import choose_unclear, export_run
+from pipeline.emotion.release import export_run
 from pipeline.emotion.train import TrainConfig, train
 
 
@@ -69,15 +70,16 @@ def test_train_resume_and_export(tmp_path):
     assert f"'file': '{exported['file']}'" in text
 
 
-def test_the_unclear_rule_sets_aside_the_least_confident_tenth():
+def test_the_unclear_rule_at_ninety_percent_coverage_sets_aside_the_least_confident_tenth():
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(1000, 7)) * rng.uniform(0.1, 3.0, size=(1000, 1))
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     labels = np.where(rng.random(1000) < 0.7, probs.argmax(axis=1), rng.integers(0, 7, 1000))
-    rule = choose_unclear(probs, labels, fraction=0.1)
+    rule = choose_unclear(probs, labels, coverage=0.9)
     assert rule["metric"] in ("top_probability", "margin")
     top2 = np.sort(probs, axis=1)[:, -2:]
     score = top2[:, 1] if rule["metric"] == "top_probability" else top2[:, 1] - top2[:, 0]
     assert (score < rule["threshold"]).mean() == pytest.approx(0.1, abs=0.005)
     overall = (probs.argmax(axis=1) == labels).mean()
-    assert rule["val_accuracy_on_rest"] >= overall
+    assert rule["accuracy_on_kept"] >= overall
+    assert rule["accuracy"] == pytest.approx(overall, abs=1e-4)

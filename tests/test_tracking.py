@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.frames import Face, Frame, FrameResult
-from pipeline.processors.tracking import TrackingProcessor, iou_matrix
+from pipeline.processors.tracking import PerImageFaceIds, TrackingProcessor, iou_matrix
 from tests.media import moving_portrait_frames
 
 FPS = 10.0
@@ -62,3 +62,17 @@ def test_two_faces_keep_their_ids_and_ids_are_never_reused() -> None:
 def test_a_fast_move_between_processed_frames_keeps_the_id() -> None:
     boxes = [[(100.0, 100.0, 80.0, 100.0)], [(135.0, 110.0, 80.0, 100.0)], [(170.0, 115.0, 82.0, 98.0)]]
     assert run(TrackingProcessor(), boxes) == [[1], [1], [1]]
+
+
+def test_photos_number_their_faces_on_their_own_in_reading_order() -> None:
+    ids = PerImageFaceIds()
+    image = np.zeros((4, 4, 3), np.uint8)
+    # A group photo: two rows of faces, slightly uneven; listed in the detector's (score) order.
+    row_one = [(300, 52, 60, 70), (40, 50, 60, 70), (170, 45, 60, 70)]
+    row_two = [(100, 205, 60, 70), (240, 200, 60, 70)]
+    faces = tuple(Face(box=box, score=0.9) for box in row_two + row_one)
+    numbered = ids.process(FrameResult(Frame(0, 0.0, 0.0, image), faces)).faces
+    assert [face.face_id for face in numbered] == [1, 2, 3, 4, 5]
+    assert [face.box for face in numbered] == [row_one[1], row_one[2], row_one[0], row_two[0], row_two[1]]
+    # The next photo starts again from 1 whatever came before, and a photo with no face has no id.
+    assert run(ids, [[(500, 300, 60, 70)], []]) == [[1], []]

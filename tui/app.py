@@ -486,7 +486,9 @@ def make_app(
     if processors is None:
         from pipeline.engine import EngineConfig, build_processors
 
-        engine_config = EngineConfig() if config.models_dir is None else EngineConfig(models_dir=config.models_dir)
+        engine_config = EngineConfig(stills=source.stills)
+        if config.models_dir is not None:
+            engine_config.models_dir = config.models_dir
         processors = build_processors(engine_config)
     metadata = {
         "source": source.describe(),

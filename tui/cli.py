@@ -199,6 +199,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
             detect_every=args.detect_every,
             detector=args.detector,
             landmarks=not args.no_landmarks,
+            stills=source.stills,
             models_dir=args.models,
         )
         processors = _build_processors(config)
@@ -441,7 +442,7 @@ def _run_live(args: argparse.Namespace) -> int:
     except UsageError as exc:
         raise UsageError(f"{exc}; {NO_CAMERA_HINT}" if camera else str(exc)) from exc
     try:
-        processors = _build_processors(EngineConfig(models_dir=config.models_dir))
+        processors = _build_processors(EngineConfig(models_dir=config.models_dir, stills=source.stills))
         from tui.app import make_app
 
         try:
@@ -482,6 +483,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", type=Path, default=MODELS_DIR, help="model folder with MODEL_CARD.md (default: %(default)s)"
     )
+    p.add_argument(
+        "--path",
+        choices=("direct", "photo"),
+        default="direct",
+        help="direct: the 48x48 images, one crop each (default); photo: each image upscaled into a scene and run "
+        "through the app's photo path (real detector, face_crop, alignment jitters), as `fertui calibrate` does",
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--plot", type=Path, default=None, metavar="PNG", help="write the confusion matrix as a PNG")
     p.set_defaults(handler=_run_eval)
@@ -491,17 +500,32 @@ def _run_eval(args: argparse.Namespace) -> int:
     import json
 
     from pipeline.emotion.classifier import EmotionClassifier
-    from pipeline.emotion.data import load_split
-    from pipeline.emotion.evaluate import evaluate, plot_confusion, report_table
+    from pipeline.emotion.data import Split, load_split
+    from pipeline.emotion.evaluate import evaluate, plot_confusion, report_dict, report_table, risk_coverage_table
 
     if args.split not in ("test", "val"):
         raise UsageError(f"unknown split '{args.split}' (choose test or val)")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     split = load_split(args.data, args.split, args.labels)
+    if args.limit is not None:
+        split = Split(split.name, split.images[: args.limit], split.labels[: args.limit], split.labels_name)
     model_dir = args.model.parent if args.model.is_file() else args.model
-    classifier = EmotionClassifier.load(model_dir)
+    with _native_stderr_silenced():
+        classifier = EmotionClassifier.load(model_dir)
     if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
         raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
-    report = evaluate(classifier, split)
+    if args.path == "direct":
+        report = evaluate(classifier, split)
+    else:
+        from pipeline.emotion.detection_path import run_path
+
+        with _native_stderr_silenced():
+            path = run_path(split.images, classifier)
+        found = Split(split.name, split.images[path.detected], split.labels[path.detected], split.labels_name)
+        report = report_dict(path.probs, found, classifier)
+        report["path"] = f", photo path: {len(path.detected)} of {len(split)} found"
+        report["detection_rate"] = path.detection_rate
     if args.plot:
         try:
             plot_confusion(report, args.plot)
@@ -512,8 +536,68 @@ def _run_eval(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        Console().print(report_table(report))
+        console = Console()
+        console.print(report_table(report))
+        console.print(risk_coverage_table(report))
     return 0
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+    from pipeline.emotion.calibration import COVERAGE
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the temperature and choose the unclear rule on val through the app's photo path; rewrite the card",
+    )
+    p.add_argument("--models", type=Path, default=MODELS_DIR, help="model folder (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument(
+        "--coverage",
+        type=float,
+        default=COVERAGE,
+        help="share of detected val faces given an emotion name; the rest are unclear (default: %(default)s)",
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of each split")
+    p.set_defaults(handler=_run_calibrate)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipeline.emotion.evaluate import report_table, risk_coverage_table
+    from pipeline.emotion.release import calibrate_model_dir
+
+    if not 0.0 < args.coverage <= 1.0:
+        raise UsageError("--coverage must be in (0, 1]")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    console = Console()
+    with console.status("val and test through the photo path (about 10 minutes on 2 cores)"), _native_stderr_silenced():
+        result = calibrate_model_dir(args.models, data=args.data, coverage=args.coverage, limit=args.limit)
+    _print_calibration(console, result)
+    console.print(report_table(result["test_path"]))
+    console.print(risk_coverage_table(result["test_path"]))
+    console.print(f"wrote {args.models / 'MODEL_CARD.md'}")
+    return 0
+
+
+def _print_calibration(console, result: dict) -> None:
+    from rich.table import Table
+
+    temperature = result["temperature"]
+    console.print(
+        f"temperature {temperature['value']:.3f} (val negative log-likelihood {temperature['val_nll']['before']} -> "
+        f"{temperature['val_nll']['after']}); unclear: {result['unclear']['criterion']}"
+    )
+    table = Table(title="expected calibration error on test (15 bins)")
+    for column in ("path", "faces", "before", "after", "accuracy"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    for row in result["calibration"]["ece"]:
+        table.add_row(
+            row["path"], str(row["n"]), f"{row['before']:.4f}", f"{row['after']:.4f}", f"{row['accuracy']:.4f}"
+        )
+    console.print(table)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -533,13 +617,14 @@ def _run_export(args: argparse.Namespace) -> int:
     from pipeline.emotion.evaluate import report_table
     from pipeline.emotion.release import export_run
 
-    result = export_run(args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta)
+    with _native_stderr_silenced():
+        result = export_run(args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta)
     console = Console()
     console.print(report_table(result["test"]))
+    _print_calibration(console, result)
     exported = result["exported"]
     shipped = ", ".join(f"{name} {acc:.4f}" for name, acc in exported["val_accuracy_as_shipped"].items())
     console.print(f"exported {exported['file']} (epoch {exported['epoch']}); val accuracy as shipped: {shipped}")
-    console.print(f"unclear rule chosen on val: {result['unclear']['criterion']}")
     console.print(f"wrote {args.out / 'emotion.tflite'} and {args.out / 'MODEL_CARD.md'}")
     return 0
 
@@ -555,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_eval(sub)
     _add_export(sub)
+    _add_calibrate(sub)
     return parser
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.emotion import EMOTIONS
-from pipeline.emotion.classifier import EmotionClassifier, unclear_mask
+from pipeline.emotion.calibration import expected_calibration_error, risk_coverage, unclear_mask
+from pipeline.emotion.classifier import EmotionClassifier
 from pipeline.emotion.data import Split
 from pipeline.sinks import write_private_atomic
 
@@ -55,8 +56,9 @@ def metrics_from_confusion(confusion: np.ndarray, classes: tuple[str, ...] = EMO
 
 
 def predict_split(classifier: EmotionClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, 7) probabilities for (N, 48, 48) uint8 images, in batches."""
-    parts = [classifier.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    """(N, 7) probabilities for (N, 48, 48) uint8 images, each classified as one crop, calibrated as the
+    classifier is (see EmotionClassifier.load), in batches."""
+    parts = [classifier.face_probabilities(images[i : i + batch_size, None]) for i in range(0, len(images), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, len(EMOTIONS)), dtype=np.float32)
 
 
@@ -88,6 +90,9 @@ def report_dict(probs: np.ndarray, split: Split, classifier: EmotionClassifier) 
         "confusion": confusion.tolist(),
         "model": {"file": classifier.path.name, "sha256": classifier.sha256},
         "unclear": unclear_figures(probs, split.labels, classifier.unclear_metric, classifier.unclear_threshold),
+        "temperature": classifier.temperature,
+        "ece": expected_calibration_error(probs, split.labels),
+        "risk_coverage": risk_coverage(probs, split.labels),
     }
 
 
@@ -96,13 +101,41 @@ def evaluate(classifier: EmotionClassifier, split: Split) -> dict:
     return report_dict(predict_split(classifier, split.images), split, classifier)
 
 
+def risk_coverage_table(report: dict):
+    """The risk-coverage curve of a report as a rich Table: for each coverage (the share of faces given an
+    emotion name), the threshold each confidence measure needs and the accuracy on the faces it keeps."""
+    from rich.table import Table
+
+    unclear = report["unclear"]
+    table = Table(
+        title="risk-coverage (calibrated probabilities)",
+        caption=(
+            f"the model card's rule: {unclear['metric']} < {unclear['threshold']:.3f} is unclear "
+            f"({1 - unclear['unclear_fraction']:.1%} coverage here); ECE (15 bins) {report['ece']:.4f}"
+        ),
+    )
+    table.add_column("coverage", justify="right")
+    for metric in ("top probability", "margin"):
+        table.add_column(f"{metric}: threshold", justify="right")
+        table.add_column("accuracy", justify="right")
+    by_coverage: dict[float, dict[str, dict]] = {}
+    for row in report["risk_coverage"]:
+        by_coverage.setdefault(row["coverage"], {})[row["metric"]] = row
+    for coverage, rows in by_coverage.items():
+        cells = [f"{coverage:.0%}"]
+        for metric in ("top_probability", "margin"):
+            cells += [f"{rows[metric]['threshold']:.3f}", f"{rows[metric]['accuracy_on_kept']:.4f}"]
+        table.add_row(*cells)
+    return table
+
+
 def report_table(report: dict):
     """The paper's Table 3 layout as a rich Table."""
     from rich.table import Table
 
     unclear = report["unclear"]
     table = Table(
-        title=f"FER-2013 {report['split']} ({report['labels']} labels, {report['n']} images)",
+        title=f"FER-2013 {report['split']} ({report['labels']} labels, {report['n']} faces{report.get('path', '')})",
         caption=(
             f"model {report['model']['file']} sha256 {report['model']['sha256'][:12]}; "
             f"unclear ({unclear['metric']} < {unclear['threshold']:.3f}): {unclear['n_unclear']} faces "

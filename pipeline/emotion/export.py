@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.emotion import EMOTIONS
-from pipeline.emotion.classifier import MODEL_CARD, UNCLEAR_METRICS
+from pipeline.emotion.calibration import UNCLEAR_METRICS
+from pipeline.emotion.classifier import MODEL_CARD
 from pipeline.model_files import sha256_of
 from pipeline.sinks import write_private_atomic
 
@@ -159,7 +160,7 @@ def _status_lines(card: dict, training: dict) -> list[str]:
 
 def _metrics_tables(name: str, report: dict) -> list[str]:
     lines = [
-        f"### {name} split ({report['labels']} labels, {report['n']} images)",
+        f"### {name} ({report['labels']} labels, {report['n']} faces)",
         "",
         f"Accuracy **{report['accuracy']:.4f}**, macro F1 **{report['macro_f1']:.4f}** "
         f"(the paper: accuracy {PAPER_ACCURACY:.2f}).",
@@ -167,7 +168,7 @@ def _metrics_tables(name: str, report: dict) -> list[str]:
     unclear = report.get("unclear")
     if unclear:
         lines.append(
-            f"With the `unclear` rule ({unclear['metric']} < {unclear['threshold']:.3f}): "
+            f"With the `unclear` rule (calibrated {unclear['metric']} < {unclear['threshold']:.3f}): "
             f"{unclear['n_unclear']} of {report['n']} faces ({unclear['unclear_fraction']:.1%}) become unclear, "
             f"accuracy on the rest **{unclear['accuracy_on_rest']:.4f}**."
         )
@@ -183,10 +184,18 @@ def _metrics_tables(name: str, report: dict) -> list[str]:
     return lines
 
 
-def render_model_card(card: dict, metrics: dict, training: dict) -> str:
+TAIL_HEADING = "## Calibration and unclear"
+"""Where the part of the card that `fertui calibrate` rewrites begins (the rest of the card is the training's)."""
+
+
+def render_model_card(card: dict, metrics: dict, training: dict, calibration: dict | None = None) -> str:
     """MODEL_CARD.md: the human-readable account plus the one ```json block the loader reads."""
+    return render_card_head(card, training) + render_card_tail(card, metrics, calibration)
+
+
+def render_card_head(card: dict, training: dict) -> str:
+    """The card up to its calibration: what the model is, its files, data and training."""
     file_info = card["files"][card["model"]]
-    unclear = card["unclear"]
     lines = [
         "# fertui emotion model",
         "",
@@ -237,15 +246,70 @@ def render_model_card(card: dict, metrics: dict, training: dict) -> str:
             config = json.dumps(training["config"], indent=2)
             lines += ["", "Run configuration (`config.json` of the run):", "", "```", config, "```"]
         lines.append("")
-    lines += [
-        "## Unclear",
-        "",
-        f"A face is labelled `unclear` when its {unclear['metric'].replace('_', ' ')} is below "
-        f"{unclear['threshold']:.3f}.",
-    ]
+    return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(card: dict, calibration: dict | None) -> list[str]:
+    unclear = card["unclear"]
+    temperature = card.get("temperature", {}).get("value", 1.0)
+    lines = [TAIL_HEADING, ""]
+    if calibration:
+        lines += [
+            "The app shows calibrated probabilities: the model's output for each of a face's alignment jitters,",
+            f"averaged, then sharpened or flattened by one temperature, p -> softmax(log p / T) with **T = "
+            f"{temperature:.3f}**, fitted on `val` through the photo path (`pipeline/emotion/detection_path.py`: "
+            "the real detector, `face_crop`, the jitters; `fertui calibrate`).",
+            "",
+            "Expected calibration error (15 bins) on `test`, before and after:",
+            "",
+            "| path | faces | ECE before | ECE after | accuracy |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for row in calibration["ece"]:
+            lines.append(
+                f"| {row['path']} | {row['n']} | {row['before']:.4f} | {row['after']:.4f} | {row['accuracy']:.4f} |"
+            )
+        lines.append("")
+    else:
+        lines += [
+            f"Temperature {temperature:.3f}: not calibrated through the detection path yet (`fertui calibrate`).",
+            "",
+        ]
+    lines.append(
+        f"A face is labelled `unclear` when its calibrated {unclear['metric'].replace('_', ' ')} is below "
+        f"{unclear['threshold']:.3f}."
+    )
     if unclear.get("criterion"):
-        lines.append(f"Chosen on `val`: {unclear['criterion']}")
+        lines.append(f"Chosen on `val` through the photo path: {unclear['criterion']}.")
+    if calibration:
+        on_test = calibration["unclear_on_test"]
+        lines += [
+            "",
+            f"On `test` through the photo path: {on_test['unclear_fraction']:.1%} of the detected faces are "
+            f"`unclear`; accuracy on the rest **{on_test['accuracy_on_rest']:.4f}** against "
+            f"{on_test['accuracy']:.4f} on all detected faces.",
+            "",
+            "Risk-coverage on `val` through the photo path (calibrated; coverage = share of faces named):",
+            "",
+            "| coverage | top probability: threshold | accuracy | margin: threshold | accuracy |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        by_coverage: dict[float, dict[str, dict]] = {}
+        for row in calibration["risk_coverage_val"]:
+            by_coverage.setdefault(row["coverage"], {})[row["metric"]] = row
+        for coverage, rows in by_coverage.items():
+            top, margin = rows["top_probability"], rows["margin"]
+            lines.append(
+                f"| {coverage:.0%} | {top['threshold']:.3f} | {top['accuracy_on_kept']:.4f} "
+                f"| {margin['threshold']:.3f} | {margin['accuracy_on_kept']:.4f} |"
+            )
     lines.append("")
+    return lines
+
+
+def render_card_tail(card: dict, metrics: dict, calibration: dict | None = None) -> str:
+    """The card from its calibration on: temperature, unclear rule, metrics and the machine-readable block."""
+    lines = _calibration_lines(card, calibration)
     if metrics:
         lines += ["## Metrics", ""]
         for name, report in metrics.items():
@@ -253,7 +317,8 @@ def render_model_card(card: dict, metrics: dict, training: dict) -> str:
     lines += [
         "## Machine-readable card",
         "",
-        "Read by `pipeline.emotion.classifier.EmotionClassifier.load`; written by `fertui export`.",
+        "Read by `pipeline.emotion.classifier.EmotionClassifier.load`; written by `fertui export` and "
+        "`fertui calibrate`.",
         "",
         "```json",
         json.dumps(card, indent=2),
@@ -261,3 +326,12 @@ def render_model_card(card: dict, metrics: dict, training: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def card_head(text: str) -> str:
+    """The part of an existing MODEL_CARD.md before its calibration (older cards: before `## Unclear`)."""
+    for heading in (TAIL_HEADING, "## Unclear", "## Metrics", "## Machine-readable card"):
+        at = text.find("\n" + heading + "\n")
+        if at >= 0:
+            return text[: at + 1]
+    return text

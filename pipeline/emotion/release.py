@@ -1,8 +1,12 @@
-"""A finished training run -> the model folder the app loads (`fertui export`).
+"""A finished training run -> the model folder the app loads (`fertui export`), and its calibration
+(`fertui calibrate`).
 
-Steps: the model to ship, chosen on val -> TFLite; choose the `unclear` threshold on val; evaluate on val and
-test; write emotion.tflite and MODEL_CARD.md with the training account, the metrics and the sha256. The test
-split is only reported, never used to choose anything.
+Export: the model to ship, chosen on val -> TFLite; write emotion.tflite and MODEL_CARD.md with the training
+account and the sha256; then calibrate. Calibrate: run val through the path the app runs on photos (the real
+detector, face_crop, the alignment jitters; pipeline/emotion/detection_path.py), fit the temperature and choose
+the `unclear` rule there, report on test (through that path, through one video frame's path, and on the plain
+48x48 images), and rewrite the card's calibration and metrics. The test split is only reported, never used to
+choose anything.
 
 Which weights: training keeps best.keras, the epoch with the best plain val accuracy, and checkpoint.keras, the
 last epoch. The shipped file is neither plain nor float (int8 weights, flip test-time augmentation), so when
@@ -19,38 +23,21 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.classifier import UNCLEAR_METRICS, EmotionClassifier, unclear_mask
-from pipeline.emotion.data import DataError, load_splits
+from pipeline.emotion.calibration import (
+    COVERAGE,
+    apply_temperature,
+    choose_unclear,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    risk_coverage,
+    unclear_mask,
+)
+from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
+from pipeline.emotion.data import DataError, Split, load_splits
 
 QUANTIZATION_TOLERANCE = 0.005
 """Ship the dynamic-range quantized model unless it loses more than this much val accuracy against float32."""
-
-UNCLEAR_FRACTION = 0.10
-"""Share of the least confident val faces that the `unclear` label sets aside."""
-
-
-def choose_unclear(probs: np.ndarray, labels: np.ndarray, fraction: float = UNCLEAR_FRACTION) -> dict:
-    """The unclear rule for val: set aside the `fraction` least confident faces.
-
-    Both confidence measures (top probability, margin over the second) are tried at that coverage; the one
-    whose remaining faces are classified more accurately wins.
-    """
-    top2 = np.sort(probs, axis=1)[:, -2:]
-    scores = {"top_probability": top2[:, 1], "margin": top2[:, 1] - top2[:, 0]}
-    correct = np.argmax(probs, axis=1) == labels
-    best = None
-    for metric in UNCLEAR_METRICS:
-        threshold = float(np.quantile(scores[metric], fraction))
-        kept = ~unclear_mask(probs, metric, threshold)
-        accuracy = float(correct[kept].mean()) if kept.any() else 0.0
-        if best is None or accuracy > best["val_accuracy_on_rest"]:
-            best = {"metric": metric, "threshold": round(threshold, 4), "val_accuracy_on_rest": accuracy}
-    best["criterion"] = (
-        f"the {fraction:.0%} least confident val faces are unclear; of top probability and margin, the measure "
-        f"that leaves the more accurate rest ({best['metric']}, val accuracy on the rest "
-        f"{best['val_accuracy_on_rest']:.4f} vs {correct.mean():.4f} on all)"
-    )
-    return best
 
 
 def training_account(run_dir: Path) -> dict:
@@ -96,16 +83,14 @@ def export_run(
     *,
     data: Path | str = DEFAULT_DATA,
     flip_tta: bool = True,
-    unclear_fraction: float = UNCLEAR_FRACTION,
+    coverage: float = COVERAGE,
     machine: str | None = None,
 ) -> dict:
-    """Export the run's best weights on val into out_dir with its model card; returns the reports.
-
-    The result holds {"unclear", "quantized", "val_accuracy_by_format", "exported", "val", "test"}.
-    """
+    """Export the run's best weights on val into out_dir with its model card, then calibrate it; returns the
+    reports: {"quantized", "val_accuracy_by_format", "exported"} and calibrate_model_dir's result."""
     import keras
 
-    from pipeline.emotion.evaluate import predict_split, report_dict
+    from pipeline.emotion.evaluate import predict_split
     from pipeline.emotion.export import machine_description, to_tflite, write_model_files
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -118,8 +103,7 @@ def export_run(
     last = run_dir / "checkpoint.keras"
     if account["complete"] and last.is_file() and account["best_epoch"] != account["epochs"]:
         candidates["checkpoint.keras"] = (last, account["epochs"])
-    splits = load_splits(Path(data), "fer2013", ("val", "test"))
-    val = splits["val"]
+    val = load_splits(Path(data), "fer2013", ("val",))["val"]
 
     def load(path: Path):
         try:
@@ -149,14 +133,7 @@ def export_run(
         accuracy = {"float32": val_accuracy(as_float[2]), "dynamic_int8": val_accuracy(val_probs)}
         quantized = accuracy["dynamic_int8"] >= accuracy["float32"] - QUANTIZATION_TOLERANCE
         if not quantized:
-            tflite, classifier, val_probs = as_float
-        unclear = choose_unclear(val_probs, splits["val"].labels, unclear_fraction)
-        classifier.unclear_metric, classifier.unclear_threshold = unclear["metric"], unclear["threshold"]
-        test_probs = predict_split(classifier, splits["test"].images)
-        reports = {
-            "test": report_dict(test_probs, splits["test"], classifier),
-            "val": report_dict(val_probs, splits["val"], classifier),
-        }
+            tflite = as_float[0]
     training = {
         **account,
         "exported": {
@@ -167,21 +144,128 @@ def export_run(
         "machine": machine or machine_description(),
         "val_accuracy_by_format": {k: round(v, 4) for k, v in accuracy.items()},
     }
-    card_unclear = {k: unclear[k] for k in ("metric", "threshold", "criterion")}
-    write_model_files(
-        tflite,
-        out_dir,
-        parameters=parameters,
-        unclear=card_unclear,
-        flip_tta=flip_tta,
-        quantized=quantized,
-        metrics=reports,
-        training=training,
-    )
+    write_model_files(tflite, out_dir, parameters=parameters, flip_tta=flip_tta, quantized=quantized, training=training)
     return {
-        "unclear": unclear,
         "quantized": quantized,
         "val_accuracy_by_format": accuracy,
         "exported": training["exported"],
-        **reports,
+        **calibrate_model_dir(out_dir, data=data, coverage=coverage),
+    }
+
+
+def _subset(split: Split, indices: np.ndarray, name: str) -> Split:
+    return Split(name=name, images=split.images[indices], labels=split.labels[indices], labels_name=split.labels_name)
+
+
+def calibrate_model_dir(
+    models_dir: Path | str,
+    *,
+    data: Path | str = DEFAULT_DATA,
+    coverage: float = COVERAGE,
+    limit: int | None = None,
+) -> dict:
+    """Fit the temperature and choose the `unclear` rule on val through the photo path; rewrite the card.
+
+    limit: only the first N images of each split (quick checks; the card then says so in its criterion).
+    Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
+    """
+    from pipeline.emotion.detection_path import run_path
+    from pipeline.emotion.evaluate import predict_split, report_dict
+    from pipeline.emotion.export import card_head, render_card_tail
+    from pipeline.engine import EngineConfig
+    from pipeline.sinks import write_private_atomic
+
+    models_dir = Path(models_dir)
+    raw = EmotionClassifier.load(models_dir, calibrated=False)
+    splits = load_splits(Path(data), "fer2013", ("val", "test"))
+    val, test = (_subset(splits[name], np.arange(len(splits[name]))[:limit], name) for name in ("val", "test"))
+
+    val_path = run_path(val.images, raw)
+    val_truth = val.labels[val_path.detected]
+    temperature = fit_temperature(val_path.probs, val_truth)
+    val_calibrated = apply_temperature(val_path.probs, temperature)
+    unclear = choose_unclear(val_calibrated, val_truth, coverage)
+    if limit is not None:
+        unclear["criterion"] += f" (only the first {limit} images of each split)"
+
+    test_photo = run_path(test.images, raw)
+    test_frame = run_path(test.images, raw, per_image=False)
+    direct = {name: predict_split(raw, split.images) for name, split in (("val", val), ("test", test))}
+    ece_rows = []
+    for path_name, probs, truth in (
+        (
+            f"photo (fertui analyze on images; {EngineConfig().still_jitter_crops} jitters)",
+            test_photo.probs,
+            test.labels[test_photo.detected],
+        ),
+        (
+            f"one video frame ({EngineConfig().jitter_crops} jitters, before smoothing)",
+            test_frame.probs,
+            test.labels[test_frame.detected],
+        ),
+        ("direct (the 48x48 images, one crop)", direct["test"], test.labels),
+    ):
+        calibrated = apply_temperature(probs, temperature)
+        ece_rows.append(
+            {
+                "path": path_name,
+                "n": len(truth),
+                "before": round(expected_calibration_error(probs, truth), 4),
+                "after": round(expected_calibration_error(calibrated, truth), 4),
+                "accuracy": round(float((probs.argmax(axis=1) == truth).mean()) if len(truth) else 0.0, 4),
+            }
+        )
+    test_truth = test.labels[test_photo.detected]
+    test_calibrated = apply_temperature(test_photo.probs, temperature)
+    kept = ~unclear_mask(test_calibrated, unclear["metric"], unclear["threshold"])
+    correct = test_calibrated.argmax(axis=1) == test_truth
+    calibration = {
+        "ece": ece_rows,
+        "unclear_on_test": {
+            "faces": len(test_truth),
+            "detection_rate": round(test_photo.detection_rate, 4),
+            "unclear_fraction": round(float(1 - kept.mean()) if len(kept) else 0.0, 4),
+            "accuracy_on_rest": round(float(correct[kept].mean()) if kept.any() else 0.0, 4),
+            "accuracy": round(float(correct.mean()) if len(correct) else 0.0, 4),
+        },
+        "risk_coverage_val": risk_coverage(val_calibrated, val_truth),
+    }
+
+    card = read_model_card(models_dir)
+    card["temperature"] = {
+        "value": round(temperature, 4),
+        "fitted_on": "val through the photo path (pipeline.emotion.detection_path), negative log-likelihood",
+        "val_faces": len(val_truth),
+        "val_nll": {
+            "before": round(negative_log_likelihood(val_path.probs, val_truth), 4) if len(val_truth) else None,
+            "after": round(negative_log_likelihood(val_calibrated, val_truth), 4) if len(val_truth) else None,
+        },
+    }
+    card["unclear"] = {
+        "metric": unclear["metric"],
+        "threshold": unclear["threshold"],
+        "coverage": coverage,
+        "path": "photo",
+        "criterion": unclear["criterion"],
+    }
+    calibrated = EmotionClassifier.load(models_dir, calibrated=False)
+    calibrated.temperature = temperature
+    calibrated.unclear_metric, calibrated.unclear_threshold = unclear["metric"], unclear["threshold"]
+    test_path_report = report_dict(test_calibrated, _subset(test, test_photo.detected, "test"), calibrated)
+    test_path_report["path"] = f", photo path: {len(test_photo.detected)} of {len(test)} found"
+    reports = {
+        "test split, photo path (detected faces)": test_path_report,
+        "test split": report_dict(calibrated.calibrate(direct["test"]), test, calibrated),
+        "val split": report_dict(calibrated.calibrate(direct["val"]), val, calibrated),
+    }
+    card_path = models_dir / MODEL_CARD
+    text = card_head(card_path.read_text(encoding="utf-8")) + render_card_tail(card, reports, calibration)
+    write_private_atomic(card_path, text.encode("utf-8"))
+    return {
+        "temperature": card["temperature"],
+        "unclear": unclear,
+        "calibration": calibration,
+        "val": reports["val split"],
+        "test": reports["test split"],
+        "test_path": reports["test split, photo path (detected faces)"],
     }

@@ -86,8 +86,11 @@ DETECTORS = ("fast", "package")
 every frame (slow; the reference for agreement runs)."""
 
 
-def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int = 5) -> object:
-    """A detector of `kind` (see DETECTORS). "fast" loads its networks and plans their interpreters here (once)."""
+def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int = 5, *, track: bool = True) -> object:
+    """A detector of `kind` (see DETECTORS). "fast" loads its networks and plans their interpreters here (once).
+
+    track=False (photos): a full detection on every image, never a refinement of the previous image's faces.
+    """
     if kind == "package":
         return PackageMTCNN(min_face_size)
     if kind != "fast":
@@ -95,7 +98,8 @@ def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int
     from pipeline.detector.fast_mtcnn import FastMTCNN
     from pipeline.detector.tracking_detector import TrackingDetector
 
-    return TrackingDetector(FastMTCNN(min_face_size=min_face_size), detect_every=detect_every)
+    detector = FastMTCNN(min_face_size=min_face_size)
+    return TrackingDetector(detector, detect_every=detect_every) if track else detector
 
 
 class DetectionProcessor(Processor):

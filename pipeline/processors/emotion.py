@@ -1,6 +1,8 @@
-"""The emotion stage: crop every face of a frame, classify them in one batch, smooth per face id, label."""
+"""The emotion stage: crop every face of a frame, classify them in one batch, smooth per face id in time, label."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -14,13 +16,24 @@ from pipeline.processors.base import Processor
 class EmotionProcessor(Processor):
     """Adds probs, smoothed, label and confidence to every face.
 
-    smoothing: weight of the previous smoothed distribution in the per-face_id exponential average
-    (0 turns smoothing off; then `smoothed` stays None and the label comes from the raw probabilities).
-    jitter_crops: crops per face per frame, each framed with a slightly different alignment, whose predictions
-    are averaged into `probs` (see pipeline.emotion.crop.jitter_schedule); 1 classifies the plain crop only.
-    Faces without a face_id are not smoothed (smoothed = raw). An id not seen for `forget_after_s` seconds
-    of frame time starts afresh. unclear_threshold: None takes the model card's threshold; the metric
-    (top probability or margin) is always the card's.
+    `probs` is the face's calibrated distribution in this frame: the classifier's average over `jitter_crops`
+    crops, each framed with a slightly different alignment (see pipeline.emotion.crop.jitter_schedule), with the
+    model card's temperature applied.
+
+    Video and cameras (`per_image=False`): each frame takes the next jitters of a fixed cycle, and `smoothed`
+    is an exponential average per face id *in time*: a frame `dt` seconds after the face's previous one weighs
+    the past by exp(-dt / smoothing_s), so a 10 fps file and a 30 fps camera smooth over the same span. A face
+    id not seen for more than `reset_after_s` starts afresh (a gap in the video, a face that came back), and so
+    does every face when time goes backwards (a new source). smoothing_s = 0 turns smoothing off (`smoothed`
+    None). Faces without a face_id are not smoothed.
+
+    Images (`per_image=True`): every image is an independent observation. Each face is classified from the
+    same `jitter_crops` alignments whatever the image's position, nothing is carried between images, and
+    `smoothed` equals `probs`.
+
+    The label is an emotion, or `unclear` when the distribution it comes from (smoothed for video, the image's
+    own for photos) fails the model card's rule; `unclear_threshold` overrides the card's threshold (the
+    metric, top probability or margin, is always the card's).
     """
 
     name = "emotion"
@@ -28,28 +41,30 @@ class EmotionProcessor(Processor):
     def __init__(
         self,
         classifier: EmotionClassifier,
-        smoothing: float = 0.8,
+        smoothing_s: float = 0.25,
         unclear_threshold: float | None = None,
-        forget_after_s: float = 2.0,
+        reset_after_s: float = 1.0,
         jitter_crops: int = 9,
+        per_image: bool = False,
     ) -> None:
-        if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if smoothing_s < 0.0:
+            raise ValueError(f"smoothing_s must not be negative, got {smoothing_s}")
         if jitter_crops < 1:
             raise ValueError(f"jitter_crops must be at least 1, got {jitter_crops}")
         self.classifier = classifier
         self.jitter_crops = int(jitter_crops)
-        self.smoothing = smoothing
+        self.per_image = per_image
+        self.smoothing_s = 0.0 if per_image else float(smoothing_s)
         self.unclear_threshold = classifier.unclear_threshold if unclear_threshold is None else unclear_threshold
-        self.forget_after_s = forget_after_s
-        self._tracks: dict[int, tuple[np.ndarray, float]] = {}  # face_id -> (smoothed probs, last frame time)
+        self.reset_after_s = reset_after_s
+        self._tracks: dict[int, tuple[np.ndarray, float]] = {}  # face_id -> (smoothed probs, time last seen)
         self._last_time: float | None = None
 
     def _forget(self, now: float) -> None:
         if self._last_time is not None and now < self._last_time:
             self._tracks.clear()  # time went backwards: a new source
         self._last_time = now
-        stale = [fid for fid, (_, seen) in self._tracks.items() if now - seen > self.forget_after_s]
+        stale = [fid for fid, (_, seen) in self._tracks.items() if now - seen > self.reset_after_s]
         for fid in stale:
             del self._tracks[fid]
 
@@ -57,27 +72,37 @@ class EmotionProcessor(Processor):
         if face_id is None:
             return probs
         previous = self._tracks.get(face_id)
-        smoothed = probs if previous is None else self.smoothing * previous[0] + (1.0 - self.smoothing) * probs
-        smoothed = smoothed.astype(np.float32)
+        if previous is None:
+            smoothed = probs
+        else:
+            past = math.exp(-max(0.0, now - previous[1]) / self.smoothing_s)
+            smoothed = (past * previous[0] + (1.0 - past) * probs).astype(np.float32)
         self._tracks[face_id] = (smoothed, now)
         return smoothed
 
     def process(self, result: FrameResult) -> FrameResult:
         now = result.frame.time_s
-        self._forget(now)
+        if not self.per_image:
+            self._forget(now)
         if not result.faces:
             return result
         image = result.frame.image
-        jitters = jitter_schedule(result.frame.index, self.jitter_crops)
-        crops = np.stack([face_crop(image, face, jitter) for face in result.faces for jitter in jitters])
-        raw = self.classifier.predict(crops).reshape(len(result.faces), len(jitters), -1).mean(axis=1)
-        smoothed = [self._smooth(face.face_id, p, now) for face, p in zip(result.faces, raw, strict=True)]
-        shown = np.stack(smoothed) if self.smoothing > 0 else raw
+        # Photos: the same alignments for every image, so an image's result does not depend on its position.
+        jitters = jitter_schedule(0 if self.per_image else result.frame.index, self.jitter_crops)
+        crops = np.stack([np.stack([face_crop(image, face, jitter) for jitter in jitters]) for face in result.faces])
+        probs = self.classifier.face_probabilities(crops)
+        if self.per_image:
+            smoothed: list[np.ndarray] | None = list(probs)
+        elif self.smoothing_s > 0:
+            smoothed = [self._smooth(face.face_id, p, now) for face, p in zip(result.faces, probs, strict=True)]
+        else:
+            smoothed = None
+        shown = probs if smoothed is None else np.stack(smoothed)
         unclear = self.classifier.unclear(shown, self.unclear_threshold)
         faces = tuple(
             face.replace(
-                probs=raw[i],
-                smoothed=smoothed[i] if self.smoothing > 0 else None,
+                probs=probs[i],
+                smoothed=None if smoothed is None else smoothed[i],
                 label=UNCLEAR if unclear[i] else EMOTIONS[int(np.argmax(shown[i]))],
                 confidence=float(shown[i].max()),
             )
@@ -93,8 +118,11 @@ class EmotionProcessor(Processor):
         return {
             "name": self.name,
             "model": self.classifier.describe(),
-            "smoothing": self.smoothing,
+            "per_image": self.per_image,
+            "smoothing_s": self.smoothing_s,
+            "reset_after_s": None if self.per_image else self.reset_after_s,
             "jitter_crops": self.jitter_crops,
+            "temperature": self.classifier.temperature,
             "unclear_metric": self.classifier.unclear_metric,
             "unclear_threshold": self.unclear_threshold,
         }

@@ -5,6 +5,8 @@ track by overlap may still match by position (a fast move between two processed 
 than half a face apart, similar size). A track survives `max_gap_s` seconds without being seen (by
 frame time, not frame count, so it means the same at 5 and 30 fps); unmatched faces get a new id, and
 ids are never reused within a session.
+
+Photos (one image, a folder) are not a sequence: PerImageFaceIds numbers the faces of each image on its own.
 """
 
 from __future__ import annotations
@@ -95,3 +97,21 @@ class TrackingProcessor(Processor):
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "iou_threshold": self.iou_threshold, "max_gap_s": self.max_gap_s}
+
+
+class PerImageFaceIds(Processor):
+    """Face ids for photos, which are independent observations: 1, 2, ... within each image, in reading order
+    (by the box's top edge in bands of half the median face height, then left to right). Nothing is carried
+    from one image to the next, so an image's ids do not depend on which files came before it."""
+
+    name = "face_ids"
+
+    def process(self, result: FrameResult) -> FrameResult:
+        if not result.faces:
+            return result
+        band = max(1.0, 0.5 * float(np.median([face.box[3] for face in result.faces])))
+        order = sorted(result.faces, key=lambda face: (int(face.box[1] // band), face.box[0], face.box[1]))
+        return result.replace(faces=tuple(face.replace(face_id=i + 1) for i, face in enumerate(order)))
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "ids": "per image, 1.. in reading order"}

@@ -1,0 +1,88 @@
+"""How many alignment jitters a photo's face should be averaged over: FER-2013 through the photo path; one JSON.
+
+    uv run python -m benchmarks.jitter_count [--split val] [--limit N] [--models models]
+
+The faces are found once (the engine's photo detector on the frames of pipeline.emotion.detection_path); each
+is cut with every one of the 75 alignments of the jitter grid and classified. For J alignments (J = 1 is the
+plain crop; otherwise the first J of the fixed cycle, as the engine takes them for a photo) it reports the
+accuracy over the detected faces and the negative log-likelihood after fitting a temperature for that J (a fair
+comparison: averaging flattens the distribution, which a temperature undoes). Meant for `val`: the choice of J
+is made there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.emotion import DEFAULT_DATA
+from pipeline.emotion.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+)
+from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.crop import NO_JITTER, face_crop, jitter_schedule
+from pipeline.emotion.data import load_split
+from pipeline.emotion.detection_path import photo_processors, run_frames
+
+COUNTS = (1, 3, 9, 25, 45, 75)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="val", choices=("val", "test"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
+    args = parser.parse_args()
+
+    split = load_split(args.data, args.split)
+    images, labels = split.images[: args.limit], split.labels[: args.limit]
+    classifier = EmotionClassifier.load(args.models, calibrated=False)
+    cycle = jitter_schedule(0, 75)
+    alignments = [NO_JITTER, *cycle]  # index 0: the plain crop; 1..75: the cycle in order
+    started = time.perf_counter()
+    detectors = photo_processors(classifier)[:-1]  # detection and ids; the emotion stage is done here per jitter
+    indices, per_crop = [], []
+    for image, _, faces in run_frames(images, detectors):
+        for index, face in sorted(faces.items()):
+            crops = np.stack([face_crop(image, face, jitter) for jitter in alignments])
+            per_crop.append(classifier.predict(crops))
+            indices.append(index)
+    probs = np.stack(per_crop)  # (faces, 76, 7)
+    truth = labels[np.array(indices)]
+    rows = []
+    for count in COUNTS:
+        averaged = probs[:, 0] if count == 1 else probs[:, 1 : 1 + count].mean(axis=1)
+        temperature = fit_temperature(averaged, truth)
+        calibrated = apply_temperature(averaged, temperature)
+        rows.append(
+            {
+                "jitter_crops": count,
+                "accuracy_on_detected": round(float((averaged.argmax(1) == truth).mean()), 4),
+                "nll_raw": round(negative_log_likelihood(averaged, truth), 4),
+                "temperature": round(temperature, 3),
+                "nll_calibrated": round(negative_log_likelihood(calibrated, truth), 4),
+                "ece_raw": round(expected_calibration_error(averaged, truth), 4),
+                "ece_calibrated_in_sample": round(expected_calibration_error(calibrated, truth), 4),
+            }
+        )
+    result = {
+        "split": args.split,
+        "n": len(images),
+        "detected": len(indices),
+        "model": {"file": str(classifier.path), "sha256": classifier.sha256},
+        "seconds": round(time.perf_counter() - started, 1),
+        "by_jitter_crops": rows,
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

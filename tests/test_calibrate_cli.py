@@ -1,0 +1,67 @@
+"""`fertui calibrate` and `fertui eval --path photo`: FER-2013 through the app's photo path, with the shipped model.
+
+Small slices of the splits keep these quick; the full figures are in models/MODEL_CARD.md (`fertui calibrate`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
+from pipeline.emotion.export import TAIL_HEADING, card_head
+from tui.cli import main
+
+needs_data = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not found at {DEFAULT_DATA}")
+
+
+@needs_data
+def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_cards_calibration(tmp_path, capsys):
+    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn"))
+    before = (models / MODEL_CARD).read_text()
+    assert main(["calibrate", "--models", str(models), "--limit", "54", "--coverage", "0.8"]) == 0
+    out = capsys.readouterr().out
+    assert "expected calibration error on test" in out and "risk-coverage" in out
+
+    card = read_model_card(models)
+    assert card["unclear"]["path"] == "photo" and card["unclear"]["coverage"] == 0.8
+    assert "first 54 images" in card["unclear"]["criterion"]
+    temperature = card["temperature"]
+    assert 0.2 < temperature["value"] < 5.0 and temperature["val_faces"] > 40
+    assert temperature["val_nll"]["after"] <= temperature["val_nll"]["before"] + 1e-6  # the fit can only help
+    text = (models / MODEL_CARD).read_text()
+    assert text.startswith(card_head(before)) and "## Training" in card_head(before), "the training account is kept"
+    assert TAIL_HEADING in text and "### test split, photo path (detected faces)" in text
+    assert card["files"] == read_model_card(MODELS_DIR)["files"], "the model file is not touched"
+
+    classifier = EmotionClassifier.load(models)
+    assert classifier.temperature == pytest.approx(temperature["value"])
+    assert (classifier.unclear_metric, classifier.unclear_threshold) == (
+        card["unclear"]["metric"],
+        card["unclear"]["threshold"],
+    )
+
+
+@needs_data
+def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_curve(capsys):
+    assert main(["eval", "--path", "photo", "--limit", "270", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0.75 < report["detection_rate"] <= 1.0
+    assert report["n"] == round(270 * report["detection_rate"])
+    assert 0.0 <= report["ece"] < 0.15
+    coverages = sorted({row["coverage"] for row in report["risk_coverage"]})
+    assert coverages[-1] == 1.0 and len(report["risk_coverage"]) == 2 * len(coverages)
+    full = [row for row in report["risk_coverage"] if row["coverage"] == 1.0]
+    assert all(row["accuracy_on_kept"] == pytest.approx(report["accuracy"]) for row in full)
+    # The shipped rule names most faces and sets aside the least confident ones.
+    assert 0.02 < report["unclear"]["unclear_fraction"] < 0.25
+    assert report["unclear"]["accuracy_on_rest"] >= report["accuracy"]
+
+
+def test_calibrate_refuses_a_coverage_outside_0_to_1(capsys):
+    assert main(["calibrate", "--coverage", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fertui: --coverage") and err.count("\n") == 1
