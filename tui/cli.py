@@ -26,7 +26,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train the emotion classifier on FER-2013")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
-    p.add_argument("--labels", choices=("fer2013", "ferplus"), default="fer2013")
+    p.add_argument(
+        "--labels",
+        choices=("fer2013", "ferplus", "ferplus-votes"),
+        default="fer2013",
+        help="fer2013: original labels (default); ferplus: FER+ majority; ferplus-votes: the FER+ vote distribution",
+    )
+    p.add_argument(
+        "--original-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="with ferplus-votes: mix W of the original label into each target (default: 0)",
+    )
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=1234)
@@ -39,9 +52,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from pipeline.emotion.train import TrainConfig, train
 
+    if not 0.0 <= args.original_weight <= 1.0:
+        raise UsageError("--original-weight must be in [0, 1]")
     config = TrainConfig(
         data=str(args.data),
         labels=args.labels,
+        original_weight=args.original_weight,
+        label_smoothing=args.label_smoothing,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -573,7 +590,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     console = Console()
-    with console.status("val and test through the photo path (about 10 minutes on 2 cores)"), _native_stderr_silenced():
+    with console.status("val and test through the photo path (5-10 minutes on 2 cores)"), _native_stderr_silenced():
         result = calibrate_model_dir(args.models, data=args.data, coverage=args.coverage, limit=args.limit)
     _print_calibration(console, result)
     console.print(report_table(result["test_path"]))
