@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.emotion.calibration import choose_unclear
 from pipeline.emotion.classifier import EmotionClassifier, read_model_card
+from pipeline.emotion.data import load_splits
 from pipeline.emotion.release import export_run
 from pipeline.emotion.train import TrainConfig, train
 
@@ -83,3 +84,33 @@ def test_the_unclear_rule_at_ninety_percent_coverage_sets_aside_the_least_confid
     overall = (probs.argmax(axis=1) == labels).mean()
     assert rule["accuracy_on_kept"] >= overall
     assert rule["accuracy"] == pytest.approx(overall, abs=1e-4)
+
+
+def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majority(tmp_path):
+    from tests.test_emotion_data import VOTE_COLUMNS
+
+    rng = np.random.default_rng(5)
+    n = 24
+    arrays = {}
+    with (tmp_path / "ferplus_labels.csv").open("w") as fh:
+        fh.write(",".join(["row", "split", "split_index", "fer2013_emotion", *VOTE_COLUMNS]) + "\n")
+        for s, split in enumerate(("train", "val", "test")):
+            arrays[f"{split}_x"] = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+            arrays[f"{split}_y"] = rng.integers(0, 7, n).astype(np.uint8)
+            for i in range(n):
+                votes = rng.multinomial(10, [0.2, 0.2, 0.1, 0.2, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
+                if i < 2:
+                    votes = np.array([0] * 9 + [10])  # not a face: in no label set
+                fh.write(",".join(map(str, [s * n + i, split, i, arrays[f"{split}_y"][i], *votes])) + "\n")
+    data = tmp_path / "fer2013.npz"
+    np.savez_compressed(data, **arrays)
+    config = TrainConfig(
+        data=str(data), labels="ferplus-votes", original_weight=0.25, epochs=1, batch_size=8, widths=(4, 8, 8, 8)
+    )
+    state = train(config, tmp_path / "run")
+    assert state["epoch"] == 1 and 0.0 <= state["best_val_accuracy"] <= 1.0
+    expected_val = load_splits(data, "ferplus", ("val",))["val"]
+    assert (state["val_labels"], state["val_images"]) == ("ferplus", len(expected_val))
+    assert len(expected_val) < n  # images whose majority is contempt, unknown or not-a-face are not scored
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (stored["labels"], stored["original_weight"]) == ("ferplus-votes", 0.25)

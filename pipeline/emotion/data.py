@@ -1,4 +1,5 @@
-"""Loading FER-2013 (packed as fer2013.npz) with either its original labels or the FER+ majority vote.
+"""Loading FER-2013 (packed as fer2013.npz) with its original labels, the FER+ majority vote, or the FER+ vote
+distribution as soft training targets.
 
 The npz layout and the FER+ csv are described in the dataset's README (shared/data/fer2013/README.md).
 Every problem with the files raises DataError with a one-line message meant for the user.
@@ -16,7 +17,11 @@ import numpy as np
 from pipeline.emotion import EMOTIONS
 
 SPLITS = ("train", "val", "test")
-LABEL_SETS = ("fer2013", "ferplus")
+LABEL_SETS = ("fer2013", "ferplus", "ferplus-votes")
+"""fer2013: the original labels. ferplus: the FER+ majority vote (images whose majority is not one of the seven
+are left out). ferplus-votes: for training, the FER+ votes for the seven emotions as a distribution (contempt,
+unknown and not-a-face votes dropped, the rest renormalised; images with no such vote left out), with the
+majority vote as the label."""
 
 # FER+ vote columns in the csv, and where each lands in EMOTIONS (None: not one of the seven).
 _FERPLUS_COLUMNS = {
@@ -49,7 +54,13 @@ class Split:
     name: str
     images: np.ndarray  # (N, 48, 48) uint8
     labels: np.ndarray  # (N,) int64, 0..6
-    labels_name: str  # "fer2013" or "ferplus"
+    labels_name: str  # one of LABEL_SETS
+    targets: np.ndarray | None = None  # (N, 7) float32 training targets (ferplus-votes), None: one-hot labels
+
+    def subset(self, indices: np.ndarray) -> Split:
+        """The images at `indices`, with their labels and targets."""
+        targets = None if self.targets is None else self.targets[indices]
+        return Split(self.name, self.images[indices], self.labels[indices], self.labels_name, targets)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -80,29 +91,46 @@ def _check_split(arrays: dict[str, np.ndarray], split: str, path: Path) -> tuple
     return x, y.astype(np.int64)
 
 
-def ferplus_majority(csv_path: Path, split: str, n: int) -> np.ndarray:
-    """FER+ majority-vote label per image of `split` (-1 where the majority is not one of the 7 emotions).
+def ferplus_votes(csv_path: Path, split: str, n: int) -> np.ndarray:
+    """FER+ votes per image of `split`: (n, 10) int64 in the csv's column order (_FERPLUS_COLUMNS)."""
+    if not csv_path.exists():
+        raise DataError(f"FER+ label file not found: {csv_path}")
+    votes = np.zeros((n, len(_FERPLUS_COLUMNS)), dtype=np.int64)
+    try:
+        with csv_path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["split"] == split:
+                    votes[int(row["split_index"])] = [int(row[name]) for name in _FERPLUS_COLUMNS]
+    except (KeyError, ValueError, IndexError) as exc:
+        raise DataError(f"{csv_path} is not the FER+ label file of the dataset README: {exc}") from None
+    return votes
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """FER+ majority-vote label per image (-1 where the majority is not one of the 7 emotions).
 
     Ties go to the earlier column in EMOTIONS order; images whose top vote is contempt, unknown or
     not-a-face get -1 and are left out of FER+ training and evaluation.
     """
-    if not csv_path.exists():
-        raise DataError(f"FER+ label file not found: {csv_path}")
-    labels = np.full(n, -1, dtype=np.int64)
-    try:
-        with csv_path.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row["split"] != split:
-                    continue
-                votes = {name: int(row[name]) for name in _FERPLUS_COLUMNS}
-                best = max(votes.values())
-                winners = [name for name, v in votes.items() if v == best]
-                mapped = sorted(_FERPLUS_COLUMNS[w] for w in winners if _FERPLUS_COLUMNS[w] is not None)
-                if best > 0 and len(mapped) == len(winners):
-                    labels[int(row["split_index"])] = mapped[0]
-    except (KeyError, ValueError, IndexError) as exc:
-        raise DataError(f"{csv_path} is not the FER+ label file of the dataset README: {exc}") from None
+    columns = list(_FERPLUS_COLUMNS.values())
+    labels = np.full(len(votes), -1, dtype=np.int64)
+    for i, row in enumerate(votes):
+        best = row.max()
+        winners = [columns[j] for j in np.flatnonzero(row == best)]
+        if best > 0 and None not in winners:
+            labels[i] = min(winners)
     return labels
+
+
+def ferplus_distribution(votes: np.ndarray) -> np.ndarray:
+    """The votes for the seven emotions, renormalised, in EMOTIONS order: (n, 7) float32; all-zero rows where
+    no annotator chose one of the seven."""
+    seven = np.zeros((len(votes), len(EMOTIONS)), dtype=np.float32)
+    for j, target in enumerate(_FERPLUS_COLUMNS.values()):
+        if target is not None:
+            seven[:, target] = votes[:, j]
+    totals = seven.sum(axis=1, keepdims=True)
+    return np.divide(seven, totals, out=np.zeros_like(seven), where=totals > 0)
 
 
 def load_split(path: Path, split: str, labels: str = "fer2013") -> Split:
@@ -112,8 +140,13 @@ def load_split(path: Path, split: str, labels: str = "fer2013") -> Split:
     return load_splits(path, labels, (split,))[split]
 
 
-def load_splits(path: Path, labels: str = "fer2013", splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
-    """Load several splits, reading the npz once."""
+def load_splits(
+    path: Path, labels: str = "fer2013", splits: tuple[str, ...] = SPLITS, original_weight: float = 0.0
+) -> dict[str, Split]:
+    """Load several splits, reading the npz once.
+
+    original_weight (ferplus-votes only): targets = (1 - w) * the vote distribution + w * the original label.
+    """
     path = Path(path)
     if labels not in LABEL_SETS:
         raise DataError(f"unknown label set '{labels}' (choose from {', '.join(LABEL_SETS)})")
@@ -121,9 +154,21 @@ def load_splits(path: Path, labels: str = "fer2013", splits: tuple[str, ...] = S
     out = {}
     for split in splits:
         x, y = _check_split(arrays, split, path)
+        if labels == "fer2013":
+            out[split] = Split(name=split, images=x, labels=y, labels_name=labels)
+            continue
+        votes = ferplus_votes(path.with_name("ferplus_labels.csv"), split, len(x))
+        majority = ferplus_majority(votes)
         if labels == "ferplus":
-            y = ferplus_majority(path.with_name("ferplus_labels.csv"), split, len(x))
-            keep = y >= 0
-            x, y = x[keep], y[keep]
-        out[split] = Split(name=split, images=x, labels=y, labels_name=labels)
+            keep = majority >= 0
+            out[split] = Split(split, x[keep], majority[keep], labels)
+        else:
+            targets = ferplus_distribution(votes)
+            keep = targets.sum(axis=1) > 0
+            if original_weight:
+                original = np.eye(len(EMOTIONS), dtype=np.float32)[y]
+                targets = ((1.0 - original_weight) * targets + original_weight * original).astype(np.float32)
+            # The label of an image whose majority is contempt, unknown or not-a-face: its top emotion vote.
+            label = np.where(majority >= 0, majority, targets.argmax(axis=1))
+            out[split] = Split(split, x[keep], label[keep], labels, targets[keep])
     return out

@@ -60,6 +60,10 @@ def training_account(run_dir: Path) -> dict:
         "--out",
         str(run_dir),
     ]
+    if config.get("original_weight"):
+        command += ["--original-weight", str(config["original_weight"])]
+    if config.get("label_smoothing", 0.1) != 0.1:
+        command += ["--label-smoothing", str(config["label_smoothing"])]
     if config.get("limit"):
         command += ["--limit", str(config["limit"])]
     return {

@@ -22,6 +22,9 @@ import numpy as np
 from pipeline.emotion import DEFAULT_DATA, EMOTIONS
 from pipeline.emotion.data import DataError, Split, load_splits
 
+VAL_LABELS = {"ferplus-votes": "ferplus"}
+"""Training label set -> the label set val is scored with (the same, where not listed)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -34,6 +37,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     class_weight_power: float = 0.5  # 0: no re-weighting, 1: inverse frequency
+    original_weight: float = 0.0  # ferplus-votes: share of the original FER-2013 label mixed into the targets
     seed: int = 1234
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
     widths: tuple[int, ...] = field(default=(32, 64, 128, 256))
@@ -67,7 +71,7 @@ def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, e
     from pipeline.emotion.model import augment
 
     x = _to_inputs(split.images)
-    y = np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
+    y = split.targets if split.targets is not None else np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
     w = weights[split.labels].astype(np.float32)
     order = np.random.default_rng([config.seed, epoch]).permutation(len(x))
     ds = tf.data.Dataset.from_tensor_slices((x[order], y[order], w[order])).batch(config.batch_size)
@@ -121,12 +125,12 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     config = _load_config(out, requested, resume)
     if config.epochs != requested.epochs:
         console.log(f"note: {out} was started for {config.epochs} epochs and keeps that schedule")
-    splits = load_splits(Path(config.data), config.labels, ("train", "val"))
-    train_split, val_split = splits["train"], splits["val"]
+    train_split = load_splits(Path(config.data), config.labels, ("train",), config.original_weight)["train"]
+    # Selection on val by the labels that are reported: the FER+ majority for a model trained on the FER+ votes.
+    val_labels = VAL_LABELS.get(config.labels, config.labels)
+    val_split = load_splits(Path(config.data), val_labels, ("val",))["val"]
     if config.limit:
-        train_split = Split(
-            "train", train_split.images[: config.limit], train_split.labels[: config.limit], train_split.labels_name
-        )
+        train_split = train_split.subset(np.arange(min(config.limit, len(train_split))))
 
     import keras
     import tensorflow as tf
@@ -134,7 +138,15 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     from pipeline.emotion.model import build_model
 
     steps_per_epoch = -(-len(train_split) // config.batch_size)
-    state = {"epoch": 0, "best_val_accuracy": 0.0, "best_epoch": 0, "history": [], "seconds": 0.0}
+    state = {
+        "epoch": 0,
+        "best_val_accuracy": 0.0,
+        "best_epoch": 0,
+        "history": [],
+        "seconds": 0.0,
+        "val_labels": val_labels,
+        "val_images": len(val_split),
+    }
     checkpoint = out / "checkpoint.keras"
     if resume and checkpoint.exists():
         model = keras.models.load_model(checkpoint, safe_mode=True)
