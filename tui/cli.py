@@ -21,6 +21,17 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr with exit code 2."""
 
 
+TRAIN_EXTRA_HINT = "pip install 'fertui[train]' (or uv tool install 'fertui[train]'; a checkout's uv sync has it)"
+
+
+def _require_train_extra(what: str, module: str = "tensorflow") -> None:
+    """One line naming the extra when `what` needs a package that only `fertui[train]` installs."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"{what} needs {module}, which is not installed: {TRAIN_EXTRA_HINT}")
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from pipeline.emotion import DEFAULT_DATA
 
@@ -50,6 +61,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    _require_train_extra("fertui train")
     from pipeline.emotion.train import TrainConfig, train
 
     if not 0.0 <= args.original_weight <= 1.0:
@@ -203,6 +215,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
     from pipeline.sinks import SessionLog, SinkError, check_writable
 
     fmt = _check_analyze_options(args)
+    if args.detector == "package":
+        _require_train_extra("--detector package", "mtcnn")
     out = args.out or _default_log_path(args.source, fmt)
     try:
         check_writable(out, overwrite=args.overwrite)
@@ -629,6 +643,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    _require_train_extra("fertui export")
     from rich.console import Console
 
     from pipeline.emotion.evaluate import report_table
@@ -677,6 +692,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fertui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`fertui eval --json | head`): stop quietly, as a shell tool does.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def main_exit() -> None:

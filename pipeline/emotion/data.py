@@ -39,7 +39,7 @@ _FERPLUS_COLUMNS = {
 
 GET_DATA_HINT = (
     "FER-2013 is the Kaggle 'Challenges in Representation Learning: Facial Expression Recognition' dataset; "
-    "pack it as described in shared/data/fer2013/README.md and pass --data PATH"
+    "pack it as described in shared/data/fer2013/README.md and pass --data PATH or set FERTUI_DATA to its folder"
 )
 
 

@@ -1,0 +1,80 @@
+"""fertui as a researcher installs it: the wheel, in a fresh environment without extras, run from another folder.
+
+The wheel is built from this checkout and installed with the locked versions (`uv export`), from uv's cache when
+it has them. No TensorFlow and no mtcnn package: the app and `analyze` run on LiteRT alone, the models come from
+the wheel's package data, and a command that needs the `train` extra says in one line how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.sinks import read_log
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = os.environ.get("UV") or shutil.which("uv")
+
+pytestmark = pytest.mark.skipif(UV is None, reason="uv is not available to build and install the wheel")
+
+
+def _run(*args: str | Path, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The bin/ folder of a fresh virtual environment with the wheel installed, no extras."""
+    work = tmp_path_factory.mktemp("wheel")
+    built = _run(UV, "build", "--wheel", "--out-dir", work / "dist", cwd=ROOT)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (work / "dist").glob("fertui-*.whl")
+    constraints = _run(UV, "export", "--no-hashes", "--no-dev", "--no-emit-project", "--frozen", cwd=ROOT)
+    assert constraints.returncode == 0, constraints.stderr[-2000:]
+    (work / "constraints.txt").write_text(constraints.stdout)
+    venv = work / "env"
+    created = _run(UV, "venv", "--python", sys.executable, venv, cwd=work)
+    assert created.returncode == 0, created.stderr[-2000:]
+    python = venv / "bin" / "python"
+    done = _run(UV, "pip", "install", "--python", python, "-c", work / "constraints.txt", wheel, cwd=work)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return venv / "bin"
+
+
+def _clean_env(tmp_path: Path) -> dict:
+    # Nothing may lead the installed fertui back to this checkout: no PYTHONPATH, another working folder.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "FERTUI_DATA")}
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def test_the_installed_wheel_analyses_the_demo_from_another_folder(installed, tmp_path):
+    env = _clean_env(tmp_path)
+    done = _run(
+        installed / "fertui", "analyze", "demo", "--max-frames", "6", "--out", "demo.csv", cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_log(tmp_path / "demo.csv")
+    assert {row["frame"] for row in rows} == set(range(6))
+    assert any(row["emotion"] for row in rows if row["face_id"] is not None)
+    where = _run(installed / "python", "-c", "import pipeline.emotion as e; print(e.MODELS_DIR)", cwd=tmp_path, env=env)
+    models = Path(where.stdout.strip())
+    assert models.parts[-3:] == ("site-packages", "pipeline", "models") and (models / "MODEL_CARD.md").is_file()
+    assert not (models / "checkpoints").exists()
+
+
+def test_the_environment_has_no_tensorflow_and_train_says_how_to_get_it(installed, tmp_path):
+    env = _clean_env(tmp_path)
+    probe = "import importlib.util as u; print(u.find_spec('tensorflow'), u.find_spec('mtcnn'))"
+    assert _run(installed / "python", "-c", probe, cwd=tmp_path, env=env).stdout.split() == ["None", "None"]
+    done = _run(installed / "fertui", "train", "--epochs", "1", cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("fertui: fertui train needs tensorflow") and "fertui[train]" in done.stderr
+    assert done.stderr.count("\n") == 1
+    size = sum(f.stat().st_size for f in installed.parent.rglob("*") if f.is_file() and not f.is_symlink())
+    assert size < 1.2e9, f"the environment without extras weighs {size / 1e9:.2f} GB"
