@@ -82,11 +82,15 @@ class HeldDetector:
         self._count = 0
         self._faces: tuple = ()
 
-    def step(self, image_rgb: np.ndarray) -> tuple:
+    def detect(self, image_rgb: np.ndarray) -> tuple:
+        """The faces of this frame of the clip: detected afresh on every `every`-th frame, else the last ones."""
         if self._count % self.every == 0:
             self._faces = self.detector.detect(image_rgb)
         self._count += 1
         return self._faces
+
+    def close(self) -> None:
+        self.detector.close()
 
     def describe(self) -> dict[str, object]:
         return {**self.detector.describe(), "held_between_detections": self.every}

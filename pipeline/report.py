@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -37,8 +38,8 @@ def _series(rows: list[dict[str, object]], face_id: int) -> tuple[np.ndarray, np
     smoothed = all(r.get(SMOOTHED_PREFIX + EMOTIONS[0]) is not None for r in own)
     prefix = SMOOTHED_PREFIX if smoothed else ""
     own = [r for r in own if r.get(prefix + EMOTIONS[0]) is not None]
-    times = np.array([float(r["time_s"]) for r in own])  # type: ignore[arg-type]
-    probs = np.array([[float(r[prefix + e]) for e in EMOTIONS] for r in own]).reshape(-1, len(EMOTIONS))  # type: ignore[arg-type]
+    times = np.array([r["time_s"] for r in own], dtype=np.float64)
+    probs = np.array([[r[prefix + e] for e in EMOTIONS] for r in own], dtype=np.float64).reshape(-1, len(EMOTIONS))
     return times, probs, "smoothed" if smoothed else "raw"
 
 
@@ -48,7 +49,7 @@ def render_report(rows: list[dict[str, object]], out: str | os.PathLike, title: 
     from matplotlib.figure import Figure
 
     summary = summarize_rows(rows)
-    faces = sorted(summary, key=lambda f: -int(summary[f]["frames"]))[:MAX_FACES]  # type: ignore[call-overload]
+    faces = sorted(summary, key=lambda f: -cast(int, summary[f]["frames"]))[:MAX_FACES]
     faces.sort()
     frames = len({r["frame"] for r in rows})
     n_rows = max(1, len(faces))
@@ -71,10 +72,10 @@ def render_report(rows: list[dict[str, object]], out: str | os.PathLike, title: 
         timeline.grid(alpha=0.3)
         if row == 0:
             timeline.legend(ncol=len(EMOTIONS), fontsize="small", loc="upper left", bbox_to_anchor=(0, 1.25))
-        share = summary[face_id]["share"]
-        labels = [label for label in (*EMOTIONS, UNCLEAR) if label in share]  # type: ignore[operator]
+        share = cast(dict[str, float], summary[face_id]["share"])
+        labels = [label for label in (*EMOTIONS, UNCLEAR) if label in share]
         bars = figure.add_subplot(grid[row, 1])
-        values = [share[label] for label in labels]  # type: ignore[index]
+        values = [share[label] for label in labels]
         bars.barh(labels, values, color=[COLORS.get(label, "#333333") for label in labels])
         bars.set_xlim(0, 1)
         bars.invert_yaxis()

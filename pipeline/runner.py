@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -271,7 +272,7 @@ class Runner:
                     except queue.Empty:
                         continue
                     # Only captured frames count as dropped; a stand-in for a lost source was never captured.
-                    if oldest is not _END and not oldest[2]:  # type: ignore[index]
+                    if oldest is not _END and not cast(tuple[Frame, float, bool], oldest)[2]:
                         with self._lock:
                             self._dropped += 1
         while not self._stop.is_set():
@@ -326,7 +327,7 @@ class Runner:
                 with self._lock:
                     self._paused_skipped += 1
                 continue
-            frame, captured_at, gap = item  # type: ignore[misc]
+            frame, captured_at, gap = cast(tuple[Frame, float, bool], item)
             if gap:
                 self._write_gap(frame)
             else:

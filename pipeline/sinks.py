@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from pipeline.emotion import EMOTIONS, UNCLEAR
 from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, result_rows
@@ -140,10 +140,10 @@ class EmotionTally:
         face_id = row.get("face_id")
         if face_id is None or face_id == "":
             return
-        face_id = int(face_id)  # type: ignore[arg-type]
+        face_id = int(cast(int, face_id))
         label = row.get("emotion") or ""
         self.counts[face_id][str(label) or "none"] += 1
-        time_s = float(row["time_s"])  # type: ignore[arg-type]
+        time_s = float(cast(float, row["time_s"]))
         self.first_s.setdefault(face_id, time_s)
         self.last_s[face_id] = time_s
 
@@ -245,7 +245,7 @@ class SessionLog:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        self.close(None if exc is None else f"{exc_type.__name__}: {exc}")
+        self.close(None if exc is None else f"{type(exc).__name__}: {exc}")
 
     def _append(self, data: bytes) -> None:
         try:
@@ -302,8 +302,8 @@ class SessionLog:
         Written now rather than at close, so a session killed during a camera gap still says so.
         """
         with self._lock:
-            events = self.metadata.setdefault("events", [])
-            events.append(dict(event))  # type: ignore[union-attr]
+            events = cast(list, self.metadata.setdefault("events", []))
+            events.append(dict(event))
             if self.closed:
                 self._try_write_meta()
                 return
@@ -314,7 +314,7 @@ class SessionLog:
 
     def _try_write_meta(self) -> None:
         try:
-            self._write_meta(**self._close_state)  # type: ignore[arg-type]
+            self._write_meta(**self._close_state)  # type: ignore[arg-type]  # the saved keyword arguments of close()
         except OSError as exc:
             self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 

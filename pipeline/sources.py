@@ -329,12 +329,13 @@ class VideoSource(FrameSource):
 
     def _next(self) -> Frame | None:
         assert self._capture is not None
+        image: np.ndarray | None
         if self._pending is not None:
             image, self._pending = self._pending, None
         else:
             image = self._read_decodable()
-            if image is None:
-                return None
+        if image is None:
+            return None
         time_s = self._index / self._fps if self._fps else self._since_open()
         frame = Frame(self._index, time_s, time.time(), to_bgr8(image), self.path.name)
         self._index += 1
@@ -454,7 +455,7 @@ def portrait_paths() -> tuple[Path, Path]:
     """The two public-domain portraits shipped inside installed packages (Grace Hopper, Eileen Collins)."""
     spec = importlib.util.find_spec("matplotlib")
     skimage = importlib.util.find_spec("skimage")
-    if spec is None or skimage is None or not spec.submodule_search_locations:
+    if spec is None or skimage is None or not spec.submodule_search_locations or not skimage.submodule_search_locations:
         raise SourceError("the demo needs matplotlib and scikit-image installed (uv sync)")
     hopper = Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
     astronaut = Path(next(iter(skimage.submodule_search_locations))) / "data" / "astronaut.png"

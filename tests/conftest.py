@@ -14,6 +14,36 @@ import pytest
 from tests.media import moving_portrait_frames, portrait, write_video
 from tests.model_fixtures import make_tiny_models_dir
 
+# Each test module's kind, so a quick subset runs alone (`uv run pytest -m unit`). Unlisted modules are unit tests:
+# functions and classes on real inputs, in this process.
+APP_MODULES = {"test_app", "test_app_robust", "test_app_snapshots", "test_cli_live"}
+"""The Textual app driven by its Pilot, or the live command."""
+END_TO_END_MODULES = {
+    "test_cli_analyze",
+    "test_cli_robust",
+    "test_calibrate_cli",
+    "test_e2e_tmux",
+    "test_lost_source",
+    "test_soak",
+    "test_wheel",
+}
+"""The real `fertui` command in a fresh process (or a terminal, or an installed wheel), read back from what it wrote."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: functions and classes on real inputs, in process (quick)")
+    config.addinivalue_line("markers", "app: the Textual app driven by its Pilot, or the live command")
+    config.addinivalue_line(
+        "markers", "e2e: the real fertui command in a fresh process, a terminal or an installed wheel"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        kind = "app" if module in APP_MODULES else "e2e" if module in END_TO_END_MODULES else "unit"
+        item.add_marker(getattr(pytest.mark, kind))
+
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:

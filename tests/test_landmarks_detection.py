@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.detector.tracking_detector import TrackingDetector
 from pipeline.frames import Face, Frame, FrameResult
 from pipeline.processors.detection import DetectionProcessor, PackageMTCNN
 from pipeline.processors.landmarks import LandmarkProcessor, predictor_path
@@ -91,15 +92,30 @@ def test_nothing_in_a_blank_or_tiny_frame(detection: DetectionProcessor) -> None
     assert detection.process(frame_of(np.zeros((1, 1, 3), np.uint8))).faces == ()
 
 
-def test_a_detector_with_step_is_driven_by_step(hopper: np.ndarray) -> None:
-    class Stepper:
-        def __init__(self) -> None:
-            self.shapes: list[tuple[int, ...]] = []
+def test_a_tracking_detector_is_driven_frame_by_frame(hopper: np.ndarray) -> None:
+    class Refiner:
+        """Records what it is asked: a full detection, or a refinement of the faces it was given."""
 
-        def step(self, image_rgb: np.ndarray) -> tuple[Face, ...]:
-            self.shapes.append(image_rgb.shape)
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def detect(self, image_rgb: np.ndarray) -> tuple[Face, ...]:
+            self.calls.append(f"detect {image_rgb.shape}")
             return (Face(box=(1.0, 2.0, 3.0, 4.0), score=0.5),)
 
-    stepper = Stepper()
-    result = DetectionProcessor(stepper).process(frame_of(hopper))
-    assert stepper.shapes == [hopper.shape] and result.faces[0].box == (1.0, 2.0, 3.0, 4.0)
+        def refine(self, image_rgb: np.ndarray, faces: tuple[Face, ...]) -> tuple[Face, ...]:
+            self.calls.append("refine")
+            return faces
+
+        def describe(self) -> dict[str, object]:
+            return {}
+
+        def close(self) -> None:
+            self.calls.append("close")
+
+    refiner = Refiner()
+    processor = DetectionProcessor(TrackingDetector(refiner, detect_every=3))
+    results = [processor.process(frame_of(hopper)) for _ in range(4)]
+    processor.close()
+    assert refiner.calls == [f"detect {hopper.shape}", "refine", "refine", f"detect {hopper.shape}", "close"]
+    assert all(result.faces[0].box == (1.0, 2.0, 3.0, 4.0) for result in results)

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.table import Table
@@ -79,7 +80,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         yield Vertical(Static(keys_table()), Static("escape or ? closes this screen", classes="hint"), id="help")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_dismiss(self) -> None:  # type: ignore[override]  # Screen's is async and takes a result; none here
         self.dismiss(None)
 
 
@@ -274,7 +275,7 @@ class FertuiApp(App[None]):
     def status_figures(self) -> StatusFigures:
         stats = self.runner.stats()
         view = self.last_view
-        info = self.runner.source.describe() if hasattr(self.runner, "source") else {}
+        info: dict[str, Any] = self.runner.source.describe() if hasattr(self.runner, "source") else {}
         if view is not None:
             resolution = f"{view.result.frame.width}x{view.result.frame.height}"
         else:
@@ -404,7 +405,7 @@ class FertuiApp(App[None]):
             self.bytes_written += len(data.encode("utf-8", "surrogateescape"))
             write(data)
 
-        driver.write = counting_write  # type: ignore[method-assign]
+        driver.write = counting_write  # type: ignore[method-assign]  # counts every byte Textual writes
 
     def _install_signal_handlers(self) -> None:
         try:
@@ -490,7 +491,7 @@ def make_app(
         if config.models_dir is not None:
             engine_config.models_dir = config.models_dir
         processors = build_processors(engine_config)
-    metadata = {
+    metadata: dict[str, object] = {
         "source": source.describe(),
         "processors": [p.describe() for p in processors],
         "app": {"fps": config.fps, "colors": config.colors, "ssh": config.ssh},

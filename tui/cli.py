@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 EXIT_BAD_INPUT = 2
 
@@ -96,7 +97,7 @@ class _SignalCatcher:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # signal -> the handler it had (a callable, SIG_DFL or SIG_IGN)
 
     def _handle(self, signum: int, _frame: object) -> None:
         if self.received is None:
@@ -136,7 +137,7 @@ def _open_source(spec: str, **options: object):
     from pipeline.sources import open_source
 
     try:
-        source = open_source(spec, **options)  # type: ignore[arg-type]
+        source = open_source(spec, **options)  # type: ignore[arg-type]  # options are open_source's own keywords
         source.open()
     except _user_errors() as exc:
         raise UsageError(str(exc)) from exc
@@ -282,6 +283,7 @@ def _analyze(source, processors, log) -> int:
                 stats = runner.stats()
                 progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
         finally:
+            reason: str | None
             if signals.received is not None:
                 reason = f"interrupted by {signals.name}"
             elif log.write_error:
@@ -396,7 +398,7 @@ def _run_report(args: argparse.Namespace) -> int:
         drawn = render_report(rows, out, title=f"{args.log.name}")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    print(f"report: {drawn['path']} ({len(drawn['faces'])} face(s), {drawn['frames']} frames)")
+    print(f"report: {drawn['path']} ({len(cast(list, drawn['faces']))} face(s), {drawn['frames']} frames)")
     return 0
 
 

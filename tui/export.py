@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -80,7 +81,7 @@ def session_summary(log: SessionLog, rows: list[dict[str, object]], exported: Pa
     """Frames, faces and the share of face-frames per label, overall and per face id."""
     labels = Counter(str(row["emotion"]) for row in rows if row.get("face_id") is not None and row.get("emotion"))
     face_rows = sum(labels.values())
-    times = [float(row["time_s"]) for row in rows if row.get("time_s") is not None]
+    times = [float(cast(float, row["time_s"])) for row in rows if row.get("time_s") is not None]
     return {
         "log": str(exported),
         "session_log": str(log.path),

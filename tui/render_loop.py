@@ -204,9 +204,9 @@ class RenderLoop(threading.Thread):
             options.colors,
         )
         if self._panes is not None:
-            last_key, built_at, crops, outline = self._panes
+            last_key, built_at, cached_crops, cached_outline = self._panes
             if last_key == key and now - built_at < PANE_INTERVAL_S:
-                return crops, outline
+                return cached_crops, cached_outline
         image = result.frame.image
         crops: dict[int, list[Strip]] = {}
         if options.face_pane:

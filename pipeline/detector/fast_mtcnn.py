@@ -102,7 +102,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_thres
     if len(boxes) == 0:
         return np.empty(0, dtype=np.int64)
     xywh = np.column_stack([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]]).astype(np.float64)
-    kept = cv2.dnn.NMSBoxes(xywh, scores.astype(np.float32), score_threshold, iou_threshold)
+    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float32).tolist(), score_threshold, iou_threshold)
     return np.asarray(kept, dtype=np.int64).reshape(-1)
 
 
@@ -256,7 +256,7 @@ class FastMTCNN:
         if not sizes:
             return np.empty((0, 5))
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
-        candidates = []
+        per_level: list[np.ndarray] = []
         if self._resize_pool is None:
             # OpenCV releases the GIL while resizing, so pyramid levels are made two at a time.
             self._resize_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fertui-pyramid")
@@ -267,8 +267,8 @@ class FastMTCNN:
                 kept = nms(boxes, scores, threshold, level_nms)
             else:
                 kept = package_nms(boxes, scores, threshold, level_nms, method="union")
-            candidates.append(np.column_stack([boxes[kept], scores[kept]]))
-        candidates = np.concatenate(candidates)
+            per_level.append(np.column_stack([boxes[kept], scores[kept]]))
+        candidates = np.concatenate(per_level)
         if len(candidates) > EXACT_NMS_LIMIT:
             kept = nms(candidates[:, :4], candidates[:, 4], threshold, cross_nms)
         else:
@@ -302,7 +302,7 @@ class FastMTCNN:
 
     def _run_batched(self, network: LiteNetwork, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Run R-Net or O-Net on all boxes, in chunks of the largest bucket, each padded to a bucket size."""
-        size = network.input_shape[1]
+        size = int(network.input_shape[1] or 0)  # R-Net 24, O-Net 48: fixed in their input shapes
         chunks = []
         for start in range(0, len(boxes), BATCH_BUCKETS[-1]):
             chunk = boxes[start : start + BATCH_BUCKETS[-1]]

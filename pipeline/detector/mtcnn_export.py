@@ -13,6 +13,7 @@ import argparse
 import importlib.metadata
 import json
 from pathlib import Path
+from typing import Any
 
 from pipeline.detector.mtcnn_models import CARD, EXPORT_COMMAND, MTCNN_DIR, NETWORKS, network_file, package_weights
 from pipeline.model_files import sha256_of
@@ -44,7 +45,7 @@ def export(out: Path = MTCNN_DIR) -> dict:
         data = convert(name)
         (out / network_file(name)).write_bytes(data)
         files[network_file(name)] = {"sha256": sha256_of(data), "bytes": len(data), "input": INPUT_SHAPES[name]}
-    card = {
+    card: dict[str, Any] = {
         "source": {"package": "mtcnn", "version": importlib.metadata.version("mtcnn"), "weights": package_weights()},
         "converter": {"tensorflow": importlib.metadata.version("tensorflow"), "quantization": "none (float32)"},
         "input": "float32 RGB pixel values 0..255 (the package's (x - 127.5) / 128 is folded into conv1)",

@@ -117,8 +117,9 @@ def ferplus_majority(votes: np.ndarray) -> np.ndarray:
     for i, row in enumerate(votes):
         best = row.max()
         winners = [columns[j] for j in np.flatnonzero(row == best)]
-        if best > 0 and None not in winners:
-            labels[i] = min(winners)
+        emotions = [w for w in winners if w is not None]
+        if best > 0 and len(emotions) == len(winners):
+            labels[i] = min(emotions)
     return labels
 
 

@@ -34,7 +34,7 @@ from pipeline.emotion.calibration import (
     unclear_mask,
 )
 from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
-from pipeline.emotion.data import DataError, Split, load_splits
+from pipeline.emotion.data import DataError, load_splits
 
 QUANTIZATION_TOLERANCE = 0.005
 """Ship the dynamic-range quantized model unless it loses more than this much val accuracy against float32."""
@@ -157,10 +157,6 @@ def export_run(
     }
 
 
-def _subset(split: Split, indices: np.ndarray, name: str) -> Split:
-    return Split(name=name, images=split.images[indices], labels=split.labels[indices], labels_name=split.labels_name)
-
-
 def calibrate_model_dir(
     models_dir: Path | str,
     *,
@@ -182,7 +178,7 @@ def calibrate_model_dir(
     models_dir = Path(models_dir)
     raw = EmotionClassifier.load(models_dir, calibrated=False)
     splits = load_splits(Path(data), "fer2013", ("val", "test"))
-    val, test = (_subset(splits[name], np.arange(len(splits[name]))[:limit], name) for name in ("val", "test"))
+    val, test = (splits[name].subset(np.arange(len(splits[name]))[:limit]) for name in ("val", "test"))
 
     val_path = run_path(val.images, raw)
     val_truth = val.labels[val_path.detected]
@@ -252,15 +248,15 @@ def calibrate_model_dir(
         "path": "photo",
         "criterion": unclear["criterion"],
     }
-    calibrated = EmotionClassifier.load(models_dir, calibrated=False)
-    calibrated.temperature = temperature
-    calibrated.unclear_metric, calibrated.unclear_threshold = unclear["metric"], unclear["threshold"]
-    test_path_report = report_dict(test_calibrated, _subset(test, test_photo.detected, "test"), calibrated)
+    shipped = EmotionClassifier.load(models_dir, calibrated=False)
+    shipped.temperature = temperature
+    shipped.unclear_metric, shipped.unclear_threshold = unclear["metric"], unclear["threshold"]
+    test_path_report = report_dict(test_calibrated, test.subset(test_photo.detected), shipped)
     test_path_report["path"] = f", photo path: {len(test_photo.detected)} of {len(test)} found"
     reports = {
         "test split, photo path (detected faces)": test_path_report,
-        "test split": report_dict(calibrated.calibrate(direct["test"]), test, calibrated),
-        "val split": report_dict(calibrated.calibrate(direct["val"]), val, calibrated),
+        "test split": report_dict(shipped.calibrate(direct["test"]), test, shipped),
+        "val split": report_dict(shipped.calibrate(direct["val"]), val, shipped),
     }
     card_path = models_dir / MODEL_CARD
     text = card_head(card_path.read_text(encoding="utf-8")) + render_card_tail(card, reports, calibration)

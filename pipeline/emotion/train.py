@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     from pipeline.emotion.model import build_model
 
     steps_per_epoch = -(-len(train_split) // config.batch_size)
-    state = {
+    state: dict[str, Any] = {
         "epoch": 0,
         "best_val_accuracy": 0.0,
         "best_epoch": 0,

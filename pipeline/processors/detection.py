@@ -1,8 +1,7 @@
 """Face detection: boxes, scores and 5 keypoints per frame.
 
-The processor converts the frame to RGB once and asks its detector for faces. Any object with
-`.detect(image_rgb) -> tuple[Face, ...]` works; a detector that also has `.step(image_rgb)` (one that
-tracks between full detections) is driven through `step`.
+The processor converts the frame to RGB once and asks its detector for faces: any `Detector`, or a
+`TrackingDetector` (full detections every few frames of a video, refinements in between), driven through `step`.
 """
 
 from __future__ import annotations
@@ -10,13 +9,26 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from pipeline.detector.mtcnn_models import package_weights
+from pipeline.detector.tracking_detector import TrackingDetector
 from pipeline.frames import KEYPOINT_NAMES, Face, FrameResult
 from pipeline.processors.base import Processor
+
+
+class Detector(Protocol):
+    """Finds the faces in one RGB image, on its own."""
+
+    def detect(self, image_rgb: np.ndarray) -> tuple[Face, ...]: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...
+
 
 MTCNN_MIN_FACE = 20
 """The minimum face size the mtcnn package's pyramid is built for."""
@@ -73,6 +85,9 @@ class PackageMTCNN:
         faces.sort(key=lambda face: (face.box[0], face.box[1]))
         return tuple(faces)
 
+    def close(self) -> None:
+        """Nothing to release: the package's networks live as long as the process."""
+
     def describe(self) -> dict[str, object]:
         return {
             "detector": "mtcnn package 1.0.0",
@@ -86,7 +101,9 @@ DETECTORS = ("fast", "package")
 every frame (slow; the reference for agreement runs)."""
 
 
-def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int = 5, *, track: bool = True) -> object:
+def make_detector(
+    kind: str = "fast", min_face_size: int = 20, detect_every: int = 5, *, track: bool = True
+) -> Detector | TrackingDetector:
     """A detector of `kind` (see DETECTORS). "fast" loads its networks and plans their interpreters here (once).
 
     track=False (photos): a full detection on every image, never a refinement of the previous image's faces.
@@ -96,7 +113,6 @@ def make_detector(kind: str = "fast", min_face_size: int = 20, detect_every: int
     if kind != "fast":
         raise ValueError(f"unknown detector {kind!r}; choose from {', '.join(DETECTORS)}")
     from pipeline.detector.fast_mtcnn import FastMTCNN
-    from pipeline.detector.tracking_detector import TrackingDetector
 
     detector = FastMTCNN(min_face_size=min_face_size)
     return TrackingDetector(detector, detect_every=detect_every) if track else detector
@@ -107,19 +123,19 @@ class DetectionProcessor(Processor):
 
     name = "detection"
 
-    def __init__(self, detector: object | None = None, *, min_face_size: int = 20, detect_every: int = 5) -> None:
+    def __init__(
+        self, detector: Detector | TrackingDetector | None = None, *, min_face_size: int = 20, detect_every: int = 5
+    ) -> None:
         self.detector = detector if detector is not None else make_detector("fast", min_face_size, detect_every)
 
     def process(self, result: FrameResult) -> FrameResult:
         rgb = cv2.cvtColor(result.frame.image, cv2.COLOR_BGR2RGB)
-        step = getattr(self.detector, "step", None)
-        faces = step(rgb) if step is not None else self.detector.detect(rgb)
+        detector = self.detector
+        faces = detector.step(rgb) if isinstance(detector, TrackingDetector) else detector.detect(rgb)
         return result.replace(faces=tuple(faces))
 
     def close(self) -> None:
-        close = getattr(self.detector, "close", None)
-        if close is not None:
-            close()
+        self.detector.close()
 
     def describe(self) -> dict[str, object]:
         describe = getattr(self.detector, "describe", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,7 +39,7 @@ class LandmarkProcessor(Processor):
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or predictor_path()
-        self._predictor = None
+        self._predictor: Any = None  # dlib.shape_predictor, loaded in setup()
 
     def setup(self) -> None:
         import dlib

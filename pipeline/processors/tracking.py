@@ -64,24 +64,25 @@ class TrackingProcessor(Processor):
             return result
         boxes = np.array([face.box for face in faces], dtype=np.float64).reshape(-1, 4)
         assigned: dict[int, _Track] = {}
-        free = list(self._tracks)
+        free: list[_Track | None] = list(self._tracks)
         if free:
-            overlap = iou_matrix(boxes, np.array([t.box for t in free]))
+            overlap = iou_matrix(boxes, np.array([t.box for t in self._tracks]))
             for flat in np.argsort(-overlap, axis=None):
                 i, j = np.unravel_index(flat, overlap.shape)
                 if overlap[i, j] < self.iou_threshold:
                     break
-                if i in assigned or free[j] is None:
+                match = free[j]
+                if i in assigned or match is None:
                     continue
-                assigned[int(i)] = free[j]
-                free[j] = None  # type: ignore[call-overload]
+                assigned[int(i)] = match
+                free[j] = None
             for i in range(len(faces)):
                 if i in assigned:
                     continue
-                for j, track in enumerate(free):
-                    if track is not None and _close_enough(boxes[i], track.box):
-                        assigned[i] = track
-                        free[j] = None  # type: ignore[call-overload]
+                for j, candidate in enumerate(free):
+                    if candidate is not None and _close_enough(boxes[i], candidate.box):
+                        assigned[i] = candidate
+                        free[j] = None
                         break
         tracked: list[Face] = []
         for i, face in enumerate(faces):

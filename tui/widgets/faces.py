@@ -92,18 +92,16 @@ class FacesPane(VerticalScroll):
         yield self._empty
 
     def show(self, faces: tuple[Face, ...], crops: dict, selected_id: int | None) -> None:
-        tracked = sorted((f for f in faces if f.face_id is not None), key=lambda f: f.face_id)
-        wanted = {f.face_id for f in tracked}
+        tracked = sorted(((f.face_id, f) for f in faces if f.face_id is not None), key=lambda pair: pair[0])
+        wanted = {face_id for face_id, _ in tracked}
         cards = {card.face_id: card for card in self.query(FaceCard)}
-        for face_id, card in cards.items():
+        for face_id, stale in cards.items():
             if face_id not in wanted:
-                card.remove()
-        for face in tracked:
-            card = cards.get(face.face_id)
+                stale.remove()
+        for face_id, face in tracked:
+            card = cards.get(face_id)
             if card is None:
-                card = FaceCard(face.face_id)
+                card = FaceCard(face_id)
                 self.mount(card)
-                card.show(face, crops.get(face.face_id), face.face_id == selected_id)
-            else:
-                card.show(face, crops.get(face.face_id), face.face_id == selected_id)
+            card.show(face, crops.get(face_id), face_id == selected_id)
         self._empty.display = not tracked
