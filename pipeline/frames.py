@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from pipeline.emotion import EMOTIONS
+from pipeline.labels import EMOTIONS
 
 KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 """MTCNN's 5 keypoints, in image terms: `left_eye` is the eye on the left of the picture."""

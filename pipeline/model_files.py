@@ -11,10 +11,12 @@ import json
 import re
 from pathlib import Path
 
+from pipeline.errors import FertuiError
+
 _JSON_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
 
 
-class ModelError(Exception):
+class ModelError(FertuiError):
     """A model file is missing, does not match its model card, or cannot be read."""
 
 

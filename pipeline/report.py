@@ -13,8 +13,8 @@ from typing import cast
 
 import numpy as np
 
-from pipeline.emotion import EMOTIONS, UNCLEAR
 from pipeline.frames import SMOOTHED_PREFIX
+from pipeline.labels import EMOTIONS, UNCLEAR
 from pipeline.sinks import summarize_rows, write_private_atomic
 
 MAX_FACES = 8

@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, cast
 
-from pipeline.emotion import EMOTIONS, UNCLEAR
+from pipeline.errors import FertuiError
 from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, result_rows
+from pipeline.labels import EMOTIONS, UNCLEAR
 
 FORMATS = ("csv", "jsonl")
 FILE_MODE = 0o600
@@ -33,7 +34,7 @@ DIR_MODE = 0o700
 NOT_CLOSED = "the process ended before closing the log"
 
 
-class SinkError(Exception):
+class SinkError(FertuiError):
     """The log cannot be written; the message is one line for the user."""
 
 

@@ -29,6 +29,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pipeline.errors import FertuiError
 from pipeline.frames import Frame  # noqa: E402
 
 MAX_SIDE = 3840
@@ -46,11 +47,11 @@ DEMO_SIZE = (640, 480)
 DEMO_FPS = 20.0
 
 
-class SourceError(Exception):
+class SourceError(FertuiError):
     """A source cannot be opened or read; the message is one line for the user."""
 
 
-class SourceLost(Exception):
+class SourceLost(FertuiError):
     """A live source failed to deliver a frame but may come back (a camera unplugged); the runner retries."""
 
 

@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+from pipeline.errors import FertuiError
+
 EXIT_BAD_INPUT = 2
 
 
-class UsageError(Exception):
+class UsageError(FertuiError):
     """Bad input from the user: reported as one line on stderr with exit code 2."""
 
 
@@ -123,23 +125,13 @@ def _say(line: str, *, err: bool = True) -> None:
         print(line, file=sys.stderr if err else sys.stdout, flush=True)
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions whose message is the one line a user sees (exit 2)."""
-    from pipeline.emotion.classifier import ModelError
-    from pipeline.processors.landmarks import LandmarkError
-    from pipeline.sinks import SinkError
-    from pipeline.sources import SourceError
-
-    return SourceError, SinkError, LandmarkError, ModelError
-
-
 def _open_source(spec: str, **options: object):
     from pipeline.sources import open_source
 
     try:
         source = open_source(spec, **options)  # type: ignore[arg-type]  # options are open_source's own keywords
         source.open()
-    except _user_errors() as exc:
+    except FertuiError as exc:
         raise UsageError(str(exc)) from exc
     return source
 
@@ -165,7 +157,7 @@ def _build_processors(config):
     try:
         with _native_stderr_silenced():
             return build_processors(config)
-    except _user_errors() as exc:
+    except FertuiError as exc:
         raise UsageError(str(exc)) from exc
 
 
@@ -350,7 +342,7 @@ def _run_figures(stats) -> dict[str, object]:
 def _print_summary(log, console) -> None:
     from rich.table import Table
 
-    from pipeline.emotion import EMOTIONS, UNCLEAR
+    from pipeline.labels import EMOTIONS, UNCLEAR
 
     summary = log.summary()
     table = Table(title=f"{log.frames_written} frames, {len(summary)} face(s): share of frames per emotion")
@@ -680,15 +672,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter is not for users
-    from pipeline.emotion.classifier import ModelError
-    from pipeline.emotion.data import DataError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None) or _run_live
     try:
         return handler(args)
-    except (UsageError, DataError, ModelError) as exc:
+    except FertuiError as exc:
         print(f"fertui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -25,8 +25,8 @@ from rich.style import Style
 from rich_pixels._renderer import Renderer
 from textual.strip import Strip
 
-from pipeline.emotion import EMOTIONS, UNCLEAR
 from pipeline.frames import Face
+from pipeline.labels import EMOTIONS, UNCLEAR
 
 UPPER_HALF = "▀"
 COLOR_MODES: tuple[str, ...] = ("8", "6", "5", "4", "256")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from textual.strip import Strip
 
-from pipeline.emotion import EMOTIONS, UNCLEAR
 from pipeline.frames import Face, FrameResult
+from pipeline.labels import EMOTIONS, UNCLEAR
 from tui.render import (
     HalfBlockRenderer,
     RenderedFrame,

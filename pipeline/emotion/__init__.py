@@ -7,11 +7,9 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-"""Class order of FER-2013 (label i is EMOTIONS[i]) and of every probability vector in fertui."""
+from pipeline.labels import EMOTIONS, UNCLEAR
 
-UNCLEAR = "unclear"
-"""The label shown when the classifier is not confident enough (the paper's "Neutral/No clear")."""
+__all__ = ["DATA_ENV", "DEFAULT_DATA", "DEFAULT_FERPLUS", "EMOTIONS", "MODELS_DIR", "PROJECT_ROOT", "UNCLEAR"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """The checkout, when fertui runs from one (an installed wheel has none: this is then site-packages' parent)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.emotion import EMOTIONS
+from pipeline.errors import FertuiError
 
 SPLITS = ("train", "val", "test")
 LABEL_SETS = ("fer2013", "ferplus", "ferplus-votes")
@@ -43,7 +44,7 @@ GET_DATA_HINT = (
 )
 
 
-class DataError(Exception):
+class DataError(FertuiError):
     """A data file is missing, unreadable or not shaped like FER-2013."""
 
 

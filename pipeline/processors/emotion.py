@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from pipeline.emotion import EMOTIONS, UNCLEAR
 from pipeline.emotion.classifier import EmotionClassifier
 from pipeline.emotion.crop import face_crop, jitter_schedule
 from pipeline.frames import FrameResult
+from pipeline.labels import EMOTIONS, UNCLEAR
 from pipeline.processors.base import Processor
 
 

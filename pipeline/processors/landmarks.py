@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline.errors import FertuiError
 from pipeline.frames import FrameResult
 from pipeline.processors.base import Processor
 from pipeline.processors.detection import sha256_of
@@ -20,7 +21,7 @@ from pipeline.processors.detection import sha256_of
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
 
-class LandmarkError(Exception):
+class LandmarkError(FertuiError):
     """The landmark model cannot be found; the message is one line for the user."""
 
 
