@@ -10,7 +10,7 @@ import pytest
 from pipeline.emotion import DEFAULT_DATA, EMOTIONS, MODELS_DIR
 from pipeline.emotion.classifier import EmotionClassifier, read_model_card
 from pipeline.emotion.data import load_split
-from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, predict_split
+from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as, predict_split
 from pipeline.emotion.export import PAPER_F1
 from tui.cli import main
 
@@ -36,6 +36,13 @@ def test_confusion_matrix_counts_true_rows_and_predicted_columns():
     assert cm.shape == (7, 7)
     assert cm[0, 0] == 1 and cm[0, 1] == 1 and cm[1, 1] == 1 and cm[6, 6] == 2 and cm[6, 2] == 1
     assert cm.sum() == 6
+
+
+def test_the_neutral_to_sad_rate_counts_truly_neutral_faces_read_as_sad():
+    cm = confusion_matrix(np.array([6, 6, 6, 6, 4]), np.array([4, 4, 6, 0, 4]))
+    assert neutral_read_as(cm, "sad") == pytest.approx(0.5)  # two of the four neutral faces; the sad one is right
+    assert neutral_read_as(cm, "angry") == pytest.approx(0.25)
+    assert neutral_read_as(confusion_matrix(np.array([0]), np.array([4])), "sad") == 0.0  # no neutral face
 
 
 def _write_npz(path, n=40, seed=0, **override):

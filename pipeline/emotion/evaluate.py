@@ -76,6 +76,14 @@ def unclear_figures(probs: np.ndarray, labels: np.ndarray, metric: str, threshol
     }
 
 
+def neutral_read_as(confusion: np.ndarray, emotion: str = "sad") -> float:
+    """Share of the truly neutral faces that come out as `emotion` (the error users notice most: calm faces
+    read as sad)."""
+    neutral = EMOTIONS.index("neutral")
+    total = confusion[neutral].sum()
+    return float(confusion[neutral, EMOTIONS.index(emotion)] / total) if total else 0.0
+
+
 def report_dict(probs: np.ndarray, split: Split, classifier: EmotionClassifier) -> dict:
     """The `fertui eval --json` object (the issue's layout) plus the unclear figures."""
     confusion = confusion_matrix(split.labels, np.argmax(probs, axis=1))
@@ -87,6 +95,7 @@ def report_dict(probs: np.ndarray, split: Split, classifier: EmotionClassifier) 
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "per_class": metrics["per_class"],
+        "neutral_as_sad": neutral_read_as(confusion, "sad"),
         "confusion": confusion.tolist(),
         "model": {"file": classifier.path.name, "sha256": classifier.sha256},
         "unclear": unclear_figures(probs, split.labels, classifier.unclear_metric, classifier.unclear_threshold),
@@ -139,7 +148,8 @@ def report_table(report: dict):
         caption=(
             f"model {report['model']['file']} sha256 {report['model']['sha256'][:12]}; "
             f"unclear ({unclear['metric']} < {unclear['threshold']:.3f}): {unclear['n_unclear']} faces "
-            f"({unclear['unclear_fraction']:.1%}), accuracy on the rest {unclear['accuracy_on_rest']:.4f}"
+            f"({unclear['unclear_fraction']:.1%}), accuracy on the rest {unclear['accuracy_on_rest']:.4f}; "
+            f"neutral faces read as sad: {report['neutral_as_sad']:.1%}"
         ),
     )
     table.add_column("emotion")

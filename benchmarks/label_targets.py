@@ -1,0 +1,84 @@
+"""Training runs compared on val by both label sets (original FER-2013 and the FER+ majority); one JSON object.
+
+    uv run python -m benchmarks.label_targets RUN [RUN ...] [--weights best|last] [--split val]
+
+For each run folder (`fertui train --out`), its weights (best.keras, or checkpoint.keras for the last epoch) are
+loaded with Keras and classify the split's images with their mirror images averaged in, as the shipped file does.
+Reported per run: its training labels and epochs, accuracy and macro F1 on the original labels and on the FER+
+majority, FER+ neutral recall and the share of FER+ neutral faces read as sad. Meant for `val`, where the
+training targets are chosen (needs the `train` extra: TensorFlow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.emotion import DEFAULT_DATA
+from pipeline.emotion.data import load_split
+from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as
+from pipeline.labels import EMOTIONS
+
+
+def _predict(model, images: np.ndarray) -> np.ndarray:
+    x = (images.astype(np.float32) / 255.0)[..., None]
+    both = np.concatenate([x, x[:, :, ::-1]])
+    probs = model.predict(both, batch_size=512, verbose=0)
+    return (probs[: len(x)] + probs[len(x) :]) / 2
+
+
+def _figures(predicted: np.ndarray, labels: np.ndarray) -> dict:
+    confusion = confusion_matrix(labels, predicted)
+    metrics = metrics_from_confusion(confusion)
+    return {
+        "n": metrics["n"],
+        "accuracy": round(metrics["accuracy"], 4),
+        "macro_f1": round(metrics["macro_f1"], 4),
+        "neutral_recall": round(metrics["per_class"]["neutral"]["recall"], 4),
+        "neutral_as_sad": round(neutral_read_as(confusion, "sad"), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--weights", choices=("best", "last"), default="best")
+    parser.add_argument("--split", choices=("val", "test"), default="val")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+
+    import keras
+
+    original = load_split(args.data, args.split, "fer2013")
+    ferplus = load_split(args.data, args.split, "ferplus")
+    # The FER+ split keeps the images whose majority is an emotion; find them in the original order.
+    keys = {image.tobytes(): i for i, image in enumerate(original.images)}
+    ferplus_index = np.array([keys[image.tobytes()] for image in ferplus.images])
+    results = []
+    for run in args.runs:
+        state = json.loads((run / "state.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        weights = run / ("best.keras" if args.weights == "best" else "checkpoint.keras")
+        model = keras.models.load_model(weights, safe_mode=True)
+        predicted = _predict(model, original.images).argmax(axis=1)
+        results.append(
+            {
+                "run": str(run),
+                "labels": config["labels"],
+                "original_weight": config.get("original_weight", 0.0),
+                "label_smoothing": config.get("label_smoothing"),
+                "epochs": state["epoch"],
+                "weights": weights.name,
+                "best_epoch": state["best_epoch"],
+                "fer2013_labels": _figures(predicted, original.labels),
+                "ferplus_majority": _figures(predicted[ferplus_index], ferplus.labels),
+            }
+        )
+    print(json.dumps({"split": args.split, "classes": list(EMOTIONS), "runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
