@@ -7,8 +7,11 @@ cells: more than 80x24, and the 4:3 demo fills it exactly), reads and counts eve
 --engine none (default): the app with no processors, so the figures are the display path's own (what the
 terminal side can sustain). --engine full: the real `fertui --demo` with the detection, landmark and
 emotion models (needs --models DIR with emotion.tflite); on a busy 2-core machine detection, not the
-display, then limits the frame rate. Prints one JSON object.
-Run: uv run python benchmarks/app.py [--engine full --models models]
+display, then limits the frame rate. --video-faces N (with --engine full): instead of the demo, a generated
+640x480 30 fps clip with N faces (benchmarks/scenes.py) played by `fertui --source CLIP` at its own pace, as a
+recording is played live: capture-to-screen latency and the frames dropped when processing falls behind.
+Prints one JSON object.
+Run: uv run python benchmarks/app.py [--engine full --models models [--video-faces 2]]
 """
 
 from __future__ import annotations
@@ -58,9 +61,16 @@ def child_command(args: argparse.Namespace, log: Path, folder: Path) -> list[str
     extra += ["--size", args.size]
     if args.engine == "full":
         fertui = Path(sys.executable).with_name("fertui")
+        source = ["--demo"]
+        if args.video_faces:
+            from benchmarks.scenes import scene_frames, write_video
+
+            # Long enough for start-up and the measured window; the faces cross the frame once over the clip.
+            clip = write_video(folder / "clip.avi", scene_frames(args.video_faces, round(30 * (args.seconds + 6))))
+            source = ["--source", str(clip)]
         return [
             str(fertui),
-            "--demo",
+            *source,
             "--log",
             str(log),
             "--export-dir",
@@ -125,6 +135,7 @@ def main() -> None:
     parser.add_argument("--colors", default=None)
     parser.add_argument("--fps", type=float, default=None)
     parser.add_argument("--size", default=DEFAULT_VIDEO_SIZE, help="video cells, COLSxROWS (default: %(default)s)")
+    parser.add_argument("--video-faces", type=int, choices=(1, 2, 3), default=None, help="play a generated clip")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--export-dir", type=Path, help=argparse.SUPPRESS)
@@ -155,6 +166,9 @@ def main() -> None:
                 "bytes_per_frame_app_count": display.get("bytes_per_shown_frame"),
                 "latency_ms_p50": display.get("latency_ms_p50"),
                 "latency_ms_p95": display.get("latency_ms_p95"),
+                "source": meta.get("source", {}).get("source"),
+                "frames_dropped": meta.get("run", {}).get("dropped"),
+                "frames_captured": meta.get("run", {}).get("frames_captured"),
                 "rows_logged": meta.get("rows"),
                 "frames_logged": meta.get("frames"),  # processed frames over the whole run, start-up included
                 "load_average_1m": round(os.getloadavg()[0], 2),

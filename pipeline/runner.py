@@ -71,6 +71,20 @@ class RunnerStats:
     events: tuple[dict[str, object], ...] = ()
     gap_frames: int = 0  # stand-in frames logged while the source was lost
 
+    def figures(self) -> dict[str, object]:
+        """The run as the session metadata's `run` records it (analyze and the live app alike)."""
+        return {
+            "frames_captured": self.frames_captured,
+            "frames_processed": self.frames_processed,
+            "dropped": self.dropped,
+            "paused_skipped": self.paused_skipped,
+            "latency_ms_p50": self.latency_ms_p50,
+            "latency_ms_p95": self.latency_ms_p95,
+            "stage_ms": self.stage_ms,
+            "events": list(self.events),
+            "error": self.error,
+        }
+
 
 _END = object()  # queue marker: the source has ended
 

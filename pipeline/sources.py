@@ -3,7 +3,8 @@
 Every source yields `Frame`s with a BGR uint8 image (grayscale, 16-bit and 4-channel inputs are
 converted), a frame index and a time. `time_s` means:
   - camera and live demo: monotonic seconds since the source was opened (capture time);
-  - video file: the position in the video (frame index / the file's fps), so logs match the recording;
+  - video file: the position in the video (frame index / the file's fps), so logs match the recording
+    (played live, the file is read at its own frame rate: `VideoSource(live=True)`);
   - image folder: the image's position in the sorted folder (one image = one second);
   - offline demo: frame index / the demo's fps (deterministic).
 
@@ -291,12 +292,15 @@ class VideoSource(FrameSource):
 
     A frame that fails to decode is skipped and counted (`undecodable`), keeping the later frames' index and
     time; a truncated file ends early (`ended_early`, and frames_read tells how far it got).
+
+    `live=True` (the live app) plays the file at its own frame rate, like a camera: each frame is delivered
+    when its time in the video comes, and the runner drops the oldest waiting frames when processing falls
+    behind, so the picture stays current. `live=False` (`analyze`) reads as fast as processing takes frames.
     """
 
-    live = False
-
-    def __init__(self, path: str | os.PathLike, *, max_frames: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, *, max_frames: int | None = None, live: bool = False) -> None:
         super().__init__(max_frames)
+        self.live = live
         self.path = Path(path)
         self.name = str(self.path)
         self._capture: cv2.VideoCapture | None = None
@@ -338,6 +342,11 @@ class VideoSource(FrameSource):
         if image is None:
             return None
         time_s = self._index / self._fps if self._fps else self._since_open()
+        if self.live:
+            # Wait for the frame's moment in the video (a file of unknown rate plays at the demo's).
+            due = self._start_mono + self._index / (self._fps or DEMO_FPS) - time.monotonic()
+            if due > 0:
+                time.sleep(due)
         frame = Frame(self._index, time_s, time.time(), to_bgr8(image), self.path.name)
         self._index += 1
         return frame
@@ -564,7 +573,8 @@ def open_source(
     """The source for a spec: "0" | "/dev/video0" | "clip.mp4" | "photo.jpg" | "photos/" | "demo".
 
     Paths are checked here (exists, readable, not empty); `open()` then checks that the contents decode.
-    `live` only applies to the demo (None: paced like a camera). `max_frames` limits any source.
+    `live` paces the demo (None: paced like a camera) and video files (None: not paced) at their frame rate, as
+    the live app wants; `analyze` reads everything unpaced. `max_frames` limits any source.
     """
     spec = str(spec).strip()
     if not spec:
@@ -587,4 +597,4 @@ def open_source(
         raise SourceError(f"{spec}: the file is empty")
     if _is_image_file(path) and read_image(path) is not None:
         return ImageSource(path, max_frames=max_frames)
-    return VideoSource(path, max_frames=max_frames)
+    return VideoSource(path, max_frames=max_frames, live=bool(live))

@@ -11,7 +11,7 @@ import pytest
 from pipeline.frames import Face, Frame, FrameResult
 from pipeline.processors.base import Processor
 from pipeline.runner import DropPolicy, Runner
-from pipeline.sources import DemoSource, FrameSource, SourceLost
+from pipeline.sources import DemoSource, FrameSource, SourceLost, open_source
 
 
 class CountingSource(FrameSource):
@@ -241,3 +241,24 @@ def test_stand_ins_dropped_during_a_gap_are_not_counted_as_dropped_frames() -> N
 def test_drop_policy_can_be_chosen_explicitly(policy: DropPolicy) -> None:
     runner = Runner(CountingSource(5), [BoxFinder()], [], drop_policy=policy)
     assert runner.drop_policy is policy
+
+
+def test_a_video_played_live_keeps_its_pace_and_drops_what_processing_cannot_take(moving_video) -> None:
+    # The 30-frame, 10 fps clip (3 s) played as the live app plays it, through a stage that needs 0.25 s a frame:
+    # the run still takes about the clip's length, the frames processed are the current ones, and the rest are
+    # counted as dropped. Read unpaced (analyze), every frame is processed and the run takes 30 x 0.25 s.
+    path, _ = moving_video
+    sink = ListSink()
+    runner = Runner(open_source(str(path), live=True), [BoxFinder(delay_s=0.25)], [sink], queue_size=2)
+    started = time.monotonic()
+    runner.start()
+    assert runner.wait(20.0)
+    elapsed = time.monotonic() - started
+    stats = runner.stats()
+    assert runner.drop_policy is DropPolicy.DROP_OLDEST
+    assert stats.frames_captured == 30
+    assert 2.5 < elapsed < 5.0, elapsed  # the clip's 3 s (plus the last frame's processing), not 7.5 s
+    assert stats.dropped > 10 and stats.frames_processed + stats.dropped == 30
+    indices = [result.frame.index for result in sink.results]
+    assert indices == sorted(indices) and indices[-1] >= 27  # it kept up with the video to its end
+    assert stats.figures()["dropped"] == stats.dropped

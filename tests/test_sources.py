@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -172,3 +173,15 @@ def test_truncated_video_ends_early_and_says_how_far_it_got(moving_video, tmp_pa
     frames = read_all(source)
     assert 0 < len(frames) < 30
     assert source.describe()["frames_read"] == len(frames)
+
+
+def test_a_video_played_live_is_read_at_its_frame_rate(moving_video) -> None:
+    path, _ = moving_video  # 10 fps
+    source = open_source(str(path), live=True, max_frames=6)
+    assert isinstance(source, VideoSource) and source.live
+    started = time.monotonic()
+    with source:
+        times = [frame.time_s for frame in iter(source.read, None)]
+    assert times == pytest.approx([i / 10 for i in range(6)])  # still the position in the video
+    assert 0.45 < time.monotonic() - started < 1.5  # frame 5 is due 0.5 s after the start
+    assert open_source(str(path)).live is False  # analyze reads as fast as it can

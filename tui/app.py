@@ -433,7 +433,7 @@ class FertuiApp(App[None]):
         self.runner.stop(timeout=2.0, reason=self.exit_reason)
         if self.session_log is not None:
             self.session_log.close(self.exit_reason)
-            self.session_log.update_metadata(display=self.display_figures())
+            self.session_log.update_metadata(run=self.runner.stats().figures(), display=self.display_figures())
 
     def display_figures(self) -> dict[str, object]:
         """How the session looked on the terminal, for the log's metadata (and benchmarks/app.py)."""
@@ -483,7 +483,7 @@ def make_app(
     from pipeline.sources import open_source
 
     if source is None:
-        source = open_source(config.source)
+        source = open_source(config.source, live=True)
     if processors is None:
         from pipeline.engine import EngineConfig, build_processors
 

@@ -284,7 +284,7 @@ def _analyze(source, processors, log) -> int:
                 reason = None if runner.done else "stopped by an error in fertui"
             runner.stop(timeout=1.5, reason=reason)
     stats = runner.stats()
-    log.update_metadata(source=source.describe(), run=_run_figures(stats))
+    log.update_metadata(source=source.describe(), run=stats.figures())
     if log.write_error:
         _say(f"fertui: warning: {log.write_error}")
     if signals.received is not None:
@@ -324,19 +324,6 @@ def _input_notes(source, stats) -> list[str]:
             "(truncated or damaged file); everything read is in the log"
         )
     return notes
-
-
-def _run_figures(stats) -> dict[str, object]:
-    return {
-        "frames_captured": stats.frames_captured,
-        "frames_processed": stats.frames_processed,
-        "dropped": stats.dropped,
-        "latency_ms_p50": stats.latency_ms_p50,
-        "latency_ms_p95": stats.latency_ms_p95,
-        "stage_ms": stats.stage_ms,
-        "events": list(stats.events),
-        "error": stats.error,
-    }
 
 
 def _print_summary(log, console) -> None:
@@ -463,7 +450,7 @@ def _run_live(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
     camera = config.source.isdigit() or config.source.startswith("/dev/video")
     try:
-        source = _open_source(config.source)
+        source = _open_source(config.source, live=True)
     except UsageError as exc:
         raise UsageError(f"{exc}; {NO_CAMERA_HINT}" if camera else str(exc)) from exc
     try:
