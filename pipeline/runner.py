@@ -86,6 +86,9 @@ class RunnerStats:
         }
 
 
+LIVE_QUEUE_SIZE = 1
+FILE_QUEUE_SIZE = 4
+
 _END = object()  # queue marker: the source has ended
 
 
@@ -104,13 +107,18 @@ class Runner:
         processors: Sequence[Processor],
         sinks: Sequence[Sink] = (),
         *,
-        queue_size: int = 4,
+        queue_size: int | None = None,
         drop_policy: DropPolicy | None = None,
     ) -> None:
         self.source = source
         self.processors = list(processors)
         self.sinks = list(sinks)
         self.drop_policy = drop_policy or (DropPolicy.DROP_OLDEST if source.live else DropPolicy.BLOCK)
+        if queue_size is None:
+            # Live: only the newest frame waits, so what is shown is at most one frame older than processing
+            # allows (a 4-deep queue that processing cannot drain added 4 frame periods of latency). Files:
+            # a few frames of slack so the capture thread's decoding overlaps processing.
+            queue_size = LIVE_QUEUE_SIZE if self.drop_policy is DropPolicy.DROP_OLDEST else FILE_QUEUE_SIZE
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
         self._stop = threading.Event()
         self._done = threading.Event()
