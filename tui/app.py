@@ -1,15 +1,15 @@
 """The live app: the camera as terminal pixels with overlays, face and landmark panes, a live histogram.
 
 Threads: the engine's capture and processing threads fill the runner's one-slot mailbox; the render
-thread (tui/render_loop.py) turns the newest result into strips; the UI thread swaps those strips in on
-a fixed timer and refreshes only the rows that changed. Nothing here blocks on the pipeline.
+thread (tui/render_loop.py) turns the newest result into strips and posts them as a FrameReady message that
+the next frame supersedes; the UI thread swaps those strips in and refreshes only the rows that changed.
+Export and snapshot run in thread workers. Nothing here blocks on the pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import os
 import signal
 import threading
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from rich.table import Table
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
@@ -34,8 +35,10 @@ from pipeline.runner import Runner
 from pipeline.sinks import SessionLog
 from pipeline.sources import FrameSource
 from tui.config import AppConfig, display_settings
+from tui.driver import ByteCountingDriver
 from tui.export import export_session, save_snapshot
 from tui.governor import Quality, QualityGovernor
+from tui.messages import FrameReady
 from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
@@ -117,7 +120,8 @@ class FertuiApp(App[None]):
     selected_face: reactive[int | None] = reactive(None, init=False)
 
     def __init__(self, config: AppConfig, runner: Runner, session_log: SessionLog | None) -> None:
-        super().__init__()
+        # Textual's own driver, counting what it writes (run_test uses its headless driver instead).
+        super().__init__(driver_class=ByteCountingDriver if os.name == "posix" else None)
         self.config = config
         self.runner = runner
         self.session_log = session_log
@@ -133,7 +137,6 @@ class FertuiApp(App[None]):
         )
         self.exit_reason: str | None = QUIT_REASON
         self.last_view: ViewFrame | None = None
-        self.bytes_written = 0
         self.frames_shown = 0
         self._bytes_last_second = 0.0
         self._bytes_mark = (time.monotonic(), 0)
@@ -143,7 +146,6 @@ class FertuiApp(App[None]):
         self._first_shown: float | None = None
         self._last_shown: float | None = None
         self._panels_shown_for: FrameResult | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._note = ""
 
@@ -167,7 +169,6 @@ class FertuiApp(App[None]):
         self.landmark_pane = self.query_one(LandmarkPane)
         self.histogram = self.query_one(HistogramPane)
         self.status_bar = self.query_one(StatusBar)
-        self._count_terminal_bytes()
         self._install_signal_handlers()
         self.query_one("#faces").border_title = "faces"
         self.query_one("#landmarks").border_title = "landmarks"
@@ -175,8 +176,6 @@ class FertuiApp(App[None]):
         self.recording = self.session_log is not None and self.config.record
         if self.session_log is not None:
             self.session_log.recording = self.recording
-        self._loop = asyncio.get_running_loop()
-        self._ui_context = contextvars.copy_context()
         self.runner.start()
         self.render_loop.start()
         self.set_interval(PANEL_INTERVAL_S, self._update_panels)
@@ -212,23 +211,15 @@ class FertuiApp(App[None]):
 
     # -- the per-frame and periodic work ---------------------------------------------------------------
 
-    def _frame_ready(self) -> None:
-        """Called on the render thread after each new frame: show it on the UI thread as soon as it can.
+    def _frame_ready(self, view: ViewFrame) -> None:
+        """Called on the render thread with each new frame: the UI shows it as soon as it can (never blocks)."""
+        if not self._stopped:
+            self.post_message(FrameReady(view))
 
-        A wake-up rather than a UI timer at the frame rate: two timers at the same rate beat against each
-        other, and each beat either drops a frame or shows one a period late. Never blocks the render thread.
-        """
-        loop = self._loop
-        if loop is None or self._stopped:
+    def on_frame_ready(self, message: FrameReady) -> None:
+        if self._stopped:
             return
-        with contextlib.suppress(RuntimeError):  # the loop closed at exit
-            # In the UI's context (Textual's active app and message pump), not this thread's.
-            loop.call_soon_threadsafe(self._show_newest_frame, context=self._ui_context)
-
-    def _show_newest_frame(self) -> None:
-        view = None if self._stopped else self.render_loop.mailbox.take()
-        if view is None:
-            return
+        view = message.view
         self.video.show(view.video)
         self.last_view = view
         now = time.monotonic()
@@ -358,28 +349,39 @@ class FertuiApp(App[None]):
         if self.session_log is None:
             self.notify("no session log to export", severity="error")
             return
+        self._export(self.session_log)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, session_log: SessionLog) -> None:
+        """Re-read and write the whole log off the UI thread: a long session's export must not freeze the app."""
         try:
-            export = export_session(self.session_log, self.config.export_dir, self.config.export_format)
+            export = export_session(session_log, self.config.export_dir, self.config.export_format)
         except (OSError, ValueError) as exc:
-            self.notify(f"export failed: {exc}", severity="error", timeout=8)
+            self._notify_from_worker(f"export failed: {exc}", severity="error", timeout=8)
             return
+        self._notify_from_worker(f"exported {export.rows} rows to {export.log}\nsummary: {export.summary}", timeout=8)
         self.last_export = export
-        self.notify(f"exported {export.rows} rows to {export.log}\nsummary: {export.summary}", timeout=8)
 
     def action_snapshot(self) -> None:
         view = self.last_view
         if view is None:
             self.notify("no frame to snapshot yet", severity="warning")
             return
+        self._snapshot(view.result, self.show_boxes, self.show_landmarks)
+
+    @work(thread=True, group="snapshot")
+    def _snapshot(self, result: FrameResult, boxes: bool, landmarks: bool) -> None:
         try:
-            path = save_snapshot(
-                view.result, self.config.export_dir, boxes=self.show_boxes, landmarks=self.show_landmarks
-            )
+            path = save_snapshot(result, self.config.export_dir, boxes=boxes, landmarks=landmarks)
         except OSError as exc:
-            self.notify(f"snapshot failed: {exc}", severity="error", timeout=8)
+            self._notify_from_worker(f"snapshot failed: {exc}", severity="error", timeout=8)
             return
+        self._notify_from_worker(f"snapshot saved to {path}", timeout=6)
         self.last_snapshot = path
-        self.notify(f"snapshot saved to {path}", timeout=6)
+
+    def _notify_from_worker(self, message: str, **options: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the app closed while the worker ran
+            self.call_from_thread(self.notify, message, **options)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -394,18 +396,11 @@ class FertuiApp(App[None]):
 
     # -- bytes, signals and shutdown -------------------------------------------------------------------
 
-    def _count_terminal_bytes(self) -> None:
-        """Wrap the driver's write so the status line can show bytes/s (what the governor steers by)."""
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written to the terminal so far (0 where Textual runs another driver: tests, Windows)."""
         driver = self._driver
-        if driver is None:
-            return
-        write = driver.write
-
-        def counting_write(data: str) -> None:
-            self.bytes_written += len(data.encode("utf-8", "surrogateescape"))
-            write(data)
-
-        driver.write = counting_write  # type: ignore[method-assign]  # counts every byte Textual writes
+        return driver.bytes_written if isinstance(driver, ByteCountingDriver) else 0
 
     def _install_signal_handlers(self) -> None:
         try:

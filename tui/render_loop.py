@@ -1,8 +1,8 @@
-"""The render thread: takes the runner's newest result, builds the terminal strips, posts them to a mailbox.
+"""The render thread: takes the runner's newest result, builds the terminal strips, hands them to the UI.
 
 Building strips is numpy plus one Python step per run of cells, a few milliseconds a frame; doing it here
-keeps the UI thread's per-frame work to swapping references. The UI reads the one-slot mailbox on its own
-timer, so a slow terminal never backs frames up: an unread frame is simply replaced by a newer one.
+keeps the UI thread's per-frame work to swapping references. The app posts each frame to itself as a message
+that the next one supersedes (tui/messages.py), so a slow terminal never backs frames up.
 """
 
 from __future__ import annotations
@@ -64,23 +64,6 @@ class ViewFrame:
     options: ViewOptions = field(default_factory=ViewOptions)
 
 
-class LatestSlot:
-    """A one-slot mailbox: `put` replaces what is there, `take` empties it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._item: ViewFrame | None = None
-
-    def put(self, item: ViewFrame) -> None:
-        with self._lock:
-            self._item = item
-
-    def take(self) -> ViewFrame | None:
-        with self._lock:
-            item, self._item = self._item, None
-            return item
-
-
 class EmotionTimeShare:
     """Seconds per label across all faces seen, weighted by the time between the results seen."""
 
@@ -111,25 +94,25 @@ def pick_face(faces: tuple[Face, ...], face_id: int | None) -> Face | None:
 
 
 class RenderLoop(threading.Thread):
-    """Renders each new result of `latest()` into `mailbox`, at most `options.fps` times a second.
+    """Renders each new result of `latest()` and hands it to `on_frame` (on this thread), at most `options.fps`
+    times a second.
 
     Frames are paced by deadline (one period after the previous one was due), not by sleeping a period
     after each render: sleeping adds the render time (and any wait for the GIL) to every period, which
-    held a 20 fps target to about 15 fps under load. `on_frame`, if given, is called (on this thread)
-    after each put, so the UI can take the frame at once instead of on a timer that beats against this one.
+    held a 20 fps target to about 15 fps under load. The UI shows each frame as it arrives rather than on a
+    timer of its own, which would beat against this one.
     """
 
     def __init__(
         self,
         latest: Callable[[], FrameResult | None],
         options: ViewOptions,
-        on_frame: Callable[[], None] | None = None,
+        on_frame: Callable[[ViewFrame], None] | None = None,
     ) -> None:
         super().__init__(name="fertui-render", daemon=True)
         self._latest = latest
         self.on_frame = on_frame
         self.options = options
-        self.mailbox = LatestSlot()
         self.tally = EmotionTimeShare()
         self.renderer = HalfBlockRenderer(options.colors, hysteresis=HYSTERESIS)
         self._pane_styles = StyleCache()
@@ -155,10 +138,10 @@ class RenderLoop(threading.Thread):
                 started = time.monotonic()
                 if result is not last_result:
                     self.tally.add(result)
-                self.mailbox.put(self.render(result, options))
+                view = self.render(result, options)
                 last_result, last_options = result, options
                 if self.on_frame is not None:
-                    self.on_frame()
+                    self.on_frame(view)
                 # The next frame is due one period after this one was; after a long wait, not before now.
                 due = max(due + 1.0 / max(options.fps, 1.0), started)
         except Exception as exc:  # shown in the status line; the app keeps running without video
