@@ -68,6 +68,7 @@ class RunnerStats:
     stage_ms: dict[str, float] = field(default_factory=dict)
     source_state: str = "running"  # "running" | "lost" | "ended"
     error: str | None = None
+    error_in: str | None = None  # "source" or "stage": where the error that ended the run came from
     events: tuple[dict[str, object], ...] = ()
     gap_frames: int = 0  # stand-in frames logged while the source was lost
 
@@ -141,6 +142,7 @@ class Runner:
         self._stage_ms: dict[str, deque[float]] = {}
         self._source_state = "running"
         self._error: str | None = None
+        self._error_in: str | None = None
         self._events: list[dict[str, object]] = []
 
     # -- control ----------------------------------------------------------------------------------------
@@ -209,6 +211,7 @@ class Runner:
                 stage_ms={name: float(np.mean(v)) for name, v in self._stage_ms.items() if v},
                 source_state=self._source_state,
                 error=self._error,
+                error_in=self._error_in,
                 events=tuple(self._events),
                 gap_frames=self._gap_frames,
             )
@@ -225,10 +228,10 @@ class Runner:
                 with contextlib.suppress(Exception):  # an event must never stop the capture thread
                     record(event)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, where: str) -> None:
         with self._lock:
             if self._error is None:
-                self._error = message
+                self._error, self._error_in = message, where
         self._stop.set()
 
     def _capture_loop(self) -> None:
@@ -250,7 +253,7 @@ class Runner:
                     self._capture_stamps.append(now)
                 self._enqueue((frame, now, False))
         except Exception as exc:  # any source failure ends the run with a clear reason
-            self._fail(f"source {self.source.name}: {exc}")
+            self._fail(f"source {self.source.name}: {exc}", "source")
         finally:
             self.source.close()  # here, in the thread that reads it
 
@@ -322,7 +325,7 @@ class Runner:
                 set_up.append(processor)
             self._consume()
         except Exception as exc:  # a failing stage stops the run, never hangs it
-            self._fail(f"{self._stage}: {type(exc).__name__}: {exc}")
+            self._fail(f"{self._stage}: {type(exc).__name__}: {exc}", "stage")
         finally:
             self._stop.set()
             for processor in set_up:

@@ -11,6 +11,7 @@ import cv2
 from rich.console import Console
 
 from pipeline.frames import LOG_COLUMNS
+from pipeline.session import Stop, StopReason
 from pipeline.sinks import read_log
 from tests.app_helpers import fake_app, styles_in_video, video_text, wait_for_panels, wait_until
 from tui.app import HelpScreen
@@ -203,7 +204,7 @@ async def test_q_stops_every_thread_and_closes_the_log_complete(tmp_path):
         await wait_for_panels(pilot)
         assert len(_fertui_threads()) == 3  # capture, processing, render
         await pilot.press("q")
-    assert app.exit_reason is None
+    assert app.session.stopped == Stop.finished() and app.session.stopped.exit_code == 0
     assert set(threading.enumerate()) <= before
     meta = json.loads(app.session_log.meta_path.read_text())
     assert meta["interrupted"] is False and meta["ended"] and meta["rows"] == app.session_log.rows_written > 0
@@ -218,6 +219,8 @@ async def test_ctrl_c_quits_and_closes_the_log_with_a_reason(tmp_path):
     assert not _fertui_threads()
     meta = json.loads(app.session_log.meta_path.read_text())
     assert meta["reason"] == "ctrl-c" and meta["ended"]
+    assert app.session.stopped == Stop(StopReason.CTRL_C) and app.session.stopped.exit_code == 130
+    assert meta["command"] == "live" and meta["config"]["stills"] is False  # the same metadata as analyze writes
     assert len(read_log(app.session_log.path)) == meta["rows"] > 0
 
 

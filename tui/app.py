@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -32,6 +31,7 @@ from textual.widgets import Footer, Static
 
 from pipeline.frames import FrameResult
 from pipeline.runner import Runner
+from pipeline.session import Session, Stop, StopReason, session_metadata
 from pipeline.sinks import SessionLog
 from pipeline.sources import FrameSource
 from tui.config import AppConfig, display_settings
@@ -50,14 +50,8 @@ PANEL_INTERVAL_S = 0.25  # face pane, landmarks, histogram and status: 4 updates
 RECENT = 100  # frames that shown fps and capture-to-screen latency are computed over
 MAX_LATENCY_SAMPLES = 100_000  # session-long latency figures for the metadata (about 1.5 h at 20 fps)
 
-QUIT_REASON: str | None = None  # `q` is the normal end of a session: the log is closed as complete
-CTRL_C_REASON = "ctrl-c"
-SIGNAL_REASONS = {
-    signal.SIGHUP: "hangup: the terminal closed",
-    signal.SIGTERM: "terminated (SIGTERM)",
-    signal.SIGINT: "interrupted (SIGINT)",
-}
 SIGNAL_EXIT_GRACE_S = 5.0
+"""After a signal has closed the log, the process ends within this long even if the terminal is gone."""
 """After a signal the log is closed at once; if the app has not exited this long after, the process ends anyway.
 Textual's shutdown can block for ever writing to a terminal that has gone (seen after SIGHUP: its output queue
 full, its writer thread gone), which would leave a fertui process behind on the lab machine."""
@@ -119,12 +113,11 @@ class FertuiApp(App[None]):
     recording = reactive(True, init=False)
     selected_face: reactive[int | None] = reactive(None, init=False)
 
-    def __init__(self, config: AppConfig, runner: Runner, session_log: SessionLog | None) -> None:
+    def __init__(self, config: AppConfig, session: Session) -> None:
         # Textual's own driver, counting what it writes (run_test uses its headless driver instead).
         super().__init__(driver_class=ByteCountingDriver if os.name == "posix" else None)
         self.config = config
-        self.runner = runner
-        self.session_log = session_log
+        self.session = session
         self.settings = display_settings(config)
         self.governor = QualityGovernor(
             Quality(self.settings.colors, self.settings.fps),
@@ -133,9 +126,12 @@ class FertuiApp(App[None]):
             govern_fps=self.settings.govern_fps,
         )
         self.render_loop = RenderLoop(
-            runner.latest, ViewOptions(colors=self.settings.colors, fps=self.settings.fps), on_frame=self._frame_ready
+            session.runner.latest,
+            ViewOptions(colors=self.settings.colors, fps=self.settings.fps),
+            on_frame=self._frame_ready,
         )
-        self.exit_reason: str | None = QUIT_REASON
+        self.stop_request = Stop.finished()  # `q` is the normal end of a session: the log is closed as complete
+        self._ui_loop: asyncio.AbstractEventLoop | None = None
         self.last_view: ViewFrame | None = None
         self.frames_shown = 0
         self._bytes_last_second = 0.0
@@ -169,7 +165,7 @@ class FertuiApp(App[None]):
         self.landmark_pane = self.query_one(LandmarkPane)
         self.histogram = self.query_one(HistogramPane)
         self.status_bar = self.query_one(StatusBar)
-        self._install_signal_handlers()
+        self._ui_loop = asyncio.get_running_loop()
         self.query_one("#faces").border_title = "faces"
         self.query_one("#landmarks").border_title = "landmarks"
         self.query_one("#histogram").border_title = "emotions"
@@ -387,11 +383,11 @@ class FertuiApp(App[None]):
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        self.exit_reason = QUIT_REASON
+        self.stop_request = Stop.finished()
         self.exit()
 
     def action_interrupt(self) -> None:
-        self.exit_reason = CTRL_C_REASON
+        self.stop_request = Stop(StopReason.CTRL_C)
         self.exit()
 
     # -- bytes, signals and shutdown -------------------------------------------------------------------
@@ -402,16 +398,22 @@ class FertuiApp(App[None]):
         driver = self._driver
         return driver.bytes_written if isinstance(driver, ByteCountingDriver) else 0
 
-    def _install_signal_handlers(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-            for signum in SIGNAL_REASONS:
-                loop.add_signal_handler(signum, self._exit_on_signal, signum)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or no signals
-            pass
+    @property
+    def runner(self) -> Runner:
+        return self.session.runner
 
-    def _exit_on_signal(self, signum: signal.Signals) -> None:
-        self.exit_reason = SIGNAL_REASONS[signum]
+    @property
+    def session_log(self) -> SessionLog | None:
+        return self.session.log
+
+    def signal_received(self, signum: int) -> None:
+        """The session's SignalCatcher calls this inside the signal handler: hand the stop to the UI loop."""
+        loop = self._ui_loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._exit_on_signal, signum)
+
+    def _exit_on_signal(self, signum: int) -> None:
+        self.stop_request = Stop.from_signal(signum)
         self.shutdown_engine()  # first: the terminal may already be gone, so close the log before anything else
         # The log is complete on disk now, so a forced exit loses nothing (os._exit skips only the clean-up).
         watchdog = threading.Timer(SIGNAL_EXIT_GRACE_S, os._exit, args=(128 + int(signum),))
@@ -419,16 +421,16 @@ class FertuiApp(App[None]):
         watchdog.start()
         self.exit()
 
-    def shutdown_engine(self) -> None:
-        """Stop the render thread and the runner; the runner closes the session log with `exit_reason`."""
+    def shutdown_engine(self) -> Stop:
+        """Stop the render thread and the session (idempotent). The session's own failure, if it had one (a stage
+        error, the disk full), is the stop; else what the user asked for (q, Ctrl-C, a signal)."""
         if self._stopped:
-            return
+            return self.session.stopped or self.stop_request
         self._stopped = True
         self.render_loop.stop()
-        self.runner.stop(timeout=2.0, reason=self.exit_reason)
-        if self.session_log is not None:
-            self.session_log.close(self.exit_reason)
-            self.session_log.update_metadata(run=self.runner.stats().figures(), display=self.display_figures())
+        own = self.session.poll()
+        stop = own if own is not None and own.reason is not StopReason.FINISHED else self.stop_request
+        return self.session.stop(stop, timeout=2.0, display=self.display_figures())
 
     def display_figures(self) -> dict[str, object]:
         """How the session looked on the terminal, for the log's metadata (and benchmarks/app.py)."""
@@ -463,33 +465,24 @@ def default_log_path(config: AppConfig) -> Path:
 def make_app(
     config: AppConfig,
     source: FrameSource | None = None,
-    runner: Runner | None = None,
     processors: list | None = None,
 ) -> FertuiApp:
-    """The one factory for the CLI and the tests.
-
-    With no runner, builds one: `source` (or `config.source` opened by spec), `processors` (or the
-    engine's, from `config.models_dir`) and a session log (always created; `config.record` only decides
-    whether recording starts on). A given runner is used as it is; its SessionLog sink, if any, is the log.
-    """
-    if runner is not None:
-        session_log = next((s for s in getattr(runner, "sinks", ()) if isinstance(s, SessionLog)), None)
-        return FertuiApp(config, runner, session_log)
+    """The one factory for the CLI and the tests: the app over a Session of `source` (or `config.source`
+    opened by spec, played live), `processors` (or the engine's for that source, from `config.models_dir`) and
+    a session log (always created; `config.record` only decides whether recording starts on)."""
+    from pipeline.engine import EngineConfig
     from pipeline.sources import open_source
 
     if source is None:
         source = open_source(config.source, live=True)
+    engine_config = EngineConfig(stills=source.stills)
+    if config.models_dir is not None:
+        engine_config.models_dir = config.models_dir
     if processors is None:
-        from pipeline.engine import EngineConfig, build_processors
+        from pipeline.engine import build_processors
 
-        engine_config = EngineConfig(stills=source.stills)
-        if config.models_dir is not None:
-            engine_config.models_dir = config.models_dir
         processors = build_processors(engine_config)
-    metadata: dict[str, object] = {
-        "source": source.describe(),
-        "processors": [p.describe() for p in processors],
-        "app": {"fps": config.fps, "colors": config.colors, "ssh": config.ssh},
-    }
+    app_settings = {"fps": config.fps, "colors": config.colors, "ssh": config.ssh}
+    metadata = session_metadata("live", source, engine_config, processors, app=app_settings)
     session_log = SessionLog(config.log_path or default_log_path(config), config.log_format(), metadata)
-    return FertuiApp(config, Runner(source, processors, sinks=[session_log]), session_log)
+    return FertuiApp(config, Session(source, processors, session_log))

@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from pipeline.errors import FertuiError
 
@@ -86,37 +85,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # -- shared by analyze and the live path --------------------------------------------------------------
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 DEMO_ANALYZE_FRAMES = 200
-
-
-class _SignalCatcher:
-    """Catch SIGINT/SIGTERM/SIGHUP while a run is active: remember the first one, let the main loop stop.
-
-    The handler only records the signal; the main loop polls it. (Stopping threads from inside a handler
-    could deadlock on a lock the interrupted main thread holds.)
-    """
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}  # signal -> the handler it had (a callable, SIG_DFL or SIG_IGN)
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        if self.received is None:
-            self.received = signum
-
-    def __enter__(self) -> _SignalCatcher:
-        for sig in SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.received).name if self.received else ""
 
 
 def _say(line: str, *, err: bool = True) -> None:
@@ -205,6 +174,7 @@ def _check_analyze_options(args: argparse.Namespace) -> str:
 
 def _run_analyze(args: argparse.Namespace) -> int:
     from pipeline.engine import EngineConfig
+    from pipeline.session import Session, session_metadata
     from pipeline.sinks import SessionLog, SinkError, check_writable
 
     fmt = _check_analyze_options(args)
@@ -227,29 +197,24 @@ def _run_analyze(args: argparse.Namespace) -> int:
             models_dir=args.models,
         )
         processors = _build_processors(config)
-        metadata = {
-            "command": "analyze",
-            "source": source.describe(),
-            "config": config.describe(),
-            "processors": [p.describe() for p in processors],
-        }
         try:
+            metadata = session_metadata("analyze", source, config, processors)
             log = SessionLog(out, fmt, metadata, overwrite=args.overwrite)
         except SinkError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
         source.close()
         raise
-    return _analyze(source, processors, log)
+    return _analyze(Session(source, processors, log))
 
 
-def _analyze(source, processors, log) -> int:
+def _analyze(session) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from pipeline.runner import Runner
+    from pipeline.session import SignalCatcher, StopReason
 
-    runner = Runner(source, processors, [log])
+    source, log, runner = session.source, session.log, session.runner
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]analyze[/]"),
@@ -261,41 +226,34 @@ def _analyze(source, processors, log) -> int:
         TimeRemainingColumn(),
         console=console,
     )
-    with _SignalCatcher() as signals:
-        runner.start()
+    with SignalCatcher() as signals:
+        session.start()
         try:
             # A terminal that went away (SIGHUP after an SSH drop) fails the progress bar's writes;
             # that must not keep the log from closing.
             with contextlib.suppress(OSError), progress:
                 task = progress.add_task("analyze", total=source.frame_count, fps=0.0, state="")
-                while not runner.wait(0.1) and signals.received is None and not log.write_error:
+                # Until the session stops by itself (the end, the disk filling: nothing more can be recorded,
+                # an error) or a signal asks it to.
+                while not session.wait(0.1) and signals.received is None:
                     stats = runner.stats()
                     state = "source lost, retrying (the gap is logged)" if stats.source_state == "lost" else ""
                     progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps, state=state)
                 stats = runner.stats()
                 progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
         finally:
-            reason: str | None
-            if signals.received is not None:
-                reason = f"interrupted by {signals.name}"
-            elif log.write_error:
-                reason = log.write_error  # the disk filled: nothing more can be recorded, so stop
-            else:
-                reason = None if runner.done else "stopped by an error in fertui"
-            runner.stop(timeout=1.5, reason=reason)
+            stop = session.stop(signals.stop)
     stats = runner.stats()
-    log.update_metadata(source=source.describe(), run=stats.figures())
     if log.write_error:
         _say(f"fertui: warning: {log.write_error}")
-    if signals.received is not None:
+    if stop.reason is StopReason.SIGNAL:
         for note in _input_notes(source, stats):
             _say(f"fertui: note: {note}")
-        _say(f"fertui: {reason}; log closed with {log.rows_written} rows: {log.path}")
-        return 128 + signals.received
-    if stats.error or log.write_error:
-        why = stats.error or "recording stopped"
-        _say(f"fertui: analysis stopped: {why}; log closed with {log.rows_written} rows: {log.path}")
-        return 1
+        _say(f"fertui: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
+        return stop.exit_code
+    if stop.reason is not StopReason.FINISHED:
+        _say(f"fertui: analysis stopped: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
+        return stop.exit_code
     _print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
     for note in _input_notes(source, stats):
         _say(f"fertui: note: {note}")
@@ -405,7 +363,6 @@ def _add_live_options(parser: argparse.ArgumentParser) -> None:
 
 
 NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
-EXIT_CODES = {None: 0, "ctrl-c": 130}
 
 
 def _live_config(args: argparse.Namespace):
@@ -464,25 +421,20 @@ def _run_live(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    try:
-        app.run()
-    finally:
-        app.shutdown_engine()  # idempotent: the app stops the engine on unmount; this covers a crash
+    from pipeline.session import SignalCatcher, StopReason
+
+    with SignalCatcher(on_signal=app.signal_received):
+        try:
+            app.run()
+        finally:
+            stop = app.shutdown_engine()  # idempotent: the app stops the engine on unmount; this covers a crash
     log = app.session_log
-    reason = app.exit_reason
     if log is not None:
-        _say(f"fertui: session log {log.path} ({log.rows_written} rows){'; ' + reason if reason else ''}", err=False)
-    if app.runner.stats().error:
-        _say(f"fertui: stopped: {app.runner.stats().error}")
-        return 1
-    signum = next((s for s, r in _signal_reasons().items() if r == reason), None)
-    return 128 + int(signum) if signum is not None else EXIT_CODES.get(reason, 0)
-
-
-def _signal_reasons():
-    from tui.app import SIGNAL_REASONS
-
-    return SIGNAL_REASONS
+        why = f"; {stop.text}" if stop.text else ""
+        _say(f"fertui: session log {log.path} ({log.rows_written} rows){why}", err=False)
+    if stop.reason in (StopReason.STAGE_ERROR, StopReason.SOURCE_FAILED, StopReason.DISK_FULL):
+        _say(f"fertui: stopped: {stop.text}")
+    return stop.exit_code
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,183 @@
+"""One session: a source, the processors, the runner, the session log and its metadata, from start to a typed stop.
+
+`fertui analyze` and the live app are front ends over a Session; they differ in what they show while it runs
+(a progress bar, the terminal app), not in how it starts, records, stops or says why it stopped. A session
+stops once, for one `Stop`: the source ended or the user quit, Ctrl-C in the app, a signal (SIGINT, SIGTERM,
+SIGHUP when an SSH link drops), the source failing, the disk filling, a stage failing. The log's metadata and
+the process's exit code both follow from that Stop.
+
+Signals reach a session through one SignalCatcher: its handler only records the signal and hands it on, so a
+front end decides when to stop (stopping threads from inside a handler could deadlock on a lock the
+interrupted main thread holds).
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipeline.processors.base import Processor
+from pipeline.runner import Runner
+from pipeline.sinks import SessionLog, Sink
+from pipeline.sources import FrameSource
+
+if TYPE_CHECKING:
+    from pipeline.engine import EngineConfig
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopReason(enum.Enum):
+    FINISHED = "finished"  # the source ended, or the user quit (q): the log is complete
+    CTRL_C = "ctrl-c"  # Ctrl-C pressed in the live app
+    SIGNAL = "signal"  # SIGINT, SIGTERM, or SIGHUP (the terminal or the SSH link went away)
+    SOURCE_FAILED = "source failed"  # the source broke (a lost camera is retried, not this)
+    DISK_FULL = "disk full"  # the log could not be written
+    STAGE_ERROR = "stage error"  # a processor, or fertui itself, failed
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a session stopped: the reason, and the detail it needs (the signal, the error)."""
+
+    reason: StopReason
+    detail: str = ""
+    signum: int | None = None
+
+    @classmethod
+    def finished(cls) -> Stop:
+        return cls(StopReason.FINISHED)
+
+    @classmethod
+    def from_signal(cls, signum: int) -> Stop:
+        return cls(StopReason.SIGNAL, signal.Signals(signum).name, int(signum))
+
+    @property
+    def text(self) -> str | None:
+        """The metadata's `reason`: None for a session that ran to its end, else one line saying why it stopped."""
+        if self.reason is StopReason.FINISHED:
+            return None
+        if self.reason is StopReason.CTRL_C:
+            return "ctrl-c"
+        if self.reason is StopReason.SIGNAL:
+            return f"interrupted by {self.detail}"
+        return self.detail or self.reason.value
+
+    @property
+    def exit_code(self) -> int:
+        """0 for a complete session, 128 + the signal for a signal (130 for Ctrl-C), 1 for a failure."""
+        if self.reason is StopReason.FINISHED:
+            return 0
+        if self.reason is StopReason.CTRL_C:
+            return 128 + int(signal.SIGINT)
+        if self.reason is StopReason.SIGNAL and self.signum is not None:
+            return 128 + self.signum
+        return 1
+
+
+def session_metadata(
+    command: str, source: FrameSource, config: EngineConfig, processors: Sequence[Processor], **extra: object
+) -> dict[str, object]:
+    """The metadata a session log starts with, the same for every front end (`extra`: what one adds)."""
+    return {
+        "command": command,
+        "source": source.describe(),
+        "config": config.describe(),
+        "processors": [processor.describe() for processor in processors],
+        **extra,
+    }
+
+
+class Session:
+    """Owns a source, its processors, the runner and the session log, and stops them all for one Stop."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        processors: Sequence[Processor],
+        log: SessionLog | None,
+        *,
+        extra_sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.source = source
+        self.processors = list(processors)
+        self.log = log
+        self.runner = Runner(source, self.processors, [*([log] if log is not None else []), *extra_sinks])
+        self._stop: Stop | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.runner.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the session has come to a stop by itself (see `poll`) or was stopped; True when it has."""
+        return self.runner.wait(timeout) or self.poll() is not None
+
+    def poll(self) -> Stop | None:
+        """The stop the session has come to by itself, if any: the disk filled, the source or a stage failed, or
+        the source ended."""
+        if self.log is not None and self.log.write_error:
+            return Stop(StopReason.DISK_FULL, self.log.write_error)
+        if not self.runner.done:
+            return None
+        stats = self.runner.stats()
+        if stats.error:
+            reason = StopReason.SOURCE_FAILED if stats.error_in == "source" else StopReason.STAGE_ERROR
+            return Stop(reason, stats.error)
+        return Stop.finished()
+
+    @property
+    def stopped(self) -> Stop | None:
+        """The stop, once `stop` ran."""
+        return self._stop
+
+    def stop(self, stop: Stop | None = None, *, timeout: float = 1.5, **metadata: object) -> Stop:
+        """Stop the session: the threads, the processors and the log, which gets the stop's reason, the run's
+        figures and `metadata`. Idempotent: the first stop is the session's. Without `stop`, the one the session
+        came to by itself; a session stopped early for no reason at all is a fertui error."""
+        with self._lock:
+            if self._stop is not None:
+                return self._stop
+            self._stop = stop or self.poll() or Stop(StopReason.STAGE_ERROR, "stopped by an error in fertui")
+        self.runner.stop(timeout=timeout, reason=self._stop.text)
+        if self.log is not None:
+            self.log.close(self._stop.text)
+            self.log.update_metadata(source=self.source.describe(), run=self.runner.stats().figures(), **metadata)
+        return self._stop
+
+
+class SignalCatcher:
+    """Catch SIGINT, SIGTERM and SIGHUP while a session runs: remember the first and pass it to `on_signal`.
+
+    The handler runs between two bytecodes of the main thread, so `on_signal` may only hand the work on (set
+    a flag, `loop.call_soon_threadsafe`); the previous handlers come back on exit.
+    """
+
+    def __init__(self, on_signal: Callable[[int], None] | None = None) -> None:
+        self.received: int | None = None
+        self._on_signal = on_signal
+        self._previous: dict[int, Any] = {}  # signal -> its handler before (a callable, SIG_DFL or SIG_IGN)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+            if self._on_signal is not None:
+                self._on_signal(signum)
+
+    def __enter__(self) -> SignalCatcher:
+        if threading.current_thread() is threading.main_thread():  # signals can only be caught there
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @property
+    def stop(self) -> Stop | None:
+        return None if self.received is None else Stop.from_signal(self.received)
