@@ -114,3 +114,18 @@ def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majori
     assert len(expected_val) < n  # images whose majority is contempt, unknown or not-a-face are not scored
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (stored["labels"], stored["original_weight"]) == ("ferplus-votes", 0.25)
+
+
+def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():
+    import tensorflow as tf
+
+    from pipeline.emotion.model import augment
+
+    images = tf.constant(np.random.default_rng(2).random((32, 48, 48, 1)), tf.float32)
+    seed = tf.constant([3, 4], tf.int64)
+    plain = augment(images, seed).numpy()
+    webcam = augment(images, seed, webcam=True).numpy()
+    assert np.array_equal(webcam, augment(images, seed, webcam=True).numpy())  # the same batch, the same degradation
+    assert webcam.min() >= 0.0 and webcam.max() <= 1.0
+    changed = [not np.allclose(a, b, atol=1e-5) for a, b in zip(plain, webcam, strict=True)]
+    assert 8 < sum(changed) < 32  # each degradation hits about half the batch, so some images come through as they were

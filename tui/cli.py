@@ -53,6 +53,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="with ferplus-votes: mix W of the original label into each target (default: 0)",
     )
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
+    p.add_argument("--webcam-augment", action="store_true", help="also train on webcam-like blur, gamma and noise")
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=1234)
@@ -73,6 +74,7 @@ def _run_train(args: argparse.Namespace) -> int:
         labels=args.labels,
         original_weight=args.original_weight,
         label_smoothing=args.label_smoothing,
+        webcam_augment=args.webcam_augment,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,

@@ -46,8 +46,9 @@ def build_model(
     return keras.Model(inputs, outputs, name="fertui_emotion")
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Random flip, rotation (+-12 deg), scale (0.85-1.15), shift (+-10%), brightness/contrast and a cutout.
+def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False) -> tf.Tensor:
+    """Random flip, rotation (+-12 deg), scale (0.85-1.15), shift (+-10%), brightness/contrast and a cutout;
+    with `webcam`, then a webcam's degradations (see webcam_degrade).
 
     `images` is a (B, 48, 48, 1) float32 batch in [0, 1]; `seed` a shape-(2,) int tensor, so a batch's
     augmentation is reproducible from the epoch and batch index (this is what makes --resume exact).
@@ -92,4 +93,31 @@ def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     inside = (tf.abs(ys - cy) < 8) & (tf.abs(xs - cx) < 8)
     use = uniform(8, 0.0, 1.0)[:, None, None] > 0.5
     inside = tf.logical_and(inside, use)[..., None]
-    return tf.where(inside, tf.broadcast_to(mean, tf.shape(images)), images)
+    images = tf.where(inside, tf.broadcast_to(mean, tf.shape(images)), images)
+    if webcam:
+        # Its own seed stream, so the augmentation above is the same with or without this step.
+        images = webcam_degrade(images, tf.random.experimental.stateless_fold_in(seed, 1))
+    return images
+
+
+_BLUR = [0.0625, 0.25, 0.375, 0.25, 0.0625]  # a 5-tap binomial kernel, close to a Gaussian of sigma 1
+
+
+def webcam_degrade(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """What a webcam in a dim room does to a face: blur (a random share of a sigma-1 blur), a gamma of
+    0.7-1.4 (exposure), and sensor noise (standard deviation up to 0.04), each on a random half of the batch."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, num=6)
+    uniform = lambda i, lo, hi: tf.random.stateless_uniform([batch, 1, 1, 1], seeds[i], lo, hi)  # noqa: E731
+    half = lambda i: tf.cast(uniform(i, 0.0, 1.0) < 0.5, tf.float32)  # noqa: E731
+
+    kernel = tf.constant(_BLUR, tf.float32)
+    kernel = (kernel[:, None] * kernel[None, :])[:, :, None, None]
+    blurred = tf.nn.conv2d(tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="REFLECT"), kernel, 1, "VALID")
+    amount = uniform(0, 0.0, 1.0) * half(1)
+    images = images * (1.0 - amount) + blurred * amount
+    gamma = tf.where(half(2) > 0, uniform(3, 0.7, 1.4), tf.ones_like(amount))
+    images = tf.pow(tf.clip_by_value(images, 1e-6, 1.0), gamma)
+    sigma = uniform(4, 0.0, 0.04) * half(5)
+    noise = tf.random.stateless_normal(tf.shape(images), tf.random.experimental.stateless_fold_in(seed, 7))
+    return tf.clip_by_value(images + sigma * noise, 0.0, 1.0)

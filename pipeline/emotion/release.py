@@ -64,6 +64,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--original-weight", str(config["original_weight"])]
     if config.get("label_smoothing", 0.1) != 0.1:
         command += ["--label-smoothing", str(config["label_smoothing"])]
+    if config.get("webcam_augment"):
+        command += ["--webcam-augment"]
     if config.get("limit"):
         command += ["--limit", str(config["limit"])]
     return {

@@ -39,6 +39,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weight_power: float = 0.5  # 0: no re-weighting, 1: inverse frequency
     original_weight: float = 0.0  # ferplus-votes: share of the original FER-2013 label mixed into the targets
+    webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
     seed: int = 1234
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
     widths: tuple[int, ...] = field(default=(32, 64, 128, 256))
@@ -80,7 +81,7 @@ def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, e
     def augment_batch(index, batch):
         images, targets, sample_weights = batch
         seed = tf.stack([tf.constant(config.seed + 7919 * epoch, tf.int64), index])
-        return augment(images, seed), targets, sample_weights
+        return augment(images, seed, webcam=config.webcam_augment), targets, sample_weights
 
     return ds.enumerate().map(augment_batch, num_parallel_calls=1).prefetch(2)
 
