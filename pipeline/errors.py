@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class FertuiError(Exception):
     """A problem fertui reports in one line; see the subclasses."""
+
+
+class UsageError(FertuiError):
+    """Bad input from the user (an option out of range, a command that needs what is not installed)."""

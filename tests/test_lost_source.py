@@ -7,13 +7,13 @@ import time
 
 import numpy as np
 
+from pipeline.commands.analyze import input_notes as _input_notes
 from pipeline.frames import Face, Frame, FrameResult
 from pipeline.processors.base import Processor
 from pipeline.processors.tracking import TrackingProcessor
 from pipeline.runner import DropPolicy, Runner
 from pipeline.sinks import SessionLog, read_log
 from pipeline.sources import LOST_SOURCE_NAME, FrameSource, SourceLost
-from tui.cli import _input_notes
 
 FPS = 20.0
 LOST_FOR_S = 0.8

@@ -1,0 +1,68 @@
+"""The headless commands of `fertui` (analyze, report, eval, calibrate, train, export), one module each, and what
+they share. Each module has `add_parser(subparsers)` and `run(args) -> exit code`; tui/cli.py builds the parser
+and maps errors to exit codes. Nothing here imports Textual.
+
+Heavy imports (TensorFlow, the models) happen inside the command that needs them, so `fertui --help` is instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from pipeline.errors import FertuiError, UsageError
+
+__all__ = ["UsageError", "build_checked_processors", "native_stderr_silenced", "open_checked_source", "say"]
+
+TRAIN_EXTRA_HINT = "pip install 'fertui[train]' (or uv tool install 'fertui[train]'; a checkout's uv sync has it)"
+
+
+def require_train_extra(what: str, module: str = "tensorflow") -> None:
+    """One line naming the extra when `what` needs a package that only `fertui[train]` installs."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"{what} needs {module}, which is not installed: {TRAIN_EXTRA_HINT}")
+
+
+def say(line: str, *, err: bool = True) -> None:
+    """Print one line, surviving a terminal that has gone away (SIGHUP after an SSH drop)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def open_checked_source(spec: str, **options: object):
+    from pipeline.sources import open_source
+
+    try:
+        source = open_source(spec, **options)  # type: ignore[arg-type]  # options are open_source's own keywords
+        source.open()
+    except FertuiError as exc:
+        raise UsageError(str(exc)) from exc
+    return source
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Hide what C++ libraries print on file descriptor 2 (TFLite's "INFO: Created ... XNNPACK delegate" line
+    when the model loads); the user gets fertui's own lines only. Python errors still surface as exceptions."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def build_checked_processors(config):
+    from pipeline.engine import build_processors
+
+    try:
+        with native_stderr_silenced():
+            return build_processors(config)
+    except FertuiError as exc:
+        raise UsageError(str(exc)) from exc

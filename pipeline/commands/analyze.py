@@ -1,0 +1,188 @@
+"""`fertui analyze`: a video, image, folder, camera or the demo through the engine, headless, into a session log."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+from pipeline.commands import UsageError, build_checked_processors, open_checked_source, require_train_extra, say
+
+DEMO_ANALYZE_FRAMES = 200
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import MODELS_DIR
+
+    p = sub.add_parser("analyze", help="analyse a video, image, folder, camera or the demo; write a session log")
+    p.add_argument("source", help='video file, image, folder of images, camera ("0", "/dev/video0") or "demo"')
+    p.add_argument("--out", type=Path, default=None, help="session log (default: fertui-<source>-<time>.csv here)")
+    p.add_argument("--format", choices=("csv", "jsonl"), default=None, help="log format (default: csv)")
+    p.add_argument("--min-face", type=int, default=20, metavar="PX", help="smallest face to find (default: 20)")
+    p.add_argument("--detect-every", type=int, default=5, metavar="N", help="full detection every N frames")
+    p.add_argument(
+        "--detector",
+        choices=("fast", "package"),
+        default="fast",
+        help="fast: FastMTCNN tracked between detections (default); package: mtcnn's detect_faces on every frame",
+    )
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (demo: 200)")
+    p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing log")
+    p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    p.set_defaults(handler=run)
+
+
+def default_log_path(spec: str, fmt: str) -> Path:
+    stem = "demo" if spec == "demo" else (Path(spec).stem or Path(spec).name or "camera").replace(" ", "_")
+    return Path(f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}")
+
+
+def check_options(args: argparse.Namespace) -> str:
+    if args.min_face < 12:
+        raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
+    if args.detect_every < 1:
+        raise UsageError("--detect-every must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError("--max-frames must be at least 1")
+    if args.format:
+        return args.format
+    return "jsonl" if args.out is not None and args.out.suffix.lower() in (".jsonl", ".json") else "csv"
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.engine import EngineConfig
+    from pipeline.session import Session, session_metadata
+    from pipeline.sinks import SessionLog, SinkError, check_writable
+
+    fmt = check_options(args)
+    if args.detector == "package":
+        require_train_extra("--detector package", "mtcnn")
+    out = args.out or default_log_path(args.source, fmt)
+    try:
+        check_writable(out, overwrite=args.overwrite)
+    except SinkError as exc:
+        raise UsageError(str(exc)) from exc
+    max_frames = args.max_frames or (DEMO_ANALYZE_FRAMES if args.source == "demo" else None)
+    source = open_checked_source(args.source, live=False, max_frames=max_frames)
+    try:
+        config = EngineConfig(
+            min_face=args.min_face,
+            detect_every=args.detect_every,
+            detector=args.detector,
+            landmarks=not args.no_landmarks,
+            stills=source.stills,
+            models_dir=args.models,
+        )
+        processors = build_checked_processors(config)
+        try:
+            metadata = session_metadata("analyze", source, config, processors)
+            log = SessionLog(out, fmt, metadata, overwrite=args.overwrite)
+        except SinkError as exc:
+            raise UsageError(str(exc)) from exc
+    except BaseException:
+        source.close()
+        raise
+    return analyze(Session(source, processors, log))
+
+
+def analyze(session) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pipeline.session import SignalCatcher, StopReason
+
+    source, log, runner = session.source, session.log, session.runner
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]analyze[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[fps]:5.1f} fps"),
+        TextColumn("[bold yellow]{task.fields[state]}"),  # a lost camera: "source lost, retrying"
+        TimeRemainingColumn(),
+        console=console,
+    )
+    with SignalCatcher() as signals:
+        session.start()
+        try:
+            # A terminal that went away (SIGHUP after an SSH drop) fails the progress bar's writes;
+            # that must not keep the log from closing.
+            with contextlib.suppress(OSError), progress:
+                task = progress.add_task("analyze", total=source.frame_count, fps=0.0, state="")
+                # Until the session stops by itself (the end, the disk filling: nothing more can be recorded,
+                # an error) or a signal asks it to.
+                while not session.wait(0.1) and signals.received is None:
+                    stats = runner.stats()
+                    state = "source lost, retrying (the gap is logged)" if stats.source_state == "lost" else ""
+                    progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps, state=state)
+                stats = runner.stats()
+                progress.update(task, completed=stats.frames_processed, fps=stats.processed_fps)
+        finally:
+            stop = session.stop(signals.stop)
+    stats = runner.stats()
+    if log.write_error:
+        say(f"fertui: warning: {log.write_error}")
+    if stop.reason is StopReason.SIGNAL:
+        for note in input_notes(source, stats):
+            say(f"fertui: note: {note}")
+        say(f"fertui: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
+        return stop.exit_code
+    if stop.reason is not StopReason.FINISHED:
+        say(f"fertui: analysis stopped: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
+        return stop.exit_code
+    print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
+    for note in input_notes(source, stats):
+        say(f"fertui: note: {note}")
+    return 0
+
+
+def input_notes(source, stats) -> list[str]:
+    """What the source skipped, could not read or lost for a while, one line each, for the end of a run."""
+    info = source.describe()
+    notes = []
+    losses = sum(1 for event in stats.events if event["event"] == "source_lost")
+    if losses:
+        notes.append(
+            f"the source was lost {losses} time(s); the gaps are in the log ({stats.gap_frames} rows with no face, "
+            "source '(source lost)') and in the metadata's events"
+        )
+    skipped = list(info.get("skipped") or ())
+    if skipped:
+        names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        notes.append(f"skipped {len(skipped)} file(s) that are not readable images: {names}")
+    if info.get("undecodable_frames"):
+        notes.append(f"skipped {info['undecodable_frames']} video frame(s) that could not be decoded")
+    if info.get("ended_early"):
+        notes.append(
+            f"the video ended after {info['frames_read']} of the {info['frame_count']} frames its header announces "
+            "(truncated or damaged file); everything read is in the log"
+        )
+    return notes
+
+
+def print_summary(log, console) -> None:
+    from rich.table import Table
+
+    from pipeline.labels import EMOTIONS, UNCLEAR
+
+    summary = log.summary()
+    table = Table(title=f"{log.frames_written} frames, {len(summary)} face(s): share of frames per emotion")
+    table.add_column("face", justify="right")
+    table.add_column("frames", justify="right")
+    table.add_column("seen (s)", justify="right")
+    for label in (*EMOTIONS, UNCLEAR):
+        table.add_column(label, justify="right")
+    for face_id, info in summary.items():
+        share = info["share"]
+        table.add_row(
+            str(face_id),
+            str(info["frames"]),
+            f"{info['first_s']:.1f}-{info['last_s']:.1f}",
+            *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)),
+        )
+    console.print(table)
+    console.print(f"log: {log.path} ({log.rows_written} rows); metadata: {log.meta_path}")

@@ -1,0 +1,77 @@
+"""`fertui eval`: the emotion model on FER-2013, like the paper's Table 3, directly or through the photo path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.commands import UsageError, native_stderr_silenced
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+
+    p = sub.add_parser("eval", help="evaluate the emotion model on FER-2013 (the paper's Table 3)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--split", default="test", help="test (PrivateTest, default) or val (PublicTest)")
+    p.add_argument("--labels", default="fer2013", help="fer2013 (default) or ferplus (FER+ majority vote)")
+    p.add_argument(
+        "--model", type=Path, default=MODELS_DIR, help="model folder with MODEL_CARD.md (default: %(default)s)"
+    )
+    p.add_argument(
+        "--path",
+        choices=("direct", "photo"),
+        default="direct",
+        help="direct: the 48x48 images, one crop each (default); photo: each image upscaled into a scene and run "
+        "through the app's photo path (real detector, face_crop, alignment jitters), as `fertui calibrate` does",
+    )
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of the split")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG", help="write the confusion matrix as a PNG")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.emotion.classifier import EmotionClassifier
+    from pipeline.emotion.data import Split, load_split
+    from pipeline.emotion.evaluate import evaluate, plot_confusion, report_dict, report_table, risk_coverage_table
+
+    if args.split not in ("test", "val"):
+        raise UsageError(f"unknown split '{args.split}' (choose test or val)")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    split = load_split(args.data, args.split, args.labels)
+    if args.limit is not None:
+        split = Split(split.name, split.images[: args.limit], split.labels[: args.limit], split.labels_name)
+    model_dir = args.model.parent if args.model.is_file() else args.model
+    with native_stderr_silenced():
+        classifier = EmotionClassifier.load(model_dir)
+    if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
+        raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
+    if args.path == "direct":
+        report = evaluate(classifier, split)
+    else:
+        from pipeline.emotion.detection_path import run_path
+
+        with native_stderr_silenced():
+            path = run_path(split.images, classifier)
+        found = Split(split.name, split.images[path.detected], split.labels[path.detected], split.labels_name)
+        report = report_dict(path.probs, found, classifier)
+        report["path"] = f", photo path: {len(path.detected)} of {len(split)} found"
+        report["detection_rate"] = path.detection_rate
+    if args.plot:
+        try:
+            plot_confusion(report, args.plot)
+        except OSError as exc:
+            raise UsageError(f"cannot write the plot {args.plot}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        console.print(report_table(report))
+        console.print(risk_coverage_table(report))
+    return 0

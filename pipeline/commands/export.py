@@ -1,0 +1,39 @@
+"""`fertui export`: a training run -> the model folder the app loads, calibrated."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.commands import native_stderr_silenced, require_train_extra
+from pipeline.commands.calibrate import print_calibration
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+
+    p = sub.add_parser("export", help="turn a training run into the model the app loads (+ MODEL_CARD.md)")
+    p.add_argument("--run", type=Path, default=Path("runs/emotion"), help="training run folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=MODELS_DIR, help="model folder to write (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--no-flip-tta", action="store_true", help="do not average each face with its mirror image")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_train_extra("fertui export")
+    from rich.console import Console
+
+    from pipeline.emotion.evaluate import report_table
+    from pipeline.emotion.release import export_run
+
+    with native_stderr_silenced():
+        result = export_run(args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta)
+    console = Console()
+    console.print(report_table(result["test"]))
+    print_calibration(console, result)
+    exported = result["exported"]
+    shipped = ", ".join(f"{name} {acc:.4f}" for name, acc in exported["val_accuracy_as_shipped"].items())
+    console.print(f"exported {exported['file']} (epoch {exported['epoch']}); val accuracy as shipped: {shipped}")
+    console.print(f"wrote {args.out / 'emotion.tflite'} and {args.out / 'MODEL_CARD.md'}")
+    return 0

@@ -1,0 +1,37 @@
+"""`fertui report`: draw a session log (emotions over time and their share, per face)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import cast
+
+from pipeline.commands import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="draw a session log: emotions over time and their share, per face")
+    p.add_argument("log", type=Path, help="a session log written by fertui (CSV or JSON Lines)")
+    p.add_argument("--out", type=Path, default=None, help="PNG to write (default: LOG with .png)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.report import render_report
+    from pipeline.sinks import read_log
+
+    if not args.log.is_file():
+        raise UsageError(f"{args.log}: no such file")
+    try:
+        rows = read_log(args.log)
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.log}: not a fertui session log ({exc})") from exc
+    if not rows or "face_id" not in rows[0] or "time_s" not in rows[0]:
+        raise UsageError(f"{args.log}: not a fertui session log (no rows with face_id and time_s)")
+    out = args.out or args.log.with_suffix(".png")
+    try:
+        drawn = render_report(rows, out, title=f"{args.log.name}")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    print(f"report: {drawn['path']} ({len(cast(list, drawn['faces']))} face(s), {drawn['frames']} frames)")
+    return 0

@@ -1,0 +1,59 @@
+"""`fertui train`: train the emotion classifier on FER-2013 (needs the `train` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.commands import UsageError, require_train_extra
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from pipeline.emotion import DEFAULT_DATA
+
+    p = sub.add_parser("train", help="train the emotion classifier on FER-2013")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument(
+        "--labels",
+        choices=("fer2013", "ferplus", "ferplus-votes"),
+        default="fer2013",
+        help="fer2013: original labels (default); ferplus: FER+ majority; ferplus-votes: the FER+ vote distribution",
+    )
+    p.add_argument(
+        "--original-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="with ferplus-votes: mix W of the original label into each target (default: 0)",
+    )
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
+    p.add_argument("--webcam-augment", action="store_true", help="also train on webcam-like blur, gamma and noise")
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--out", type=Path, default=Path("runs/emotion"), help="run folder (default: %(default)s)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    require_train_extra("fertui train")
+    from pipeline.emotion.train import TrainConfig, train
+
+    if not 0.0 <= args.original_weight <= 1.0:
+        raise UsageError("--original-weight must be in [0, 1]")
+    config = TrainConfig(
+        data=str(args.data),
+        labels=args.labels,
+        original_weight=args.original_weight,
+        label_smoothing=args.label_smoothing,
+        webcam_augment=args.webcam_augment,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        limit=args.limit,
+    )
+    state = train(config, args.out, resume=args.resume)
+    print(f"best val accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; run in {args.out}")
+    return 0

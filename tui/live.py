@@ -1,0 +1,103 @@
+"""`fertui` with no subcommand: the terminal app on a camera, a recording, photos or the demo."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.commands import UsageError, build_checked_processors, open_checked_source, say
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    from pipeline.emotion import MODELS_DIR
+
+    parser.add_argument("--demo", action="store_true", help="run on the built-in demo (no camera needed)")
+    parser.add_argument("--source", default=None, help='camera ("0", "/dev/video0"), video, image, folder or "demo"')
+    parser.add_argument("--fps", type=float, default=None, help="display frame rate (default: 20, over SSH 12)")
+    parser.add_argument(
+        "--colors",
+        choices=("8", "6", "5", "4", "256"),
+        default=None,
+        help="bits per colour channel, or the 256-colour palette (default: 6, over SSH 5)",
+    )
+    parser.add_argument("--size", default=None, metavar="COLSxROWS", help="largest video size in cells, e.g. 80x24")
+    parser.add_argument("--export-dir", type=Path, default=Path("."), help="where e and s write (default: here)")
+    parser.add_argument("--export-format", choices=("csv", "jsonl"), default="csv", help="format e exports")
+    parser.add_argument("--log", type=Path, default=None, metavar="PATH", help="session log (default: in export dir)")
+    parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
+    parser.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+
+
+NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
+
+
+def live_config(args: argparse.Namespace):
+    from tui.config import AppConfig, parse_size, running_over_ssh
+
+    if args.fps is not None and not 1 <= args.fps <= 60:
+        raise UsageError("--fps must be between 1 and 60")
+    try:
+        size = parse_size(args.size) if args.size else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return AppConfig(
+        source="demo" if args.demo else (args.source or "0"),
+        fps=args.fps,
+        colors=args.colors,
+        size=size,
+        export_dir=args.export_dir,
+        export_format=args.export_format,
+        log_path=args.log,
+        record=not args.no_record,
+        models_dir=args.models,
+        ssh=running_over_ssh(),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The terminal app. Textual is imported here only, so the headless subcommands never load it."""
+    import os
+
+    from pipeline.engine import EngineConfig
+    from pipeline.sinks import SinkError, check_writable
+    from tui.config import SSH_TEXTUAL_FPS
+
+    config = live_config(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's stderr notes would scribble on the screen
+    if config.ssh:
+        os.environ.setdefault("TEXTUAL_FPS", SSH_TEXTUAL_FPS)  # read by Textual at import time
+    if config.log_path is not None:
+        try:
+            check_writable(config.log_path)
+        except SinkError as exc:
+            raise UsageError(str(exc)) from exc
+    camera = config.source.isdigit() or config.source.startswith("/dev/video")
+    try:
+        source = open_checked_source(config.source, live=True)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; {NO_CAMERA_HINT}" if camera else str(exc)) from exc
+    try:
+        processors = build_checked_processors(EngineConfig(models_dir=config.models_dir, stills=source.stills))
+        from tui.app import make_app
+
+        try:
+            app = make_app(config, source=source, processors=processors)
+        except SinkError as exc:
+            raise UsageError(str(exc)) from exc
+    except BaseException:
+        source.close()
+        raise
+    from pipeline.session import SignalCatcher, StopReason
+
+    with SignalCatcher(on_signal=app.signal_received):
+        try:
+            app.run()
+        finally:
+            stop = app.shutdown_engine()  # idempotent: the app stops the engine on unmount; this covers a crash
+    log = app.session_log
+    if log is not None:
+        why = f"; {stop.text}" if stop.text else ""
+        say(f"fertui: session log {log.path} ({log.rows_written} rows){why}", err=False)
+    if stop.reason in (StopReason.STAGE_ERROR, StopReason.SOURCE_FAILED, StopReason.DISK_FULL):
+        say(f"fertui: stopped: {stop.text}")
+    return stop.exit_code
