@@ -31,13 +31,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 
 from pipeline.frames import Frame, FrameResult
 from pipeline.processors.base import Processor
-from pipeline.sinks import Sink
+from pipeline.sinks import EventSink, Sink
 from pipeline.sources import FrameSource, SourceLost
 
 RECENT = 60
@@ -48,6 +48,10 @@ RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 GAP_FPS_FALLBACK = 10.0
 """Rows per second logged for a gap when the source was lost before its frame rate could be measured."""
+
+
+SourceState = Literal["running", "lost", "ended"]
+"""The source as the status line shows it: delivering frames, lost (a live source being retried), or ended."""
 
 
 class DropPolicy(enum.Enum):
@@ -66,7 +70,7 @@ class RunnerStats:
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
-    source_state: str = "running"  # "running" | "lost" | "ended"
+    source_state: SourceState = "running"
     error: str | None = None
     error_in: str | None = None  # "source" or "stage": where the error that ended the run came from
     events: tuple[dict[str, object], ...] = ()
@@ -140,7 +144,7 @@ class Runner:
         self._process_stamps: deque[float] = deque(maxlen=RECENT)
         self._latencies_ms: deque[float] = deque(maxlen=RECENT)
         self._stage_ms: dict[str, deque[float]] = {}
-        self._source_state = "running"
+        self._source_state: SourceState = "running"
         self._error: str | None = None
         self._error_in: str | None = None
         self._events: list[dict[str, object]] = []
@@ -223,10 +227,9 @@ class Runner:
         with self._lock:
             self._events.append(event)
         for sink in self.sinks:
-            record = getattr(sink, "record_event", None)  # optional: sinks that keep metadata
-            if record is not None:
+            if isinstance(sink, EventSink):  # the sinks that keep metadata
                 with contextlib.suppress(Exception):  # an event must never stop the capture thread
-                    record(event)
+                    sink.record_event(event)
 
     def _fail(self, message: str, where: str) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol, cast, runtime_checkable
 
 from pipeline.errors import FertuiError
 from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, result_rows
@@ -44,6 +44,13 @@ class Sink(Protocol):
     def write(self, result: FrameResult) -> None: ...
 
     def close(self, reason: str | None = None) -> None: ...
+
+
+@runtime_checkable
+class EventSink(Sink, Protocol):
+    """A sink that also keeps the run's events (a source lost or restored), as the session log's metadata does."""
+
+    def record_event(self, event: dict[str, object]) -> None: ...
 
 
 def _now_iso() -> str:

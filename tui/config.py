@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui.render import COLOR_MODES
+from tui.render import COLOR_MODES, ColorDepth
 
 LOCAL_FPS = 20.0
-LOCAL_COLORS = "5"  # 5 bits: bounded distinct styles, ~45 KB a frame at 80x30 cells (benchmarks/app.py)
+LOCAL_COLORS: ColorDepth = "5"  # 5 bits: bounded distinct styles, ~45 KB a frame at 80x30 cells (benchmarks/app.py)
 LOCAL_BUDGET = 4_000_000  # bytes per second: a local terminal rarely needs governing
 SSH_FPS = 12.0
-SSH_COLORS = "4"
+SSH_COLORS: ColorDepth = "4"
 SSH_BUDGET = 600_000  # bytes per second: about 5 Mbit/s before `ssh -C` compression
 SSH_TEXTUAL_FPS = "30"  # Textual's own screen-update cap over SSH (its default is 60)
 
@@ -27,7 +27,7 @@ class AppConfig:
 
     source: str = "0"
     fps: float | None = None
-    colors: str | None = None
+    colors: ColorDepth | None = None
     size: tuple[int, int] | None = None  # most video cells (cols, rows); None: fill the pane
     export_dir: Path = Path(".")
     export_format: str = "csv"
@@ -54,7 +54,7 @@ class DisplaySettings:
     """How the video is drawn; the governor may step `colors` and `fps` when they were not given explicitly."""
 
     fps: float
-    colors: str
+    colors: ColorDepth
     budget_bytes_per_s: int
     govern_colors: bool
     govern_fps: bool

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tui.render import COLOR_MODES
+from tui.render import COLOR_MODES, ColorDepth
 
 FPS_STEPS = (30.0, 24.0, 20.0, 15.0, 12.0, 10.0, 8.0, 6.0, 5.0)
 OVER_SECONDS = 2
@@ -21,7 +21,7 @@ UNDER_FRACTION = 0.5
 
 @dataclass(frozen=True)
 class Quality:
-    colors: str
+    colors: ColorDepth
     fps: float
 
 

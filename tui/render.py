@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -29,7 +30,9 @@ from pipeline.frames import Face
 from pipeline.labels import EMOTIONS, UNCLEAR
 
 UPPER_HALF = "▀"
-COLOR_MODES: tuple[str, ...] = ("8", "6", "5", "4", "256")
+ColorDepth = Literal["8", "6", "5", "4", "256"]
+"""Bits kept per colour channel, or "256": the xterm 256-colour palette."""
+COLOR_MODES: tuple[ColorDepth, ...] = ("8", "6", "5", "4", "256")
 """Bits kept per channel (truecolour output) or "256" for the xterm 256-colour palette; best first."""
 
 # Cell keys pack (fg, bg) as two 24-bit colours; BG_ONLY marks a cell whose glyph is a space (no fg needed).
@@ -107,7 +110,7 @@ def downscale(image_bgr: np.ndarray, cols: int, rows: int) -> np.ndarray:
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
 
 
-def quantise(pixels: np.ndarray, mode: str) -> np.ndarray:
+def quantise(pixels: np.ndarray, mode: ColorDepth) -> np.ndarray:
     """Reduce colour depth: keep `mode` bits per channel (bin centres), or snap to the xterm 6x6x6 cube."""
     if mode == "256":
         return _CUBE_LEVELS[_CUBE_INDEX[pixels]]
@@ -286,7 +289,7 @@ class HalfBlockRenderer(Renderer):
     One instance per video stream: it keeps the previous frame for hysteresis and row reuse.
     """
 
-    def __init__(self, colors: str = "6", *, hysteresis: int = 0, default_color: str | None = None) -> None:
+    def __init__(self, colors: ColorDepth = "6", *, hysteresis: int = 0, default_color: str | None = None) -> None:
         super().__init__(default_color=default_color)
         if colors not in COLOR_MODES:
             raise ValueError(f"colors must be one of {', '.join(COLOR_MODES)}, not {colors!r}")
@@ -296,7 +299,7 @@ class HalfBlockRenderer(Renderer):
         self._previous_pixels: np.ndarray | None = None
         self._previous_strips: tuple[np.ndarray, np.ndarray, list[Strip]] | None = None
 
-    def set_colors(self, colors: str) -> None:
+    def set_colors(self, colors: ColorDepth) -> None:
         if colors != self.colors:
             self.colors = colors
             self.styles = StyleCache(palette_256=colors == "256")
@@ -405,7 +408,9 @@ def render_cells(grid: CellGrid, styles: StyleCache) -> list[Strip]:
     return strips
 
 
-def render_image(image_bgr: np.ndarray, cols: int, rows: int, styles: StyleCache, colors: str = "6") -> list[Strip]:
+def render_image(
+    image_bgr: np.ndarray, cols: int, rows: int, styles: StyleCache, colors: ColorDepth = "6"
+) -> list[Strip]:
     """Strips for a still image stretched to (cols, rows) cells (face crops in the face pane)."""
     return render_cells(half_blocks(quantise(downscale(image_bgr, cols, rows), colors)), styles)
 

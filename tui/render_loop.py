@@ -17,6 +17,7 @@ from textual.strip import Strip
 from pipeline.frames import Face, FrameResult
 from pipeline.labels import EMOTIONS, UNCLEAR
 from tui.render import (
+    ColorDepth,
     HalfBlockRenderer,
     RenderedFrame,
     StyleCache,
@@ -39,7 +40,7 @@ class ViewOptions:
     """What to draw, set by the UI thread (replaced as a whole, so the render thread reads it consistently)."""
 
     video_cells: tuple[int, int] = (80, 24)  # the most cells the video may use (cols, rows)
-    colors: str = "5"
+    colors: ColorDepth = "5"
     fps: float = 20.0
     boxes: bool = True
     landmarks: bool = True

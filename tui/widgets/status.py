@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from pipeline.runner import SourceState
+
 
 @dataclass(frozen=True)
 class StatusFigures:
     source: str
     resolution: str
-    source_state: str
+    source_state: SourceState
     capture_fps: float
     shown_fps: float
     latency_p50_ms: float | None
