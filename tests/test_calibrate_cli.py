@@ -27,21 +27,21 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
     assert "expected calibration error on test" in out and "risk-coverage" in out
 
     card = read_model_card(models)
-    assert card["unclear"]["path"] == "photo" and card["unclear"]["coverage"] == 0.8
-    assert "first 54 images" in card["unclear"]["criterion"]
-    temperature = card["temperature"]
+    assert card.unclear["path"] == "photo" and card.unclear["coverage"] == 0.8
+    assert "first 54 images" in card.unclear["criterion"]
+    temperature = card.temperature
     assert 0.2 < temperature["value"] < 5.0 and temperature["val_faces"] > 40
     assert temperature["val_nll"]["after"] <= temperature["val_nll"]["before"] + 1e-6  # the fit can only help
     text = (models / MODEL_CARD).read_text()
     assert text.startswith(card_head(before)) and "## Training" in card_head(before), "the training account is kept"
     assert TAIL_HEADING in text and "### test split, photo path (detected faces)" in text
-    assert card["files"] == read_model_card(MODELS_DIR)["files"], "the model file is not touched"
+    assert card.files == read_model_card(MODELS_DIR).files, "the model file is not touched"
 
     classifier = EmotionClassifier.load(models)
     assert classifier.temperature == pytest.approx(temperature["value"])
     assert (classifier.unclear_metric, classifier.unclear_threshold) == (
-        card["unclear"]["metric"],
-        card["unclear"]["threshold"],
+        card.unclear["metric"],
+        card.unclear["threshold"],
     )
 
 

@@ -43,11 +43,11 @@ def test_a_batch_gives_the_same_answers_as_one_face_at_a_time(classifier):
 def test_the_model_card_gives_file_sha256_and_threshold(classifier, tiny_models_dir):
     card = read_model_card(tiny_models_dir)
     described = classifier.describe()
-    assert described["file"] == card["model"] == "emotion.tflite"
-    assert described["sha256"] == card["files"]["emotion.tflite"]["sha256"]
+    assert described["file"] == card.model == "emotion.tflite"
+    assert described["sha256"] == card.files["emotion.tflite"]["sha256"]
     assert described["thresholds"] == {"unclear_metric": "margin", "unclear": 0.05}
     assert described["temperature"] == 1.0
-    assert card["classes"] == list(EMOTIONS)
+    assert card.classes == list(EMOTIONS)
 
 
 def test_a_changed_file_is_refused_before_loading(models_copy):
@@ -75,7 +75,7 @@ def test_an_unreadable_file_with_a_matching_sha_is_a_model_error(models_copy):
     (models_copy / "emotion.tflite").write_bytes(junk)
     card_path = models_copy / MODEL_CARD
     card = read_model_card(models_copy)
-    old = card["files"]["emotion.tflite"]["sha256"]
+    old = card.files["emotion.tflite"]["sha256"]
     card_path.write_text(card_path.read_text().replace(old, hashlib.sha256(junk).hexdigest()))
     with pytest.raises(ModelError, match="cannot load"):
         EmotionClassifier.load(models_copy)
@@ -94,9 +94,9 @@ def _with_card_temperature(models_copy, value: float) -> None:
     card_path = models_copy / MODEL_CARD
     text = card_path.read_text()
     card = read_model_card(models_copy)
-    card["temperature"] = {"value": value}
+    card.temperature = {"value": value}
     start, end = text.index("```json\n") + len("```json\n"), text.rindex("\n```")
-    card_path.write_text(text[:start] + json.dumps(card, indent=2) + text[end:])
+    card_path.write_text(text[:start] + json.dumps(card.to_json(), indent=2) + text[end:])
 
 
 def test_a_face_is_its_crops_averaged_then_calibrated_by_the_cards_temperature(models_copy):
@@ -127,4 +127,16 @@ def test_flip_tta_gives_a_face_and_its_mirror_the_same_probabilities(tmp_path):
     probs = classifier.predict(crops)
     assert np.allclose(probs, classifier.predict(crops[:, :, ::-1].copy()), atol=1e-5)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    assert read_model_card(tmp_path)["flip_tta"] is True
+    assert read_model_card(tmp_path).flip_tta is True
+
+
+def test_the_card_reads_back_what_was_written(tiny_models_dir):
+    from pipeline.emotion.model_card import ModelCard
+
+    card = read_model_card(tiny_models_dir)
+    assert ModelCard.from_json(json.loads(json.dumps(card.to_json()))) == card
+    assert list(card.to_json())[:3] == ["format", "model", "files"] and "temperature" not in card.to_json()
+    with pytest.raises(ModelError, match="not a fertui model card"):
+        ModelCard.from_json({**card.to_json(), "files": {}})
+    with pytest.raises(ModelError, match="differ from fertui's"):
+        ModelCard.from_json({**card.to_json(), "classes": ["happy", "sad"]})

@@ -39,7 +39,7 @@ def test_train_resume_and_export(tmp_path):
     (out / "config.json").write_text(json.dumps(stored))
     interim = tmp_path / "interim"
     partial = export_run(out, interim, data=data, flip_tta=False, machine="test machine")
-    assert read_model_card(interim)["status"] == "interim"
+    assert read_model_card(interim).status == "interim"
     assert list(partial["exported"]["val_accuracy_as_shipped"]) == ["best.keras"], "an unfinished run ships its best"
     assert "Status: interim" in (interim / "MODEL_CARD.md").read_text()
     resumed = train(config, out, resume=True)
@@ -53,11 +53,11 @@ def test_train_resume_and_export(tmp_path):
     models = tmp_path / "models"
     result = export_run(out, models, data=data, flip_tta=False, machine="test machine")
     card = read_model_card(models)
-    assert card["status"] == "final"
+    assert card.status == "final"
     text = (models / "MODEL_CARD.md").read_text()
     assert f"--epochs 3 --batch-size 16 --seed 1234 --out {out}" in text
     assert "test machine" in text and "### test split" in text and "### val split" in text
-    assert card["unclear"]["metric"] == result["unclear"]["metric"]
+    assert card.unclear["metric"] == result["unclear"]["metric"]
     classifier = EmotionClassifier.load(models)
     assert classifier.unclear_threshold == result["unclear"]["threshold"]
     assert result["test"]["n"] == 16 and result["test"]["model"]["sha256"] == classifier.sha256

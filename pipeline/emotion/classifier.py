@@ -16,25 +16,16 @@ import numpy as np
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
 from pipeline.emotion.calibration import UNCLEAR_METRICS, apply_temperature, unclear_mask
-from pipeline.model_files import ModelError, read_card_json, read_verified
+from pipeline.emotion.model_card import MODEL_CARD, ModelCard
+from pipeline.model_files import ModelError, read_verified
 from pipeline.tflite import make_interpreter
 
-__all__ = ["EmotionClassifier", "ModelError", "read_model_card"]  # ModelError: callers catch it here
-
-MODEL_CARD = "MODEL_CARD.md"
+__all__ = ["MODEL_CARD", "EmotionClassifier", "ModelError", "read_model_card"]  # ModelError: callers catch it here
 
 
-def read_model_card(models_dir: Path = MODELS_DIR) -> dict:
+def read_model_card(models_dir: Path = MODELS_DIR) -> ModelCard:
     """The machine-readable part of models_dir/MODEL_CARD.md (its one ```json block)."""
-    card_path = Path(models_dir) / MODEL_CARD
-    card = read_card_json(card_path, "train and export a model: fertui train, fertui export")
-    try:
-        card["files"][card["model"]]["sha256"]  # noqa: B018 - checks the keys the loader needs
-    except (KeyError, TypeError) as exc:
-        raise ModelError(f"{card_path}: the json block is not a fertui model card ({exc!r})") from None
-    if list(card.get("classes", EMOTIONS)) != list(EMOTIONS):
-        raise ModelError(f"{card_path}: classes {card.get('classes')} differ from fertui's {list(EMOTIONS)}")
-    return card
+    return ModelCard.read(models_dir)
 
 
 class EmotionClassifier:
@@ -89,14 +80,14 @@ class EmotionClassifier:
         calibrated=False ignores the card's temperature (and unclear rule): the raw averages, to fit them on.
         """
         models_dir = Path(models_dir)
-        card = read_model_card(models_dir)
-        unclear = card.get("unclear", {}) if calibrated else {}
+        card = ModelCard.read(models_dir)
+        unclear = card.unclear if calibrated else {}
         return cls(
-            models_dir / card["model"],
-            card["files"][card["model"]]["sha256"],
+            models_dir / card.model,
+            card.sha256,
             unclear_metric=unclear.get("metric", "margin"),
             unclear_threshold=float(unclear.get("threshold", 0.0)),
-            temperature=float(card.get("temperature", {}).get("value", 1.0)) if calibrated else 1.0,
+            temperature=card.temperature_value if calibrated else 1.0,
             num_threads=num_threads,
         )
 

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from pipeline.emotion import EMOTIONS
 from pipeline.emotion.calibration import UNCLEAR_METRICS
-from pipeline.emotion.classifier import MODEL_CARD
+from pipeline.emotion.model_card import MODEL_CARD, ModelCard
 from pipeline.model_files import sha256_of
 from pipeline.sinks import write_private_atomic
 
 MODEL_FILE = "emotion.tflite"
-CARD_FORMAT = 1
 
 # The paper's per-class F1 on PrivateTest (Table 3), the floor every class must beat.
 PAPER_F1 = {"angry": 0.46, "disgust": 0.52, "fear": 0.32, "happy": 0.87, "sad": 0.27, "surprise": 0.75, "neutral": 0.52}
@@ -122,30 +121,27 @@ def write_model_files(
     if unclear["metric"] not in UNCLEAR_METRICS:
         raise ValueError(f"unknown unclear metric {unclear['metric']!r}")
     _atomic_write(out_dir / MODEL_FILE, data)
-    card = {
-        "format": CARD_FORMAT,
-        "model": MODEL_FILE,
-        "files": {MODEL_FILE: {"sha256": sha256_of(data), "bytes": len(data)}},
-        "runtime": "tflite",
-        "quantization": "dynamic-range int8 weights" if quantized else "none (float32)",
-        "input": {"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
-        "output": {"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
-        "classes": list(EMOTIONS),
-        "flip_tta": flip_tta,
-        "parameters": parameters,
-        "unclear": unclear,
+    card = ModelCard(
+        model=MODEL_FILE,
+        files={MODEL_FILE: {"sha256": sha256_of(data), "bytes": len(data)}},
+        quantization="dynamic-range int8 weights" if quantized else "none (float32)",
+        input={"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
+        output={"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
+        flip_tta=flip_tta,
+        parameters=parameters,
+        unclear=unclear,
         # An export taken while its training run is still going (to keep the app usable between sessions)
         # is "interim"; the accuracy floor of the test suite applies to "final" models.
-        "status": "final" if (training or {}).get("complete", True) else "interim",
-        "exported": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+        status="final" if (training or {}).get("complete", True) else "interim",
+        exported=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     text = render_model_card(card, metrics or {}, training or {})
     _atomic_write(out_dir / MODEL_CARD, text.encode("utf-8"))
     return out_dir
 
 
-def _status_lines(card: dict, training: dict) -> list[str]:
-    if card["status"] == "final":
+def _status_lines(card: ModelCard, training: dict) -> list[str]:
+    if card.status == "final":
         return []
     return [
         f"**Status: interim.** Exported after epoch {training.get('epochs')} of {training.get('epochs_planned')} "
@@ -188,14 +184,14 @@ TAIL_HEADING = "## Calibration and unclear"
 """Where the part of the card that `fertui calibrate` rewrites begins (the rest of the card is the training's)."""
 
 
-def render_model_card(card: dict, metrics: dict, training: dict, calibration: dict | None = None) -> str:
+def render_model_card(card: ModelCard, metrics: dict, training: dict, calibration: dict | None = None) -> str:
     """MODEL_CARD.md: the human-readable account plus the one ```json block the loader reads."""
     return render_card_head(card, training) + render_card_tail(card, metrics, calibration)
 
 
-def render_card_head(card: dict, training: dict) -> str:
+def render_card_head(card: ModelCard, training: dict) -> str:
     """The card up to its calibration: what the model is, its files, data and training."""
-    file_info = card["files"][card["model"]]
+    file_info = card.files[card.model]
     lines = [
         "# fertui emotion model",
         "",
@@ -207,12 +203,12 @@ def render_card_head(card: dict, training: dict) -> str:
         "",
         "| file | bytes | sha256 |",
         "| --- | --- | --- |",
-        f"| `{card['model']}` | {file_info['bytes']:,} | `{file_info['sha256']}` |",
+        f"| `{card.model}` | {file_info['bytes']:,} | `{file_info['sha256']}` |",
         "",
         "The app refuses to load a file whose sha256 differs from the json block at the end of this card.",
-        f"Runtime: TFLite ({card['quantization']}), input (N, 48, 48) uint8, output (N, 7) softmax;",
-        f"{card['parameters']:,} parameters; horizontal-flip test-time augmentation in the graph: "
-        f"{'yes' if card['flip_tta'] else 'no'}.",
+        f"Runtime: TFLite ({card.quantization}), input (N, 48, 48) uint8, output (N, 7) softmax;",
+        f"{card.parameters:,} parameters; horizontal-flip test-time augmentation in the graph: "
+        f"{'yes' if card.flip_tta else 'no'}.",
         "",
         "## Data",
         "",
@@ -249,9 +245,9 @@ def render_card_head(card: dict, training: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _calibration_lines(card: dict, calibration: dict | None) -> list[str]:
-    unclear = card["unclear"]
-    temperature = card.get("temperature", {}).get("value", 1.0)
+def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:
+    unclear = card.unclear
+    temperature = card.temperature_value
     lines = [TAIL_HEADING, ""]
     if calibration:
         lines += [
@@ -307,7 +303,7 @@ def _calibration_lines(card: dict, calibration: dict | None) -> list[str]:
     return lines
 
 
-def render_card_tail(card: dict, metrics: dict, calibration: dict | None = None) -> str:
+def render_card_tail(card: ModelCard, metrics: dict, calibration: dict | None = None) -> str:
     """The card from its calibration on: temperature, unclear rule, metrics and the machine-readable block."""
     lines = _calibration_lines(card, calibration)
     if metrics:
@@ -321,7 +317,7 @@ def render_card_tail(card: dict, metrics: dict, calibration: dict | None = None)
         "`fertui calibrate`.",
         "",
         "```json",
-        json.dumps(card, indent=2),
+        json.dumps(card.to_json(), indent=2),
         "```",
         "",
     ]

@@ -33,8 +33,9 @@ from pipeline.emotion.calibration import (
     risk_coverage,
     unclear_mask,
 )
-from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
+from pipeline.emotion.classifier import EmotionClassifier
 from pipeline.emotion.data import DataError, load_splits
+from pipeline.emotion.model_card import MODEL_CARD, ModelCard
 
 QUANTIZATION_TOLERANCE = 0.005
 """Ship the dynamic-range quantized model unless it loses more than this much val accuracy against float32."""
@@ -233,8 +234,8 @@ def calibrate_model_dir(
         "risk_coverage_val": risk_coverage(val_calibrated, val_truth),
     }
 
-    card = read_model_card(models_dir)
-    card["temperature"] = {
+    card = ModelCard.read(models_dir)
+    card.temperature = {
         "value": round(temperature, 4),
         "fitted_on": "val through the photo path (pipeline.emotion.detection_path), negative log-likelihood",
         "val_faces": len(val_truth),
@@ -243,7 +244,7 @@ def calibrate_model_dir(
             "after": round(negative_log_likelihood(val_calibrated, val_truth), 4) if len(val_truth) else None,
         },
     }
-    card["unclear"] = {
+    card.unclear = {
         "metric": unclear["metric"],
         "threshold": unclear["threshold"],
         "coverage": coverage,
@@ -264,7 +265,7 @@ def calibrate_model_dir(
     text = card_head(card_path.read_text(encoding="utf-8")) + render_card_tail(card, reports, calibration)
     write_private_atomic(card_path, text.encode("utf-8"))
     return {
-        "temperature": card["temperature"],
+        "temperature": card.temperature,
         "unclear": unclear,
         "calibration": calibration,
         "val": reports["val split"],
