@@ -1,7 +1,7 @@
 """The byte-budget governor: steps display quality down when the terminal link cannot keep up.
 
 Textual writes through a queue of 30 frames; a link slower than the stream first builds seconds of
-latency, then blocks the UI (docs/terminal-rendering.md, pitfall 5). So every second the app reports
+latency, then blocks the UI. So every second the app reports
 the bytes it wrote; above budget for two seconds in a row, the governor takes one step down (colour
 depth first, it costs the least to the eye, then frame rate); well under budget for five seconds, one
 step back up, never above what the user started with.

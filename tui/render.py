@@ -8,7 +8,7 @@ cells, and finally one `Strip` per row where runs of cells with the same style a
 
 Everything per pixel and per cell is numpy; the only Python loop is over runs. Styles are built once per
 quantised (fg, bg) key and cached: `Style.parse` per cell is what makes rich-pixels slow on video
-(see docs/terminal-rendering.md). This module imports Textual's `Strip` but no widget or app.
+(benchmarks/render.py measures both). This module imports Textual's `Strip` but no widget or app.
 """
 
 from __future__ import annotations
