@@ -18,6 +18,7 @@ import io
 import json
 import os
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -61,6 +62,17 @@ def fertui_version() -> str:
     from pipeline import __version__
 
     return __version__
+
+
+def log_format_for(path: str | os.PathLike | None, default: str = "csv") -> str:
+    """The log format a path names by its suffix (.jsonl or .json: JSON Lines, .csv: CSV), else `default`."""
+    suffix = Path(path).suffix.lower() if path is not None else ""
+    return "jsonl" if suffix in (".jsonl", ".json") else "csv" if suffix == ".csv" else default
+
+
+def default_log_path(stem: str, fmt: str, folder: str | os.PathLike = ".") -> Path:
+    """`folder/fertui-<stem>-<date>-<time>.<fmt>`: the log a session writes when none is named."""
+    return Path(folder).expanduser() / f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
 
 
 def meta_path_for(path: str | os.PathLike) -> Path:

@@ -15,7 +15,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ from textual.widgets import Footer, Static
 from pipeline.frames import FrameResult
 from pipeline.runner import Runner
 from pipeline.session import Session, Stop, StopReason, session_metadata
-from pipeline.sinks import SessionLog
+from pipeline.sinks import SessionLog, default_log_path
 from pipeline.sources import FrameSource
 from tui.config import AppConfig, display_settings
 from tui.driver import ByteCountingDriver
@@ -457,11 +456,6 @@ class FertuiApp(App[None]):
         self.shutdown_engine()
 
 
-def default_log_path(config: AppConfig) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(config.export_dir).expanduser() / f"fertui-session-{stamp}.{config.log_format()}"
-
-
 def make_app(
     config: AppConfig,
     source: FrameSource | None = None,
@@ -484,5 +478,6 @@ def make_app(
         processors = build_processors(engine_config)
     app_settings = {"fps": config.fps, "colors": config.colors, "ssh": config.ssh}
     metadata = session_metadata("live", source, engine_config, processors, app=app_settings)
-    session_log = SessionLog(config.log_path or default_log_path(config), config.log_format(), metadata)
+    log_path = config.log_path or default_log_path("session", config.log_format(), config.export_dir)
+    session_log = SessionLog(log_path, config.log_format(), metadata)
     return FertuiApp(config, Session(source, processors, session_log))

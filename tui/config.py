@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.sinks import log_format_for
 from tui.render import COLOR_MODES, ColorDepth
 
 LOCAL_FPS = 20.0
@@ -38,11 +39,7 @@ class AppConfig:
 
     def log_format(self) -> str:
         """The session log's format: from the --log suffix when it names one, else the export format."""
-        if self.log_path is not None and self.log_path.suffix.lower() in (".jsonl", ".json"):
-            return "jsonl"
-        if self.log_path is not None and self.log_path.suffix.lower() == ".csv":
-            return "csv"
-        return self.export_format
+        return log_format_for(self.log_path, self.export_format)
 
 
 def running_over_ssh(environ: Mapping[str, str] = os.environ) -> bool:

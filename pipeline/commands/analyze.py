@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from pathlib import Path
 
 from pipeline.commands import UsageError, build_checked_processors, open_checked_source, require_train_extra, say
@@ -35,9 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def default_log_path(spec: str, fmt: str) -> Path:
-    stem = "demo" if spec == "demo" else (Path(spec).stem or Path(spec).name or "camera").replace(" ", "_")
-    return Path(f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}")
+def _log_stem(spec: str) -> str:
+    return "demo" if spec == "demo" else (Path(spec).stem or Path(spec).name or "camera").replace(" ", "_")
 
 
 def check_options(args: argparse.Namespace) -> str:
@@ -47,20 +45,20 @@ def check_options(args: argparse.Namespace) -> str:
         raise UsageError("--detect-every must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
-    if args.format:
-        return args.format
-    return "jsonl" if args.out is not None and args.out.suffix.lower() in (".jsonl", ".json") else "csv"
+    from pipeline.sinks import log_format_for
+
+    return args.format or log_format_for(args.out)
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.engine import EngineConfig
     from pipeline.session import Session, session_metadata
-    from pipeline.sinks import SessionLog, SinkError, check_writable
+    from pipeline.sinks import SessionLog, SinkError, check_writable, default_log_path
 
     fmt = check_options(args)
     if args.detector == "package":
         require_train_extra("--detector package", "mtcnn")
-    out = args.out or default_log_path(args.source, fmt)
+    out = args.out or default_log_path(_log_stem(args.source), fmt)
     try:
         check_writable(out, overwrite=args.overwrite)
     except SinkError as exc:
