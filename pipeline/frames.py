@@ -38,6 +38,18 @@ LOG_COLUMNS: tuple[str, ...] = (
 )
 """Columns of the session log, in order: one row per face per processed frame (see README)."""
 
+LANDMARK_POINTS = 68
+LANDMARK_COLUMNS: tuple[str, ...] = (
+    *(f"x_{i}" for i in range(LANDMARK_POINTS)),
+    *(f"y_{i}" for i in range(LANDMARK_POINTS)),
+)
+"""The 68 landmarks in frame pixels, iBUG 300-W order, named as OpenFace and py-feat name them."""
+
+
+def log_columns(landmarks: bool) -> tuple[str, ...]:
+    """The log's columns: LOG_COLUMNS, then LANDMARK_COLUMNS when the session computes landmarks."""
+    return (*LOG_COLUMNS, *LANDMARK_COLUMNS) if landmarks else LOG_COLUMNS
+
 
 @dataclass(frozen=True, eq=False)
 class Frame:
@@ -105,10 +117,17 @@ def _probabilities(values: np.ndarray | None, prefix: str = "") -> dict[str, flo
     return {prefix + e: round(float(p), 6) for e, p in zip(EMOTIONS, values, strict=True)}
 
 
-def result_rows(result: FrameResult) -> list[dict[str, object]]:
+def _landmarks(points: np.ndarray | None) -> dict[str, float | None]:
+    if points is None or np.shape(points) != (LANDMARK_POINTS, 2):
+        return dict.fromkeys(LANDMARK_COLUMNS)
+    xs = {f"x_{i}": round(float(x), 1) for i, x in enumerate(points[:, 0])}
+    return {**xs, **{f"y_{i}": round(float(y), 1) for i, y in enumerate(points[:, 1])}}
+
+
+def result_rows(result: FrameResult, landmarks: bool = False) -> list[dict[str, object]]:
     """Log rows for a result: one per face, or one with an empty face id when the frame had no face.
 
-    Keys are LOG_COLUMNS; missing values are None (an empty CSV cell, a JSON null).
+    Keys are log_columns(landmarks); missing values are None (an empty CSV cell, a JSON null).
     """
     frame = result.frame
     common = {
@@ -118,7 +137,7 @@ def result_rows(result: FrameResult) -> list[dict[str, object]]:
         "source": frame.source_name,
     }
     if not result.faces:
-        return [{**dict.fromkeys(LOG_COLUMNS), **common}]
+        return [{**dict.fromkeys(log_columns(landmarks)), **common}]
     rows = []
     for face in result.faces:
         x, y, w, h = face.box
@@ -135,6 +154,7 @@ def result_rows(result: FrameResult) -> list[dict[str, object]]:
                 **_probabilities(face.smoothed, SMOOTHED_PREFIX),
                 "emotion": face.label,
                 "confidence": None if face.confidence is None else round(float(face.confidence), 4),
+                **(_landmarks(face.landmarks) if landmarks else {}),
             }
         )
     return rows

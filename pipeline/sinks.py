@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol, cast, runtime_checkable
 
 from pipeline.errors import FertuiError
-from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, result_rows
+from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, log_columns, result_rows
 from pipeline.labels import EMOTIONS, UNCLEAR
 
 FORMATS = ("csv", "jsonl")
@@ -129,13 +129,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _encode_csv(rows: Iterable[dict[str, object]] | None, header: bool = False) -> bytes:
+def _encode_csv(
+    rows: Iterable[dict[str, object]] | None, header: bool = False, columns: tuple[str, ...] = LOG_COLUMNS
+) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if header:
-        writer.writerow(LOG_COLUMNS)
+        writer.writerow(columns)
     for row in rows or ():
-        writer.writerow(["" if row[c] is None else row[c] for c in LOG_COLUMNS])
+        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -143,9 +145,12 @@ def _encode_jsonl(rows: Iterable[dict[str, object]]) -> bytes:
     return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows).encode("utf-8")
 
 
-def encode_rows(rows: Iterable[dict[str, object]], fmt: str, *, header: bool = False) -> bytes:
-    """Log rows as the bytes of a session log in `fmt` ("csv" or "jsonl"); `header` adds the CSV header line."""
-    return _encode_csv(rows, header=header) if fmt == "csv" else _encode_jsonl(rows)
+def encode_rows(
+    rows: Iterable[dict[str, object]], fmt: str, *, header: bool = False, columns: tuple[str, ...] = LOG_COLUMNS
+) -> bytes:
+    """Log rows as the bytes of a session log in `fmt` ("csv" or "jsonl"); `header` adds the CSV header line.
+    CSV rows have `columns` (LOG_COLUMNS, or log_columns(True) with the landmarks)."""
+    return _encode_csv(rows, header=header, columns=columns) if fmt == "csv" else _encode_jsonl(rows)
 
 
 class EmotionTally:
@@ -226,12 +231,15 @@ class SessionLog:
         metadata: dict[str, object] | None = None,
         *,
         overwrite: bool = False,
+        landmarks: bool = False,
     ) -> None:
         if fmt not in FORMATS:
             raise SinkError(f"unknown log format {fmt!r} (choose csv or jsonl)")
         self.path = check_writable(path, overwrite=overwrite)
         self.meta_path = meta_path_for(self.path)
         self.fmt = fmt
+        self.landmarks = landmarks  # the 68 points as x_0..x_67, y_0..y_67 after the other columns
+        self.columns = log_columns(landmarks)
         self.metadata = dict(metadata or {})
         self.recording = True
         self.rows_written = 0
@@ -252,7 +260,7 @@ class SessionLog:
         try:
             os.fchmod(self._fd, FILE_MODE)
             if fmt == "csv":
-                self._append(_encode_csv(None, header=True))
+                self._append(_encode_csv(None, header=True, columns=self.columns))
             self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
         except OSError as exc:
             os.close(self._fd)
@@ -281,8 +289,8 @@ class SessionLog:
         with self._lock:
             if self.closed or not self.recording:
                 return
-            rows = result_rows(result)
-            data = encode_rows(rows, self.fmt)
+            rows = result_rows(result, landmarks=self.landmarks)
+            data = encode_rows(rows, self.fmt, columns=self.columns)
             try:
                 self._append(data)
             except OSError as exc:
@@ -343,7 +351,7 @@ class SessionLog:
             **self.metadata,
             "log": self.path.name,
             "format": self.fmt,
-            "columns": list(LOG_COLUMNS),
+            "columns": list(self.columns),
             "smoothed_prefix": SMOOTHED_PREFIX,
             "fertui_version": fertui_version(),
             "started": self._started,

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX
+from pipeline.frames import LANDMARK_COLUMNS, LOG_COLUMNS, SMOOTHED_PREFIX
 from pipeline.sinks import read_log
 from tests.media import centre_inside, moving_portrait_frames, write_video
 
@@ -70,7 +70,16 @@ def test_analyze_one_image(hopper_jpg: Path, tiny_models_dir: Path, tmp_path: Pa
     assert_complete(meta, rows, frames=1, stills=True)
     assert meta["source"]["kind"] == "ImageSource" and meta["source"]["resolution"] == [512, 600]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    assert out.read_text().splitlines()[0].split(",") == list(LOG_COLUMNS)
+    # With landmarks on (the default), the 68 points follow as x_0..x_67, y_0..y_67 (OpenFace's names).
+    assert out.read_text().splitlines()[0].split(",") == list(LOG_COLUMNS) + list(LANDMARK_COLUMNS)
+    assert meta["columns"] == list(LOG_COLUMNS) + list(LANDMARK_COLUMNS)
+    xs = [row[f"x_{i}"] for i in range(68)]
+    ys = [row[f"y_{i}"] for i in range(68)]
+    assert all(row["x"] - 10 <= x <= row["x"] + row["w"] + 10 for x in xs), "the points lie on her face"
+    assert all(row["y"] - 10 <= y <= row["y"] + row["h"] + 10 for y in ys)
+    assert xs[36] < xs[45], "iBUG order: 36 is the outer corner of the eye on the left of the picture, 45 the other"
+    bare, bare_meta = analyze(hopper_jpg, tmp_path / "bare.csv", tiny_models_dir, "--no-landmarks")
+    assert list(bare[0]) == list(LOG_COLUMNS) and bare_meta["columns"] == list(LOG_COLUMNS)
 
 
 def test_analyze_a_folder(hopper: object, astronaut: object, tiny_models_dir: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.frames import LOG_COLUMNS
+from pipeline.frames import log_columns
 from pipeline.sinks import read_log
 from tests.media import moving_portrait_frames, write_video
 from tui.app import SIGNAL_EXIT_GRACE_S
@@ -113,7 +113,7 @@ def test_live_app_in_tmux_shows_video_histogram_and_exports(tmp_path, video, mod
         tmux.kill()
     assert (tmp_path / "exit.txt").read_text().strip() == "0"
     rows = read_log(exported[0])
-    assert rows and set(rows[0]) == set(LOG_COLUMNS)
+    assert rows and set(rows[0]) == set(log_columns(landmarks=True))  # the live log has the landmarks too
     summary = json.loads(exported[0].with_name(exported[0].stem + ".summary.json").read_text())
     assert summary["rows"] == len(rows)
     meta = json.loads((tmp_path / "session.csv.meta.json").read_text())

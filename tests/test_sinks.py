@@ -56,6 +56,22 @@ def test_log_rows_parse_and_match_results(tmp_path: Path, fmt: str) -> None:
         assert all(set(json.loads(line)) == set(LOG_COLUMNS) for line in path.read_text().splitlines())
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_with_landmarks_the_68_points_follow_as_x_and_y_columns(tmp_path: Path, fmt: str) -> None:
+    points = np.stack([np.arange(68) * 1.25, 100 + np.arange(68) * 0.5], axis=1).astype(np.float32)
+    path = tmp_path / f"landmarks.{fmt}"
+    with SessionLog(path, fmt, {}, landmarks=True) as log:
+        log.write(result(0, (face(1, 3).replace(landmarks=points), face(2, 6))))  # face 2: no points found
+        log.write(result(1))
+    rows = read_log(path)
+    columns = (*LOG_COLUMNS, *(f"x_{i}" for i in range(68)), *(f"y_{i}" for i in range(68)))
+    assert all(tuple(row) == columns for row in rows)
+    assert [rows[0][f"x_{i}"] for i in (0, 1, 67)] == [0.0, 1.2, 83.8]  # rounded to 0.1 px
+    assert [rows[0][f"y_{i}"] for i in (0, 67)] == [100.0, 133.5]
+    assert all(rows[r][f"x_{i}"] is None for r in (1, 2) for i in range(68))  # no points, no face
+    assert json.loads(Path(f"{path}.meta.json").read_text())["columns"] == list(columns)
+
+
 def test_rows_are_on_disk_after_each_write(tmp_path: Path) -> None:
     path = tmp_path / "live.csv"
     log = SessionLog(path, "csv", {})

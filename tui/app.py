@@ -479,5 +479,6 @@ def make_app(
     app_settings = {"fps": config.fps, "colors": config.colors, "ssh": config.ssh}
     metadata = session_metadata("live", source, engine_config, processors, app=app_settings)
     log_path = config.log_path or default_log_path("session", config.log_format(), config.export_dir)
-    session_log = SessionLog(log_path, config.log_format(), metadata)
+    landmarks = any(processor.name == "landmarks" for processor in processors)
+    session_log = SessionLog(log_path, config.log_format(), metadata, landmarks=landmarks)
     return FertuiApp(config, Session(source, processors, session_log))

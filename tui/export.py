@@ -71,7 +71,7 @@ def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
             shutil.copyfile(copy, out)
             os.chmod(out, FILE_MODE)
         else:
-            _write_private(out, encode_rows(rows, fmt, header=True))
+            _write_private(out, encode_rows(rows, fmt, header=True, columns=log.columns))
     summary_path = out.with_name(f"{out.stem}.summary.json")
     _write_private(summary_path, json.dumps(session_summary(log, rows, out), indent=2, default=str).encode() + b"\n")
     return Export(out, summary_path, len(rows))

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         processors = build_checked_processors(config)
         try:
             metadata = session_metadata("analyze", source, config, processors)
-            log = SessionLog(out, fmt, metadata, overwrite=args.overwrite)
+            log = SessionLog(out, fmt, metadata, overwrite=args.overwrite, landmarks=config.landmarks)
         except SinkError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
