@@ -6,8 +6,12 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.commands import UsageError, build_checked_processors, open_checked_source, require_train_extra, say
+
+if TYPE_CHECKING:
+    from pipeline.session import Session
 
 DEMO_ANALYZE_FRAMES = 200
 
@@ -39,14 +43,15 @@ def _log_stem(spec: str) -> str:
 
 
 def check_options(args: argparse.Namespace) -> str:
+    """The log format, once the options are known to make sense (UsageError when they do not)."""
+    from pipeline.sinks import log_format_for
+
     if args.min_face < 12:
         raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
     if args.detect_every < 1:
         raise UsageError("--detect-every must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
-    from pipeline.sinks import log_format_for
-
     return args.format or log_format_for(args.out)
 
 
@@ -86,13 +91,15 @@ def run(args: argparse.Namespace) -> int:
     return analyze(Session(source, processors, log))
 
 
-def analyze(session) -> int:
+def analyze(session: Session) -> int:
+    """Run the session to its end or a signal, with a progress bar; report and return the exit code."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from pipeline.session import SignalCatcher, StopReason
 
     source, log, runner = session.source, session.log, session.runner
+    assert log is not None, "analyze always records"
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]analyze[/]"),
