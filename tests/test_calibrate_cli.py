@@ -61,6 +61,15 @@ def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_c
     assert report["unclear"]["accuracy_on_rest"] >= report["accuracy"]
 
 
+@needs_data
+def test_a_model_of_the_ferplus_votes_is_calibrated_by_the_ferplus_majority(tmp_path, capsys):
+    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn"))
+    assert main(["calibrate", "--models", str(models), "--limit", "27", "--labels", "ferplus"]) == 0
+    card = read_model_card(models)
+    assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
+    assert "(ferplus labels" in (models / MODEL_CARD).read_text()
+
+
 def test_calibrate_refuses_a_coverage_outside_0_to_1(capsys):
     assert main(["calibrate", "--coverage", "1.5"]) == 2
     err = capsys.readouterr().err

@@ -25,6 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="share of detected val faces given an emotion name; the rest are unclear (default: %(default)s)",
     )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of each split")
+    p.add_argument(
+        "--labels",
+        choices=("fer2013", "ferplus"),
+        default="fer2013",
+        help="the labels the model answers to: fer2013 (default) or ferplus (a model trained on the FER+ votes)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -40,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     console = Console()
     with console.status("val and test through the photo path (5-10 minutes on 2 cores)"), native_stderr_silenced():
-        result = calibrate_model_dir(args.models, data=args.data, coverage=args.coverage, limit=args.limit)
+        result = calibrate_model_dir(
+            args.models, data=args.data, coverage=args.coverage, limit=args.limit, labels=args.labels
+        )
     print_calibration(console, result)
     console.print(report_table(result["test_path"]))
     console.print(risk_coverage_table(result["test_path"]))

@@ -24,6 +24,15 @@ are left out). ferplus-votes: for training, the FER+ votes for the seven emotion
 unknown and not-a-face votes dropped, the rest renormalised; images with no such vote left out), with the
 majority vote as the label."""
 
+SCORED_BY = {"ferplus-votes": "ferplus"}
+"""Training label set -> the label set a model trained on it is selected, calibrated and scored by (itself where
+not listed): a model trained on the FER+ vote distribution answers to the FER+ majority."""
+
+
+def scored_labels(training_labels: str) -> str:
+    return SCORED_BY.get(training_labels, training_labels)
+
+
 # FER+ vote columns in the csv, and where each lands in EMOTIONS (None: not one of the seven).
 _FERPLUS_COLUMNS = {
     "anger": 0,

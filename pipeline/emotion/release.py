@@ -34,7 +34,7 @@ from pipeline.emotion.calibration import (
     unclear_mask,
 )
 from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.data import DataError, load_splits
+from pipeline.emotion.data import DataError, load_splits, scored_labels
 from pipeline.emotion.model_card import MODEL_CARD, ModelCard
 
 QUANTIZATION_TOLERANCE = 0.005
@@ -110,7 +110,8 @@ def export_run(
     last = run_dir / "checkpoint.keras"
     if account["complete"] and last.is_file() and account["best_epoch"] != account["epochs"]:
         candidates["checkpoint.keras"] = (last, account["epochs"])
-    val = load_splits(Path(data), "fer2013", ("val",))["val"]
+    labels = scored_labels(account["labels"])  # what the model is selected and calibrated by
+    val = load_splits(Path(data), labels, ("val",))["val"]
 
     def load(path: Path):
         try:
@@ -156,7 +157,7 @@ def export_run(
         "quantized": quantized,
         "val_accuracy_by_format": accuracy,
         "exported": training["exported"],
-        **calibrate_model_dir(out_dir, data=data, coverage=coverage),
+        **calibrate_model_dir(out_dir, data=data, coverage=coverage, labels=labels),
     }
 
 
@@ -166,10 +167,12 @@ def calibrate_model_dir(
     data: Path | str = DEFAULT_DATA,
     coverage: float = COVERAGE,
     limit: int | None = None,
+    labels: str = "fer2013",
 ) -> dict:
     """Fit the temperature and choose the `unclear` rule on val through the photo path; rewrite the card.
 
     limit: only the first N images of each split (quick checks; the card then says so in its criterion).
+    labels: the label set the model answers to (fer2013, or ferplus for a model trained on the FER+ votes).
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
     from pipeline.emotion.detection_path import run_path
@@ -180,7 +183,7 @@ def calibrate_model_dir(
 
     models_dir = Path(models_dir)
     raw = EmotionClassifier.load(models_dir, calibrated=False)
-    splits = load_splits(Path(data), "fer2013", ("val", "test"))
+    splits = load_splits(Path(data), labels, ("val", "test"))
     val, test = (splits[name].subset(np.arange(len(splits[name]))[:limit]) for name in ("val", "test"))
 
     val_path = run_path(val.images, raw)
@@ -238,6 +241,7 @@ def calibrate_model_dir(
     card.temperature = {
         "value": round(temperature, 4),
         "fitted_on": "val through the photo path (pipeline.emotion.detection_path), negative log-likelihood",
+        "labels": labels,
         "val_faces": len(val_truth),
         "val_nll": {
             "before": round(negative_log_likelihood(val_path.probs, val_truth), 4) if len(val_truth) else None,
@@ -249,6 +253,7 @@ def calibrate_model_dir(
         "threshold": unclear["threshold"],
         "coverage": coverage,
         "path": "photo",
+        "labels": labels,
         "criterion": unclear["criterion"],
     }
     shipped = EmotionClassifier.load(models_dir, calibrated=False)

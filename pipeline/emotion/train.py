@@ -21,10 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.emotion import DEFAULT_DATA, EMOTIONS
-from pipeline.emotion.data import DataError, Split, load_splits
-
-VAL_LABELS = {"ferplus-votes": "ferplus"}
-"""Training label set -> the label set val is scored with (the same, where not listed)."""
+from pipeline.emotion.data import DataError, Split, load_splits, scored_labels
 
 
 @dataclass(frozen=True)
@@ -129,7 +126,7 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
         console.log(f"note: {out} was started for {config.epochs} epochs and keeps that schedule")
     train_split = load_splits(Path(config.data), config.labels, ("train",), config.original_weight)["train"]
     # Selection on val by the labels that are reported: the FER+ majority for a model trained on the FER+ votes.
-    val_labels = VAL_LABELS.get(config.labels, config.labels)
+    val_labels = scored_labels(config.labels)
     val_split = load_splits(Path(config.data), val_labels, ("val",))["val"]
     if config.limit:
         train_split = train_split.subset(np.arange(min(config.limit, len(train_split))))
