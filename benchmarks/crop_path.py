@@ -115,11 +115,12 @@ def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, flo
 
 
 def _path_probs(classifier, crops: list[np.ndarray]) -> np.ndarray:
-    """(faces, 7): each face's probabilities averaged over its jittered crops, then calibrated."""
+    """(faces, 7): each face's probabilities averaged over its jittered crops, then calibrated, as the app does."""
     batch = np.stack(crops)  # (faces, jitters, 48, 48)
-    flat = batch.reshape(-1, 48, 48)
-    probs = np.concatenate([classifier.predict(flat[i : i + 63]) for i in range(0, len(flat), 63)])
-    return classifier.calibrate(probs.reshape(len(batch), batch.shape[1], -1).mean(axis=1))
+    per_call = max(1, 63 // batch.shape[1])  # about 63 crops a call
+    return np.concatenate(
+        [classifier.face_probabilities(batch[i : i + per_call]) for i in range(0, len(batch), per_call)]
+    )
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray, n: int) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from pipeline.engine import EngineConfig
 from pipeline.frames import FrameResult
 from pipeline.runner import Runner
 from pipeline.session import Session, Stop, StopReason, session_metadata
@@ -456,22 +457,30 @@ class FertuiApp(App[None]):
         self.shutdown_engine()
 
 
+def live_engine_config(config: AppConfig, source: FrameSource) -> EngineConfig:
+    """The engine settings of the live app: the defaults for this source, the models the user named."""
+    engine_config = EngineConfig(stills=source.stills)
+    if config.models_dir is not None:
+        engine_config.models_dir = config.models_dir
+    return engine_config
+
+
 def make_app(
     config: AppConfig,
     source: FrameSource | None = None,
     processors: list | None = None,
+    engine_config: EngineConfig | None = None,
 ) -> FertuiApp:
     """The one factory for the CLI and the tests: the app over a Session of `source` (or `config.source`
     opened by spec, played live), `processors` (or the engine's for that source, from `config.models_dir`) and
-    a session log (always created; `config.record` only decides whether recording starts on)."""
-    from pipeline.engine import EngineConfig
+    a session log (always created; `config.record` only decides whether recording starts on). `engine_config`:
+    the one `processors` were built from (default: the engine's defaults for the source and `config.models_dir`)."""
     from pipeline.sources import open_source
 
     if source is None:
         source = open_source(config.source, live=True)
-    engine_config = EngineConfig(stills=source.stills)
-    if config.models_dir is not None:
-        engine_config.models_dir = config.models_dir
+    if engine_config is None:
+        engine_config = live_engine_config(config, source)
     if processors is None:
         from pipeline.engine import build_processors
 

@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     """The terminal app. Textual is imported here only, so the headless subcommands never load it."""
     import os
 
-    from pipeline.engine import EngineConfig
     from pipeline.sinks import SinkError, check_writable
     from tui.config import SSH_TEXTUAL_FPS
 
@@ -77,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         raise UsageError(f"{exc}; {NO_CAMERA_HINT}" if camera else str(exc)) from exc
     try:
-        processors = build_checked_processors(EngineConfig(models_dir=config.models_dir, stills=source.stills))
-        from tui.app import make_app
+        from tui.app import live_engine_config, make_app
 
+        engine_config = live_engine_config(config, source)
+        processors = build_checked_processors(engine_config)
         try:
-            app = make_app(config, source=source, processors=processors)
+            app = make_app(config, source=source, processors=processors, engine_config=engine_config)
         except SinkError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:

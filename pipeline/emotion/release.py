@@ -197,15 +197,16 @@ def calibrate_model_dir(
     test_photo = run_path(test.images, raw)
     test_frame = run_path(test.images, raw, per_image=False)
     direct = {name: predict_split(raw, split.images) for name, split in (("val", val), ("test", test))}
+    engine = EngineConfig()
     ece_rows = []
     for path_name, probs, truth in (
         (
-            f"photo (fertui analyze on images; {EngineConfig().still_jitter_crops} jitters)",
+            f"photo (fertui analyze on images; {engine.still_jitter_crops} jitters)",
             test_photo.probs,
             test.labels[test_photo.detected],
         ),
         (
-            f"one video frame ({EngineConfig().jitter_crops} jitters, before smoothing)",
+            f"one video frame ({engine.jitter_crops} jitters, before smoothing)",
             test_frame.probs,
             test.labels[test_frame.detected],
         ),
@@ -256,7 +257,8 @@ def calibrate_model_dir(
         "labels": labels,
         "criterion": unclear["criterion"],
     }
-    shipped = EmotionClassifier.load(models_dir, calibrated=False)
+    # The same loaded model, now with the card's new calibration: the reports show what the app will show.
+    shipped = raw
     shipped.temperature = temperature
     shipped.unclear_metric, shipped.unclear_threshold = unclear["metric"], unclear["threshold"]
     test_path_report = report_dict(test_calibrated, test.subset(test_photo.detected), shipped)
