@@ -96,7 +96,9 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
         optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
-        jit_compile=True,
+        # Not XLA: on the CPU it is 2.7 times slower than TensorFlow's own oneDNN kernels for this net
+        # (200 batches of 64: 86.7 s with jit_compile, 32.1 s without; the mixed bfloat16 policy, 44.9 s).
+        jit_compile=False,
     )
 
 
