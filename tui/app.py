@@ -4,6 +4,10 @@ Threads: the engine's capture and processing threads fill the runner's one-slot 
 thread (tui/render_loop.py) turns the newest result into strips and posts them as a FrameReady message that
 the next frame supersedes; the UI thread swaps those strips in and refreshes only the rows that changed.
 Export and snapshot run in thread workers. Nothing here blocks on the pipeline.
+
+In a pixel mode (Sixel, Kitty: tui/graphics/) the render thread also encodes the image; the UI thread writes
+it as one synchronized-output write per frame, dropping the frame instead when the terminal has not yet
+taken the previous ones.
 """
 
 from __future__ import annotations
@@ -34,11 +38,16 @@ from pipeline.runner import Runner
 from pipeline.session import Session, Stop, StopReason, session_metadata
 from pipeline.sinks import SessionLog, default_log_path
 from pipeline.sources import FrameSource
-from tui.config import AppConfig, display_settings
+from tui.config import AppConfig, DisplaySettings, display_settings
 from tui.driver import ByteCountingDriver
 from tui.export import export_session, save_snapshot
 from tui.governor import Quality, QualityGovernor
+from tui.graphics import kitty
+from tui.graphics.detect import RenderMode
+from tui.graphics.frames import GraphicsFrame
+from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
+from tui.render import COLOR_MODES
 from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
@@ -49,6 +58,10 @@ from tui.widgets.video import VideoView
 PANEL_INTERVAL_S = 0.25  # face pane, landmarks, histogram and status: 4 updates a second
 RECENT = 100  # frames that shown fps and capture-to-screen latency are computed over
 MAX_LATENCY_SAMPLES = 100_000  # session-long latency figures for the metadata (about 1.5 h at 20 fps)
+
+SYNC_BEGIN, SYNC_END = "\x1b[?2026h", "\x1b[?2026l"  # synchronized output: the terminal shows the frame whole
+SAVE_CURSOR, RESTORE_CURSOR = "\x1b7", "\x1b8"  # a Sixel image moves the cursor; Textual expects it unmoved
+RENDER_NAMES: dict[str, str] = {"halfblock": "half-blocks", "sixel": "Sixel", "kitty": "Kitty graphics"}
 
 SIGNAL_EXIT_GRACE_S = 5.0
 """After a signal has closed the log, the process ends within this long even if the terminal is gone."""
@@ -99,6 +112,7 @@ class FertuiApp(App[None]):
         Binding("r", "toggle('recording')", "Rec", tooltip="recording into the session log on or off"),
         Binding("e", "export", "Export", tooltip="export the session log and a summary to --export-dir"),
         Binding("s", "snapshot", "Snapshot", tooltip="save the annotated frame as a PNG in --export-dir"),
+        Binding("g", "cycle_render", "Pixels", tooltip="next video mode the terminal shows: half-blocks, Sixel, Kitty"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this screen"),
         Binding("q", "quit", "Quit", tooltip="quit; the session log is closed complete"),
         Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
@@ -119,15 +133,18 @@ class FertuiApp(App[None]):
         self.config = config
         self.session = session
         self.settings = display_settings(config)
-        self.governor = QualityGovernor(
-            Quality(self.settings.colors, self.settings.fps),
-            self.settings.budget_bytes_per_s,
-            govern_colors=self.settings.govern_colors,
-            govern_fps=self.settings.govern_fps,
-        )
+        self.governor = make_governor(self.settings)
+        graphics = config.graphics
         self.render_loop = RenderLoop(
             session.runner.latest,
-            ViewOptions(colors=self.settings.colors, fps=self.settings.fps),
+            ViewOptions(
+                colors=self.settings.colors,
+                fps=self.settings.fps,
+                render=self.settings.render,
+                palette=self.settings.palette,
+                cell_px=graphics.cell_px,
+                tmux=graphics.tmux,
+            ),
             on_frame=self._frame_ready,
         )
         self.stop_request = Stop.finished()  # `q` is the normal end of a session: the log is closed as complete
@@ -144,6 +161,16 @@ class FertuiApp(App[None]):
         self._panels_shown_for: FrameResult | None = None
         self._stopped = False
         self._note = ""
+        # Pixel modes: the last image written (rewritten after anything may have painted over it), images
+        # written and their bytes, and frames dropped because the terminal had not taken the previous ones.
+        self._last_graphics: GraphicsFrame | None = None
+        self._new_view: ViewFrame | None = None  # the frame of `_last_graphics` until its image is written
+        self._graphics_stale = False
+        self.images_shown = 0  # one per new frame
+        self.images_written = 0  # those, and the same image again after a resize or a modal screen
+        self.image_bytes = 0
+        self.frames_dropped_terminal = 0
+        self._image_size: tuple[int, int] | None = None
 
     # -- layout ----------------------------------------------------------------------------------------
 
@@ -179,6 +206,7 @@ class FertuiApp(App[None]):
         self.call_after_refresh(self._update_render_sizes)
 
     def on_resize(self) -> None:
+        self._graphics_stale = True  # the terminal may have cleared the image, and the pane may move
         self.call_after_refresh(self._update_render_sizes)
 
     def _update_render_sizes(self) -> None:
@@ -216,7 +244,15 @@ class FertuiApp(App[None]):
         if self._stopped:
             return
         view = message.view
+        if view.options.render != self.render_loop.options.render:
+            return  # rendered before a mode change: its cells and image belong to the old mode
+        if view.graphics is not None:
+            self._show_graphics(view)  # counted as shown once its image is written
+            return
         self.video.show(view.video)
+        self._count_shown(view)
+
+    def _count_shown(self, view: ViewFrame) -> None:
         self.last_view = view
         now = time.monotonic()
         self.frames_shown += 1
@@ -229,9 +265,58 @@ class FertuiApp(App[None]):
         if len(self._all_latencies_ms) < MAX_LATENCY_SAMPLES:
             self._all_latencies_ms.append(latency_ms)
 
+    def _show_graphics(self, view: ViewFrame) -> None:
+        """Write a pixel-mode frame, or drop it when the terminal is still behind on earlier frames."""
+        assert view.graphics is not None
+        driver = self._driver
+        if isinstance(driver, ByteCountingDriver) and driver.pending_chars > view.graphics.bytes:
+            self.frames_dropped_terminal += 1
+            return
+        self.video.show(view.video)
+        self._last_graphics = view.graphics
+        self._new_view = view
+        if view.video.dirty_rows:
+            # New cells (first frame, new shape): the image goes where they are once Textual has laid them out.
+            self._graphics_stale = True
+            self.call_after_refresh(self._write_graphics)
+        else:
+            self._write_graphics()
+
+    def _write_graphics(self) -> None:
+        """One synchronized write of the last image at the video pane (none while a modal screen is up).
+
+        Called for each new frame, and again for the same image after anything may have painted over it."""
+        frame = self._last_graphics
+        if frame is None or self._stopped or len(self.screen_stack) > 1 or self.settings.render == "halfblock":
+            return
+        region = self.video.content_region
+        if (region.width, region.height) != frame.cells:
+            # Textual has not laid the pane's new cells out yet: an image now would land where they are not.
+            self._graphics_stale = True
+            return
+        # Sixel draws at the cursor; Kitty draws wherever its placeholder cells are, so no move is needed.
+        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.mode == "sixel" else ""
+        restore = RESTORE_CURSOR if frame.mode == "sixel" else ""
+        self._terminal_write(f"{SYNC_BEGIN}{move}{frame.payload}{restore}{SYNC_END}")
+        self.images_written += 1
+        self._image_size = frame.image_size
+        view, self._new_view = self._new_view, None
+        if view is not None and view.graphics is frame:  # a new frame, not a redraw
+            self.images_shown += 1
+            self.image_bytes += frame.bytes
+            self._count_shown(view)
+        self._graphics_stale = False
+
+    def _terminal_write(self, data: str) -> None:
+        driver = self._driver
+        if driver is not None:
+            driver.write(data)
+
     def _update_panels(self) -> None:
         if self._stopped:
             return
+        if self._graphics_stale and len(self.screen_stack) == 1:
+            self._write_graphics()  # after a resize or a modal screen, even while paused (no new frames)
         view = self.last_view
         if view is not None and view.result is not self._panels_shown_for:
             self._panels_shown_for = view.result
@@ -256,7 +341,11 @@ class FertuiApp(App[None]):
             self._apply_quality(quality)
 
     def _apply_quality(self, quality: Quality) -> None:
-        self._set_options(colors=quality.colors, fps=quality.fps)  # the render thread paces frames by `fps`
+        # The render thread paces frames by `fps`; the colour step is a palette size in Sixel mode.
+        if self.settings.render == "sixel" and quality.colors in PALETTE_SIZES:
+            self._set_options(palette=quality.colors, fps=quality.fps)
+        elif quality.colors in COLOR_MODES:
+            self._set_options(colors=quality.colors, fps=quality.fps)
         self._note = "" if self.governor.level == 0 else f"link budget: colours {quality.colors}, {quality.fps:g} fps"
 
     def status_figures(self) -> StatusFigures:
@@ -290,10 +379,19 @@ class FertuiApp(App[None]):
             log_path=str(log.path) if log is not None else "no session log",
             rows=0 if log is None else log.rows_written,
             bytes_per_s=self._bytes_last_second,
-            colors=self.render_loop.options.colors,
+            colors=self.colors_text(),
             paused=self.paused,
             note=note,
         )
+
+    def colors_text(self) -> str:
+        """The status line's colour field: unchanged for half-blocks, the mode and its colours otherwise."""
+        options = self.render_loop.options
+        if options.render == "sixel":
+            return f"{options.palette} · {RENDER_NAMES['sixel']}"
+        if options.render == "kitty":
+            return f"{options.colors} · {RENDER_NAMES['kitty']}"
+        return options.colors
 
     # -- reactive state --------------------------------------------------------------------------------
 
@@ -304,6 +402,7 @@ class FertuiApp(App[None]):
         self._set_options(landmarks=value)
 
     def _toggle_pane(self, css_class: str, shown: bool, **options) -> None:
+        self._graphics_stale = True
         self.query_one("#main").set_class(not shown, css_class)
         self._set_options(**options)
         self._panels_shown_for = None  # a pane shown again gets fresh content at once
@@ -380,7 +479,39 @@ class FertuiApp(App[None]):
             self.call_from_thread(self.notify, message, **options)
 
     def action_help(self) -> None:
+        self._graphics_stale = True  # the help screen paints over the image; it is redrawn once it closes
         self.push_screen(HelpScreen())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The mode key is hidden (and off) where the terminal answered for half-blocks only."""
+        if action == "cycle_render":
+            return len(self.settings.modes) > 1
+        return True
+
+    def action_cycle_render(self) -> None:
+        modes = self.settings.modes
+        if len(modes) < 2:
+            self.notify("this terminal answered for half-blocks only (see --render)", severity="warning")
+            return
+        current = self.settings.render
+        self.set_render(modes[(modes.index(current) + 1) % len(modes)] if current in modes else modes[0])
+
+    def set_render(self, mode: RenderMode) -> None:
+        """Switch the video pane to `mode`, with that mode's defaults and a governor of its own."""
+        previous = self.settings.render
+        if mode == previous:
+            return
+        if previous == "kitty":
+            payload = kitty.delete()
+            self._terminal_write(kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload)
+        self.settings = display_settings(self.config, render=mode)
+        self.governor = make_governor(self.settings)
+        self._last_graphics = None
+        self._note = ""
+        self._set_options(
+            render=mode, colors=self.settings.colors, fps=self.settings.fps, palette=self.settings.palette
+        )
+        self.notify(f"video: {RENDER_NAMES[mode]}", timeout=3)
 
     async def action_quit(self) -> None:
         self.stop_request = Stop.finished()
@@ -428,6 +559,9 @@ class FertuiApp(App[None]):
             return self.session.stopped or self.stop_request
         self._stopped = True
         self.render_loop.stop()
+        if self.settings.render == "kitty" and self._driver is not None:
+            payload = kitty.delete()  # the terminal holds one image for us; free it
+            self._terminal_write(kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload)
         own = self.session.poll()
         stop = own if own is not None and own.reason is not StopReason.FINISHED else self.stop_request
         return self.session.stop(stop, timeout=2.0, display=self.display_figures())
@@ -450,11 +584,32 @@ class FertuiApp(App[None]):
             "colors": self.render_loop.options.colors,
             "fps_target": self.render_loop.options.fps,
             "governor_level": self.governor.level,
+            "budget_bytes_per_s": self.governor.budget,
             "ssh": self.config.ssh,
+            "render": self.render_loop.options.render,
+            "palette": self.render_loop.options.palette if self.render_loop.options.render == "sixel" else None,
+            "images_shown": self.images_shown,
+            "images_written": self.images_written,
+            "bytes_per_image": round(self.image_bytes / self.images_shown) if self.images_shown else None,
+            "image_size": None if self._image_size is None else list(self._image_size),
+            "frames_dropped_terminal": self.frames_dropped_terminal,
+            "terminal": self.config.graphics.figures(),
         }
 
     def on_unmount(self) -> None:
         self.shutdown_engine()
+
+
+def make_governor(settings: DisplaySettings) -> QualityGovernor:
+    """The byte-rate governor of a render mode: Sixel steps its palette, the others their bits per channel."""
+    sixel_mode = settings.render == "sixel"
+    return QualityGovernor(
+        Quality(settings.palette if sixel_mode else settings.colors, settings.fps),
+        settings.budget_bytes_per_s,
+        govern_colors=settings.govern_colors,
+        govern_fps=settings.govern_fps,
+        color_steps=PALETTE_SIZES if sixel_mode else COLOR_MODES,
+    )
 
 
 def live_engine_config(config: AppConfig, source: FrameSource) -> EngineConfig:
@@ -485,7 +640,7 @@ def make_app(
         from pipeline.engine import build_processors
 
         processors = build_processors(engine_config)
-    app_settings = {"fps": config.fps, "colors": config.colors, "ssh": config.ssh}
+    app_settings = {"fps": config.fps, "colors": config.colors, "ssh": config.ssh, "render": config.render}
     metadata = session_metadata("live", source, engine_config, processors, app=app_settings)
     log_path = config.log_path or default_log_path("session", config.log_format(), config.export_dir)
     landmarks = any(processor.name == "landmarks" for processor in processors)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.sinks import log_format_for
+from tui.graphics.detect import RENDER_CHOICES, RenderMode, TerminalGraphics, choose_mode
+from tui.graphics.sixel import PALETTE_SIZES, PaletteSize
 from tui.render import COLOR_MODES, ColorDepth
 
 LOCAL_FPS = 20.0
@@ -20,6 +22,11 @@ SSH_FPS = 12.0
 SSH_COLORS: ColorDepth = "4"
 SSH_BUDGET = 600_000  # bytes per second: about 5 Mbit/s before `ssh -C` compression
 SSH_TEXTUAL_FPS = "30"  # Textual's own screen-update cap over SSH (its default is 60)
+# Pixel modes send a whole image per frame (tens of KB at 320x240, benchmarks/app.py): over SSH they start
+# slow and coarse, and the governor steps them down from there; locally they aim for the source's rate.
+SSH_PIXEL_FPS = 8.0
+SSH_PALETTE: PaletteSize = "64"
+LOCAL_PALETTE: PaletteSize = "256"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,9 @@ class AppConfig:
     record: bool = True
     models_dir: Path | None = None
     ssh: bool = False
+    render: str = "halfblock"  # halfblock | sixel | kitty | auto (auto: what the terminal answered for)
+    palette: PaletteSize | None = None  # Sixel colours
+    graphics: TerminalGraphics = TerminalGraphics()  # what the terminal said before the app started
 
     def log_format(self) -> str:
         """The session log's format: from the --log suffix when it names one, else the export format."""
@@ -55,19 +65,35 @@ class DisplaySettings:
     budget_bytes_per_s: int
     govern_colors: bool
     govern_fps: bool
+    render: RenderMode = "halfblock"
+    palette: PaletteSize = LOCAL_PALETTE
+    modes: tuple[RenderMode, ...] = ("halfblock",)  # what the mode key cycles through
 
 
-def display_settings(config: AppConfig) -> DisplaySettings:
-    fps = config.fps or (SSH_FPS if config.ssh else LOCAL_FPS)
+def display_settings(config: AppConfig, render: RenderMode | None = None) -> DisplaySettings:
+    """The settings for `render` (default: the mode the config asks for, resolved against the terminal)."""
+    if config.render not in RENDER_CHOICES:
+        raise ValueError(f"--render must be one of {', '.join(RENDER_CHOICES)}, not {config.render!r}")
+    mode = render or choose_mode(config.render, config.graphics)
+    pixels = mode != "halfblock"
+    fps = config.fps or (SSH_PIXEL_FPS if config.ssh and pixels else SSH_FPS if config.ssh else LOCAL_FPS)
     colors = config.colors or (SSH_COLORS if config.ssh else LOCAL_COLORS)
     if colors not in COLOR_MODES:
         raise ValueError(f"--colors must be one of {', '.join(COLOR_MODES)}")
+    palette = config.palette or (SSH_PALETTE if config.ssh else LOCAL_PALETTE)
+    if palette not in PALETTE_SIZES:
+        raise ValueError(f"--palette must be one of {', '.join(PALETTE_SIZES)}")
+    modes = config.graphics.modes
     return DisplaySettings(
         fps=float(fps),
         colors=colors,
         budget_bytes_per_s=SSH_BUDGET if config.ssh else LOCAL_BUDGET,
-        govern_colors=config.colors is None,
+        # Sixel's colour steps are palette sizes: governed unless --palette pinned one.
+        govern_colors=(config.palette is None) if mode == "sixel" else (config.colors is None),
         govern_fps=config.fps is None,
+        render=mode,
+        palette=palette,
+        modes=modes if mode in modes else (*modes, mode),  # a mode the user forced stays reachable
     )
 
 

@@ -5,13 +5,17 @@ latency, then blocks the UI. So every second the app reports
 the bytes it wrote; above budget for two seconds in a row, the governor takes one step down (colour
 depth first, it costs the least to the eye, then frame rate); well under budget for five seconds, one
 step back up, never above what the user started with.
+
+Every render mode is governed the same way; only the colour steps differ: bits per channel for half-blocks
+and Kitty (tui/render.py's COLOR_MODES), palette sizes for Sixel (tui/graphics/sixel.py's PALETTE_SIZES).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tui.render import COLOR_MODES, ColorDepth
+from tui.render import COLOR_MODES
 
 FPS_STEPS = (30.0, 24.0, 20.0, 15.0, 12.0, 10.0, 8.0, 6.0, 5.0)
 OVER_SECONDS = 2
@@ -21,16 +25,18 @@ UNDER_FRACTION = 0.5
 
 @dataclass(frozen=True)
 class Quality:
-    colors: ColorDepth
+    colors: str  # one of the mode's colour steps
     fps: float
 
 
-def quality_ladder(start: Quality, *, govern_colors: bool, govern_fps: bool) -> list[Quality]:
+def quality_ladder(
+    start: Quality, *, govern_colors: bool, govern_fps: bool, color_steps: Sequence[str] = COLOR_MODES
+) -> list[Quality]:
     """Qualities from `start` down to the coarsest allowed: colour steps first, then fps steps."""
     ladder = [start]
     colors = start.colors
     if govern_colors:
-        for mode in COLOR_MODES[COLOR_MODES.index(colors) + 1 :]:
+        for mode in color_steps[list(color_steps).index(colors) + 1 :]:
             colors = mode
             ladder.append(Quality(colors, start.fps))
     if govern_fps:
@@ -41,9 +47,17 @@ def quality_ladder(start: Quality, *, govern_colors: bool, govern_fps: bool) -> 
 
 
 class QualityGovernor:
-    def __init__(self, start: Quality, budget_bytes_per_s: int, *, govern_colors=True, govern_fps=True) -> None:
+    def __init__(
+        self,
+        start: Quality,
+        budget_bytes_per_s: int,
+        *,
+        govern_colors: bool = True,
+        govern_fps: bool = True,
+        color_steps: Sequence[str] = COLOR_MODES,
+    ) -> None:
         self.budget = budget_bytes_per_s
-        self.ladder = quality_ladder(start, govern_colors=govern_colors, govern_fps=govern_fps)
+        self.ladder = quality_ladder(start, govern_colors=govern_colors, govern_fps=govern_fps, color_steps=color_steps)
         self.level = 0
         self._over = 0
         self._under = 0

@@ -20,6 +20,15 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="bits per colour channel, or the 256-colour palette (default: 6, over SSH 5)",
     )
+    parser.add_argument(
+        "--render",
+        default="halfblock",
+        metavar="MODE",
+        help="video as halfblock (default, any terminal), sixel, kitty, or auto (what the terminal answers for)",
+    )
+    parser.add_argument(
+        "--palette", default=None, metavar="N", help="Sixel colours: 256 or 64 (default: 256, over SSH 64)"
+    )
     parser.add_argument("--size", default=None, metavar="COLSxROWS", help="largest video size in cells, e.g. 80x24")
     parser.add_argument("--export-dir", type=Path, default=Path("."), help="where e and s write (default: here)")
     parser.add_argument("--export-format", choices=("csv", "jsonl"), default="csv", help="format e exports")
@@ -31,11 +40,18 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
 
 
-def live_config(args: argparse.Namespace):
+def live_config(args: argparse.Namespace, graphics=None):
+    """The app's settings from the command line; `graphics`: what the terminal answered (tui/graphics/detect.py)."""
     from tui.config import AppConfig, parse_size, running_over_ssh
+    from tui.graphics.detect import RENDER_CHOICES, TerminalGraphics
+    from tui.graphics.sixel import PALETTE_SIZES
 
     if args.fps is not None and not 1 <= args.fps <= 60:
         raise UsageError("--fps must be between 1 and 60")
+    if args.render not in RENDER_CHOICES:
+        raise UsageError(f"--render must be one of {', '.join(RENDER_CHOICES)}, not {args.render!r}")
+    if args.palette is not None and args.palette not in PALETTE_SIZES:
+        raise UsageError(f"--palette must be one of {', '.join(PALETTE_SIZES)}, not {args.palette!r}")
     try:
         size = parse_size(args.size) if args.size else None
     except ValueError as exc:
@@ -51,7 +67,22 @@ def live_config(args: argparse.Namespace):
         record=not args.no_record,
         models_dir=args.models,
         ssh=running_over_ssh(),
+        render=args.render,
+        palette=args.palette,
+        graphics=graphics or TerminalGraphics(),
     )
+
+
+def probe_terminal():
+    """Ask the terminal what it can show, before Textual starts reading its input (none when not a tty)."""
+    import sys
+
+    from tui.graphics.detect import TerminalGraphics, probe
+
+    stdin, terminal = sys.__stdin__, sys.__stderr__  # Textual reads stdin and writes to stderr
+    if stdin is None or terminal is None or not (stdin.isatty() and terminal.isatty()):
+        return TerminalGraphics(how="not a terminal: not probed")
+    return probe(stdin.fileno(), terminal.fileno())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.sinks import SinkError, check_writable
     from tui.config import SSH_TEXTUAL_FPS
 
-    config = live_config(args)
+    live_config(args)  # bad options are reported before the terminal is asked anything
+    config = live_config(args, probe_terminal())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's stderr notes would scribble on the screen
     if config.ssh:
         os.environ.setdefault("TEXTUAL_FPS", SSH_TEXTUAL_FPS)  # read by Textual at import time

@@ -16,6 +16,9 @@ from textual.strip import Strip
 
 from pipeline.frames import Face, FrameResult
 from pipeline.labels import EMOTIONS, UNCLEAR
+from tui.graphics.detect import RenderMode
+from tui.graphics.frames import GraphicsFrame, PixelRenderer
+from tui.graphics.sixel import PaletteSize
 from tui.render import (
     ColorDepth,
     HalfBlockRenderer,
@@ -49,6 +52,10 @@ class ViewOptions:
     landmark_pane: bool = True
     landmark_cells: tuple[int, int] = (24, 10)
     selected_face: int | None = None
+    render: RenderMode = "halfblock"
+    palette: PaletteSize = "256"  # Sixel colours
+    cell_px: tuple[int, int] | None = None  # the terminal's cell size in pixels, when it said
+    tmux: bool = False  # Kitty commands go through tmux's passthrough
 
 
 @dataclass
@@ -63,6 +70,7 @@ class ViewFrame:
     shares: dict[str, float]
     render_ms: float
     options: ViewOptions = field(default_factory=ViewOptions)
+    graphics: GraphicsFrame | None = None  # the image to write, in a pixel mode
 
 
 class EmotionTimeShare:
@@ -116,6 +124,7 @@ class RenderLoop(threading.Thread):
         self.options = options
         self.tally = EmotionTimeShare()
         self.renderer = HalfBlockRenderer(options.colors, hysteresis=HYSTERESIS)
+        self.pixel_renderer = PixelRenderer()
         self._pane_styles = StyleCache()
         self._panes: tuple[tuple, float, dict[int, list[Strip]], list[Strip] | None] | None = None
         self._stop_event = threading.Event()
@@ -151,11 +160,26 @@ class RenderLoop(threading.Thread):
     def render(self, result: FrameResult, options: ViewOptions) -> ViewFrame:
         started = time.perf_counter()
         image = result.frame.image
-        self.renderer.set_colors(options.colors)
-        cols, rows = fit_cells(image.shape[1], image.shape[0], *options.video_cells)
-        video = self.renderer.render_frame(
-            image, cols, rows, result.faces, boxes=options.boxes, landmarks=options.landmarks
-        )
+        graphics = None
+        if options.render == "halfblock":
+            self.renderer.set_colors(options.colors)
+            cols, rows = fit_cells(image.shape[1], image.shape[0], *options.video_cells)
+            video = self.renderer.render_frame(
+                image, cols, rows, result.faces, boxes=options.boxes, landmarks=options.landmarks
+            )
+        else:
+            video, graphics = self.pixel_renderer.render(
+                image,
+                result.faces,
+                mode=options.render,
+                max_cells=options.video_cells,
+                cell_px=options.cell_px,
+                colors=options.colors,
+                palette=options.palette,
+                tmux=options.tmux,
+                boxes=options.boxes,
+                landmarks=options.landmarks,
+            )
         selected = pick_face(result.faces, options.selected_face)
         crops, outline = self._pane_strips(result, options, selected)
         return ViewFrame(
@@ -167,6 +191,7 @@ class RenderLoop(threading.Thread):
             shares=self.tally.shares(),
             render_ms=(time.perf_counter() - started) * 1000.0,
             options=options,
+            graphics=graphics,
         )
 
     def _pane_strips(
