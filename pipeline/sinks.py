@@ -1,4 +1,5 @@
-"""Where results go: the session log (CSV or JSON Lines) with its metadata sidecar, and its summary.
+"""Where results go: the session log (CSV or JSON Lines; Parquet for batch outputs) with its metadata sidecar,
+and its summary.
 
 The log is what a researcher takes home, so it is written to survive anything:
 - the header and every frame's rows are written with one `os.write` each, straight to the kernel, so a
@@ -8,6 +9,8 @@ The log is what a researcher takes home, so it is written to survive anything:
 - the sidecar `<log>.meta.json` is written at start (marked interrupted, since nothing has closed it
   yet) and replaced atomically at close with the end time, counts and `interrupted` + `reason`;
 - files are created owner-only (0600) and new folders 0700: the log is biometric-derived data.
+A Parquet log (pipeline.parquet_log) is buffered in row groups and only readable once closed; `fertui batch`
+writes it under a temporary name and renames it when complete.
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from pipeline.errors import FertuiError
 from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, log_columns, result_rows
 from pipeline.labels import EMOTIONS, UNCLEAR
 
+if TYPE_CHECKING:
+    from pipeline.parquet_log import ParquetRows
+
 FORMATS = ("csv", "jsonl")
+"""Formats that parse after a kill, line by line: the live app and `analyze`."""
+BATCH_FORMATS = (*FORMATS, "parquet")
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 NOT_CLOSED = "the process ended before closing the log"
@@ -207,8 +215,12 @@ def _parse_cell(column: str, value: str) -> object:
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, object]]:
-    """Rows of a session log (CSV or JSON Lines, told apart by content), typed like result_rows."""
+    """Rows of a session log (CSV, JSON Lines or Parquet, told apart by content), typed like result_rows."""
+    from pipeline.parquet_log import is_parquet, read_parquet_log
+
     path = Path(path)
+    if is_parquet(path):
+        return read_parquet_log(path)
     with path.open(encoding="utf-8", newline="") as handle:
         first = handle.readline()
         handle.seek(0)
@@ -233,8 +245,8 @@ class SessionLog:
         overwrite: bool = False,
         landmarks: bool = False,
     ) -> None:
-        if fmt not in FORMATS:
-            raise SinkError(f"unknown log format {fmt!r} (choose csv or jsonl)")
+        if fmt not in BATCH_FORMATS:
+            raise SinkError(f"unknown log format {fmt!r} (choose csv, jsonl or parquet)")
         self.path = check_writable(path, overwrite=overwrite)
         self.meta_path = meta_path_for(self.path)
         self.fmt = fmt
@@ -251,19 +263,27 @@ class SessionLog:
         self._good_size = 0
         self._started = _now_iso()
         self._close_state: dict[str, object] = {}
+        self._parquet: ParquetRows | None = None
+        self._fd = -1
         make_private_dir(self.path.parent)
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-            self._fd = os.open(self.path, flags, FILE_MODE)
+            if fmt == "parquet":
+                from pipeline.parquet_log import ParquetRows
+
+                self._parquet = ParquetRows(self.path, self.columns, FILE_MODE)
+            else:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+                self._fd = os.open(self.path, flags, FILE_MODE)
         except OSError as exc:
             raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
         try:
-            os.fchmod(self._fd, FILE_MODE)
+            if self._fd >= 0:
+                os.fchmod(self._fd, FILE_MODE)
             if fmt == "csv":
                 self._append(_encode_csv(None, header=True, columns=self.columns))
             self._write_meta(interrupted=True, reason=NOT_CLOSED, ended=None)
         except OSError as exc:
-            os.close(self._fd)
+            self._close_file()
             for leftover in (self.path, self.meta_path):  # a refused start leaves no half-made session behind
                 with contextlib.suppress(OSError):
                     leftover.unlink()
@@ -290,9 +310,11 @@ class SessionLog:
             if self.closed or not self.recording:
                 return
             rows = result_rows(result, landmarks=self.landmarks)
-            data = encode_rows(rows, self.fmt, columns=self.columns)
             try:
-                self._append(data)
+                if self._parquet is not None:
+                    self._parquet.add(rows)
+                else:
+                    self._append(encode_rows(rows, self.fmt, columns=self.columns))
             except OSError as exc:
                 self.recording = False
                 self.write_error = f"recording stopped: cannot write {self.path}: {exc.strerror or exc}"
@@ -311,11 +333,20 @@ class SessionLog:
             if self.closed:
                 return
             self.closed = True
-            with contextlib.suppress(OSError):
-                os.fsync(self._fd)
-            os.close(self._fd)
+            try:
+                self._close_file()
+            except OSError as exc:  # the last row group or the footer did not fit on the disk
+                self.write_error = self.write_error or f"cannot write {self.path}: {exc.strerror or exc}"
             self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
             self._try_write_meta()
+
+    def _close_file(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            return
+        with contextlib.suppress(OSError):
+            os.fsync(self._fd)
+        os.close(self._fd)
 
     def update_metadata(self, **extra: object) -> None:
         """Add to the metadata (run statistics, events); rewritten at once if the log is already closed."""

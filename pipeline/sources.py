@@ -94,7 +94,7 @@ def read_image(path: Path) -> np.ndarray | None:
 
 
 @contextlib.contextmanager
-def _quiet_opencv():
+def quiet_opencv():
     """Silence OpenCV's own warnings while probing a device or file: the user gets our one line instead."""
     logging = cv2.utils.logging
     level = logging.getLogLevel()
@@ -247,7 +247,7 @@ class CameraSource(FrameSource):
     def _open(self) -> None:
         if isinstance(self.device, str) and not os.path.exists(self.device):
             raise SourceError(f"no camera at {self.device}")
-        with _quiet_opencv():
+        with quiet_opencv():
             capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
             capture.release()
@@ -313,7 +313,7 @@ class VideoSource(FrameSource):
         self.ended_early = False
 
     def _open(self) -> None:
-        with _quiet_opencv():
+        with quiet_opencv():
             capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             capture.release()
@@ -323,7 +323,7 @@ class VideoSource(FrameSource):
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self._count = count if count > 0 else None
         self._size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        with _quiet_opencv():
+        with quiet_opencv():
             ok, first = capture.read()
         if not ok or first is None:
             capture.release()

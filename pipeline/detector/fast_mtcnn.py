@@ -33,6 +33,7 @@ import numpy as np
 from pipeline.detector.lite_network import LiteNetwork
 from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, read_card
 from pipeline.frames import Face
+from pipeline.threads import thread_budget
 
 PNET_WINDOW = 12  # P-Net looks at 12 x 12 windows ...
 PNET_STRIDE = 2  # ... every 2 pixels of a pyramid level
@@ -257,7 +258,7 @@ class FastMTCNN:
             return np.empty((0, 5))
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
         per_level: list[np.ndarray] = []
-        if self._resize_pool is None:
+        if self._resize_pool is None and thread_budget() > 1:
             # OpenCV releases the GIL while resizing, so pyramid levels are made two at a time.
             self._resize_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fertui-pyramid")
         for scale, level in zip(scales, pyramid_levels(frame, sizes, self._resize_pool), strict=True):

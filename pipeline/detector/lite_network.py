@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from pipeline.tflite import make_interpreter
+from pipeline.threads import thread_budget
 
 
 class LiteNetwork:
@@ -23,7 +23,7 @@ class LiteNetwork:
         """`input_shape`: (batch, height, width, 3), None where it varies from call to call."""
         self.model = model
         self.input_shape = input_shape
-        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.threads = threads or min(4, thread_budget())
         # input shape -> (interpreter, input tensor index, output tensor index), looked up once per shape
         self._interpreters: dict[tuple[int, ...], tuple[Any, int, int]] = {}
 
