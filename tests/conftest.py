@@ -20,6 +20,7 @@ APP_MODULES = {"test_app", "test_app_robust", "test_app_snapshots", "test_cli_li
 """The Textual app driven by its Pilot, or the live command."""
 END_TO_END_MODULES = {
     "test_cli_analyze",
+    "test_batch_cli",
     "test_cli_robust",
     "test_calibrate_cli",
     "test_e2e_tmux",

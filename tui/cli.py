@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 
-from pipeline.commands import analyze, calibrate, evaluate, export, report, train
+from pipeline.commands import analyze, batch, calibrate, evaluate, export, report, train
 from pipeline.errors import FertuiError
 from tui import live
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     train.add_parser(sub)
     analyze.add_parser(sub)
+    batch.add_parser(sub)
     report.add_parser(sub)
     evaluate.add_parser(sub)
     export.add_parser(sub)

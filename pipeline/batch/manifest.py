@@ -1,0 +1,72 @@
+"""DIR/manifest.csv: one row per input, what happened to it last, rewritten atomically as each task ends.
+
+A re-run keeps the rows of inputs it does not touch (another shard's, or ones no longer named), so the manifest
+stays the study's record. Shards of one batch each keep their own (manifest-shard-I-of-N.csv), since they may
+run at the same moment on different machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from pipeline.batch.task import TaskSummary
+from pipeline.sinks import write_private_atomic
+
+MANIFEST_COLUMNS = (
+    "input",
+    "status",
+    "frames",
+    "rows",
+    "faces",
+    "seconds",
+    "fps",
+    "host",
+    "attempts",
+    "error",
+    "log",
+)
+
+
+def manifest_name(shard: tuple[int, int] | None) -> str:
+    return "manifest.csv" if shard is None else f"manifest-shard-{shard[0]}-of-{shard[1]}.csv"
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            with path.open(encoding="utf-8", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("input"):
+                        self.rows[row["input"]] = {c: row.get(c) or "" for c in MANIFEST_COLUMNS}
+
+    def status(self, name: str) -> str | None:
+        row = self.rows.get(name)
+        return row["status"] if row else None
+
+    def record(self, summary: TaskSummary) -> None:
+        """Note the task's outcome and rewrite the file."""
+        self.rows[summary.input] = {
+            "input": summary.input,
+            "status": summary.status,
+            "frames": str(summary.frames),
+            "rows": str(summary.rows),
+            "faces": str(summary.faces),
+            "seconds": f"{summary.seconds:.3f}",
+            "fps": f"{summary.fps:.2f}",
+            "host": summary.host,
+            "attempts": str(summary.attempts),
+            "error": summary.error,
+            "log": summary.log,
+        }
+        self.write()
+
+    def write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows[name] for name in sorted(self.rows))
+        write_private_atomic(self.path, buffer.getvalue().encode("utf-8"))
