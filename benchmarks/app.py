@@ -10,8 +10,11 @@ emotion models (needs --models DIR with emotion.tflite); on a busy 2-core machin
 display, then limits the frame rate. --video-faces N (with --engine full): instead of the demo, a generated
 640x480 30 fps clip with N faces (benchmarks/scenes.py) played by `fertui --source CLIP` at its own pace, as a
 recording is played live: capture-to-screen latency and the frames dropped when processing falls behind.
-Prints one JSON object.
-Run: uv run python benchmarks/app.py [--engine full --models models [--video-faces 2]]
+--render sixel|kitty (with --palette 256|64 for Sixel): the pixel video pane instead of half-blocks; the pty
+reports 10x20-pixel cells, and the figures add the images counted on the pty and their bytes. --modes runs
+several in turn (e.g. halfblock,sixel:256,sixel:64,kitty) and prints a list.
+Prints one JSON object (a list with --modes).
+Run: uv run python benchmarks/app.py [--engine full --models models [--video-faces 2]] [--render sixel]
 """
 
 from __future__ import annotations
@@ -30,15 +33,25 @@ import time
 from pathlib import Path
 
 COLS, ROWS = 132, 44
+CELL_PX = (10, 20)  # what the pty reports per cell (its pixel size), for the pixel modes' image size
+# The first bytes of one frame's picture in each mode: the video is up once one arrives, and counting them
+# in the measured window counts the images written.
+FRAME_MARKERS = {"halfblock": "▀".encode(), "sixel": b"\x1bP0;1;0q", "kitty": b"\x1b_Ga=T"}
 DEFAULT_VIDEO_SIZE = "80x30"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_display_only(log: Path, export_dir: Path, colors: str | None, fps: float | None, size: str) -> None:
+def run_display_only(
+    log: Path, export_dir: Path, colors: str | None, fps: float | None, size: str, render: str, palette: str | None
+) -> None:
     """The child in --engine none mode: the real app on the demo source with no processors."""
     sys.path.insert(0, str(ROOT))
     from tui.app import make_app
     from tui.config import AppConfig, parse_size, running_over_ssh
+    from tui.graphics.detect import TerminalGraphics, tty_cell_px
+
+    # A pixel mode asked for by name needs no probe (the user wins), only the cell size the pty reports.
+    graphics = TerminalGraphics(cell_px=tty_cell_px(2)) if render != "halfblock" else TerminalGraphics()
 
     config = AppConfig(
         source="demo",
@@ -48,6 +61,9 @@ def run_display_only(log: Path, export_dir: Path, colors: str | None, fps: float
         colors=colors,
         fps=fps,
         ssh=running_over_ssh(),
+        render=render,
+        palette=palette,  # type: ignore[arg-type]  # checked by display_settings
+        graphics=graphics,
     )
     app = make_app(config, processors=[])
     try:
@@ -58,7 +74,7 @@ def run_display_only(log: Path, export_dir: Path, colors: str | None, fps: float
 
 def child_command(args: argparse.Namespace, log: Path, folder: Path) -> list[str]:
     extra = [*(["--colors", args.colors] if args.colors else []), *(["--fps", str(args.fps)] if args.fps else [])]
-    extra += ["--size", args.size]
+    extra += ["--size", args.size, "--render", args.render, *(["--palette", args.palette] if args.palette else [])]
     if args.engine == "full":
         fertui = Path(sys.executable).with_name("fertui")
         source = ["--demo"]
@@ -82,16 +98,18 @@ def child_command(args: argparse.Namespace, log: Path, folder: Path) -> list[str
     return [sys.executable, __file__, "--child", "--log", str(log), "--export-dir", str(folder), *extra]
 
 
-def run_in_pty(command: list[str], seconds: float, startup_timeout: float) -> dict[str, float]:
+def run_in_pty(command: list[str], seconds: float, startup_timeout: float, marker: bytes) -> dict[str, float]:
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: size its terminal, then become the app
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, COLS * CELL_PX[0], ROWS * CELL_PX[1]))
         os.execvpe(command[0], command, env)
     total = 0
     measured = 0
+    images = 0
+    tail = b""  # a marker split across two reads is still counted once
     started = time.monotonic()
     window_start = None
     quit_sent = False
@@ -106,10 +124,12 @@ def run_in_pty(command: list[str], seconds: float, startup_timeout: float) -> di
             if not chunk:
                 break
             total += len(chunk)
-            if window_start is None and b"\xe2\x96\x80" in chunk:  # the first half block: video is up
+            if window_start is None and marker in tail + chunk:  # the first frame's picture: video is up
                 window_start = now
             elif window_start is not None and not quit_sent:
                 measured += len(chunk)
+                images += (tail + chunk).count(marker) - tail.count(marker)
+            tail = chunk[-len(marker) :]
         if window_start is None and now - started > startup_timeout:
             os.write(fd, b"q")
             raise SystemExit("the app showed no video in time")
@@ -120,10 +140,52 @@ def run_in_pty(command: list[str], seconds: float, startup_timeout: float) -> di
     _, _, usage = os.wait4(pid, 0)
     return {
         "pty_bytes_total": total,
+        "images_in_window": images,
         "pty_bytes_in_window": measured,
         "window_s": round(window, 2),
         # CPU seconds of the whole app process, start-up included: less at the mercy of other load than fps.
         "app_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        log = folder / "session.csv"
+        marker = FRAME_MARKERS[args.render]
+        pty_figures = run_in_pty(child_command(args, log, folder), args.seconds, startup_timeout=180, marker=marker)
+        meta = json.loads(log.with_name(log.name + ".meta.json").read_text())
+    display = meta.get("display", {})
+    frames_in_window = display.get("shown_fps", 0) * pty_figures["window_s"]
+    return {
+        "engine": args.engine,
+        "render": display.get("render"),
+        "palette": display.get("palette"),
+        "terminal": [COLS, ROWS],
+        "video_cells": display.get("video_cells"),
+        "image_size": display.get("image_size"),
+        "colors": display.get("colors"),
+        "fps_target": display.get("fps_target"),
+        "shown_fps": display.get("shown_fps"),
+        "frames_shown": display.get("frames_shown"),
+        "bytes_per_frame_pty": round(pty_figures["pty_bytes_in_window"] / frames_in_window)
+        if frames_in_window
+        else None,
+        "bytes_per_frame_app_count": display.get("bytes_per_shown_frame"),
+        "bytes_per_image": display.get("bytes_per_image"),
+        "images_per_s_pty": round(pty_figures["images_in_window"] / pty_figures["window_s"], 2)
+        if args.render != "halfblock"
+        else None,
+        "frames_dropped_terminal": display.get("frames_dropped_terminal"),
+        "latency_ms_p50": display.get("latency_ms_p50"),
+        "latency_ms_p95": display.get("latency_ms_p95"),
+        "source": meta.get("source", {}).get("source"),
+        "frames_dropped": meta.get("run", {}).get("dropped"),
+        "frames_captured": meta.get("run", {}).get("frames_captured"),
+        "rows_logged": meta.get("rows"),
+        "frames_logged": meta.get("frames"),  # processed frames over the whole run, start-up included
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        **pty_figures,
     }
 
 
@@ -136,47 +198,24 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=None)
     parser.add_argument("--size", default=DEFAULT_VIDEO_SIZE, help="video cells, COLSxROWS (default: %(default)s)")
     parser.add_argument("--video-faces", type=int, choices=(1, 2, 3), default=None, help="play a generated clip")
+    parser.add_argument("--render", choices=tuple(FRAME_MARKERS), default="halfblock", help="the video pane's mode")
+    parser.add_argument("--palette", choices=("256", "64"), default=None, help="Sixel colours")
+    parser.add_argument("--modes", default=None, help="several runs, e.g. halfblock,sixel:256,sixel:64,kitty")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--export-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_display_only(args.log, args.export_dir, args.colors, args.fps, args.size)
+        run_display_only(args.log, args.export_dir, args.colors, args.fps, args.size, args.render, args.palette)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        log = folder / "session.csv"
-        pty_figures = run_in_pty(child_command(args, log, folder), args.seconds, startup_timeout=180)
-        meta = json.loads(log.with_name(log.name + ".meta.json").read_text())
-    display = meta.get("display", {})
-    frames_in_window = display.get("shown_fps", 0) * pty_figures["window_s"]
-    print(
-        json.dumps(
-            {
-                "engine": args.engine,
-                "terminal": [COLS, ROWS],
-                "video_cells": display.get("video_cells"),
-                "colors": display.get("colors"),
-                "fps_target": display.get("fps_target"),
-                "shown_fps": display.get("shown_fps"),
-                "frames_shown": display.get("frames_shown"),
-                "bytes_per_frame_pty": round(pty_figures["pty_bytes_in_window"] / frames_in_window)
-                if frames_in_window
-                else None,
-                "bytes_per_frame_app_count": display.get("bytes_per_shown_frame"),
-                "latency_ms_p50": display.get("latency_ms_p50"),
-                "latency_ms_p95": display.get("latency_ms_p95"),
-                "source": meta.get("source", {}).get("source"),
-                "frames_dropped": meta.get("run", {}).get("dropped"),
-                "frames_captured": meta.get("run", {}).get("frames_captured"),
-                "rows_logged": meta.get("rows"),
-                "frames_logged": meta.get("frames"),  # processed frames over the whole run, start-up included
-                "load_average_1m": round(os.getloadavg()[0], 2),
-                **pty_figures,
-            },
-            indent=2,
-        )
-    )
+    if args.modes is None:
+        print(json.dumps(measure(args), indent=2))
+        return
+    results = []
+    for entry in args.modes.split(","):
+        mode, _, palette = entry.partition(":")
+        results.append(measure(argparse.Namespace(**{**vars(args), "render": mode, "palette": palette or None})))
+    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
