@@ -20,7 +20,7 @@ needs_data = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not
 
 @needs_data
 def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_cards_calibration(tmp_path, capsys):
-    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn"))
+    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
     before = (models / MODEL_CARD).read_text()
     assert main(["calibrate", "--models", str(models), "--limit", "54", "--coverage", "0.8"]) == 0
     out = capsys.readouterr().out
@@ -36,6 +36,7 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
     assert text.startswith(card_head(before)) and "## Training" in card_head(before), "the training account is kept"
     assert TAIL_HEADING in text and "### test split, photo path (detected faces)" in text
     assert card.files == read_model_card(MODELS_DIR).files, "the model file is not touched"
+    assert (models / "confusion-test-fer2013.png").read_bytes().startswith(b"\x89PNG")
 
     classifier = EmotionClassifier.load(models)
     assert classifier.temperature == pytest.approx(temperature["value"])
@@ -63,11 +64,16 @@ def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_c
 
 @needs_data
 def test_a_model_of_the_ferplus_votes_is_calibrated_by_the_ferplus_majority(tmp_path, capsys):
-    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn"))
+    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
     assert main(["calibrate", "--models", str(models), "--limit", "27", "--labels", "ferplus"]) == 0
     card = read_model_card(models)
     assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
-    assert "(ferplus labels" in (models / MODEL_CARD).read_text()
+    text = (models / MODEL_CARD).read_text()
+    assert "### test split (ferplus labels" in text
+    assert "### test split, original labels (fer2013 labels" in text, "the original labels are reported beside"
+    assert "Neutral faces read as sad:" in text
+    for labels in ("ferplus", "fer2013"):
+        assert (models / f"confusion-test-{labels}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_calibrate_refuses_a_coverage_outside_0_to_1(capsys):

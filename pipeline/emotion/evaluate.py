@@ -180,7 +180,10 @@ def plot_confusion(report: dict, path: Path) -> Path:
     ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"FER-2013 {report['split']}: accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}")
+    ax.set_title(
+        f"FER-2013 {report['split']} ({report['labels']} labels): "
+        f"accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}"
+    )
     for (i, j), count in np.ndenumerate(confusion):
         ax.text(j, i, str(count), ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, label="share of the true class")

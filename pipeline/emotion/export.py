@@ -159,7 +159,7 @@ def _metrics_tables(name: str, report: dict) -> list[str]:
         f"### {name} ({report['labels']} labels, {report['n']} faces)",
         "",
         f"Accuracy **{report['accuracy']:.4f}**, macro F1 **{report['macro_f1']:.4f}** "
-        f"(the paper: accuracy {PAPER_ACCURACY:.2f}).",
+        f"(the paper: accuracy {PAPER_ACCURACY:.2f}). Neutral faces read as sad: {report['neutral_as_sad']:.1%}.",
     ]
     unclear = report.get("unclear")
     if unclear:
@@ -307,7 +307,12 @@ def render_card_tail(card: ModelCard, metrics: dict, calibration: dict | None = 
     """The card from its calibration on: temperature, unclear rule, metrics and the machine-readable block."""
     lines = _calibration_lines(card, calibration)
     if metrics:
-        lines += ["## Metrics", ""]
+        lines += [
+            "## Metrics",
+            "",
+            "The test split's confusion matrices are also drawn beside this card: `confusion-test-<labels>.png`.",
+            "",
+        ]
         for name, report in metrics.items():
             lines += _metrics_tables(name, report)
     lines += [

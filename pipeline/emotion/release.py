@@ -176,7 +176,7 @@ def calibrate_model_dir(
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
     from pipeline.emotion.detection_path import run_path
-    from pipeline.emotion.evaluate import predict_split, report_dict
+    from pipeline.emotion.evaluate import plot_confusion, predict_split, report_dict
     from pipeline.emotion.export import card_head, render_card_tail
     from pipeline.engine import EngineConfig
     from pipeline.sinks import write_private_atomic
@@ -268,6 +268,16 @@ def calibrate_model_dir(
         "test split": report_dict(shipped.calibrate(direct["test"]), test, shipped),
         "val split": report_dict(shipped.calibrate(direct["val"]), val, shipped),
     }
+    if labels != "fer2013":
+        # The original labels beside the ones the model answers to: the trade between the two label sets.
+        original = load_splits(Path(data), "fer2013", ("test",))["test"]
+        original = original.subset(np.arange(len(original))[:limit])
+        reports["test split, original labels"] = report_dict(
+            shipped.calibrate(predict_split(raw, original.images)), original, shipped
+        )
+    for name, report in reports.items():
+        if name.startswith("test split") and "photo" not in name:
+            plot_confusion(report, models_dir / f"confusion-test-{report['labels']}.png")
     card_path = models_dir / MODEL_CARD
     text = card_head(card_path.read_text(encoding="utf-8")) + render_card_tail(card, reports, calibration)
     write_private_atomic(card_path, text.encode("utf-8"))
