@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
-import pytest
 
 from tests.app_helpers import fake_app, wait_until
 from tests.fakes import portrait_frame
@@ -19,8 +18,6 @@ from tui.cli import main
 from tui.config import SSH_BUDGET, AppConfig, display_settings
 from tui.graphics import kitty, sixel
 from tui.graphics.detect import TerminalGraphics
-
-pytestmark = pytest.mark.app
 
 SIZE = (120, 40)
 SIXEL_TERMINAL = TerminalGraphics(sixel=True, cell_px=(8, 16), answered=True)

@@ -16,8 +16,6 @@ import pytest
 
 from tui.graphics.detect import DA1_QUERY, KITTY_QUERY, TerminalGraphics, choose_mode, parse_replies, probe
 
-pytestmark = pytest.mark.unit
-
 BUDGET_S = 0.3  # the fake answers in microseconds; silence costs this much per test
 XTERM_VT340 = b"\x1b[6;13;6t\x1b[?1;0;256S\x1b[?63;1;2;4;6;9;15;22c"  # cell 6x13 px, 256 registers, Sixel
 KITTY = b"\x1b_Gi=31;OK\x1b\\\x1b[6;20;10t\x1b[?62;c"

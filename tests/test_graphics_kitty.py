@@ -10,15 +10,12 @@ import zlib
 
 import cv2
 import numpy as np
-import pytest
 from rich.cells import cell_len
 
 from pipeline.frames import Face
 from tests.media import portrait
 from tui.graphics import kitty
 from tui.graphics.frames import PixelRenderer, placeholder_strips
-
-pytestmark = pytest.mark.unit
 
 APC = re.compile(r"\x1b_G([^;\x1b]*)(?:;([^\x1b]*))?\x1b\\")
 

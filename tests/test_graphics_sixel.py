@@ -14,8 +14,6 @@ from tests.media import portrait
 from tests.sixel_decoder import decode
 from tui.graphics import sixel
 
-pytestmark = pytest.mark.unit
-
 
 def hopper_rgb(width: int, height: int) -> np.ndarray:
     small = cv2.resize(portrait("hopper"), (width, height), interpolation=cv2.INTER_AREA)
