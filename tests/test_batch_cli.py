@@ -202,6 +202,41 @@ def test_a_batch_stopped_by_sigterm_resumes_without_logging_a_frame_twice(
     assert {row["status"] for row in manifest(out).values()} == {"done", "skipped"}
 
 
+def worker_pid(partial_log: Path) -> int:
+    """The process writing a partial log: its name is <input key>.<host>-<pid>-<random>.<format>."""
+    found = re.search(r"-(\d+)-[0-9a-f]{8}\.csv$", partial_log.name)
+    assert found, partial_log.name
+    return int(found.group(1))
+
+
+def running_task(out: Path, prefix: str) -> list[Path]:
+    return [p for p in partial_logs(out) if p.name.startswith(prefix) and p.suffix == ".csv"]
+
+
+def test_a_local_worker_killed_mid_task_costs_only_a_retry(long_study: Path, tiny_models_dir: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    process = start_fertui("batch", str(long_study), "--out", str(out), "--jobs", "2", "--models", str(tiny_models_dir))
+    try:
+        wait_for(
+            lambda: running_task(out, "a.avi-") and read_partial_rows(running_task(out, "a.avi-")[0]) >= 10,
+            180,
+            "a.avi under way",
+        )
+        os.kill(worker_pid(running_task(out, "a.avi-")[0]), signal.SIGKILL)
+        _, stderr = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    rows = manifest(out)
+    assert {row["status"] for row in rows.values()} == {"done"}
+    assert int(rows["a.avi"]["attempts"]) == 2, rows["a.avi"]
+    for name in ("a.avi", "b.avi", "c.avi"):
+        assert [r["frame"] for r in rows_of(out / f"{name}.csv")] == list(range(120)), f"{name}: every frame once"
+    assert not partial_logs(out)
+
+
 def test_force_and_retry_failed(study: Path, tiny_models_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     base = ("batch", str(study), "--out", str(out), "--models", str(tiny_models_dir), "--jobs", "2")
@@ -292,10 +327,10 @@ def test_a_dask_batch_survives_a_killed_worker(
     try:
         # The longest input is submitted first; kill the worker running it, in the middle of its task.
         def long_task() -> list[Path]:
-            return [p for p in partial_logs(out) if p.name.startswith("a.avi-")]
+            return running_task(out, "a.avi-")
 
         wait_for(lambda: long_task() and read_partial_rows(long_task()[0]) >= 10, 180, "the long video under way")
-        pid = int(re.search(r"-(\d+)-[0-9a-f]{8}\.csv$", long_task()[0].name).group(1))  # type: ignore[union-attr]
+        pid = worker_pid(long_task()[0])
         assert pid in [worker.pid for worker in workers]
         os.kill(pid, signal.SIGKILL)
         _, stderr = process.communicate(timeout=240)
