@@ -47,9 +47,15 @@ class Manifest:
         row = self.rows.get(name)
         return row["status"] if row else None
 
-    def record(self, summary: TaskSummary) -> None:
-        """Note the task's outcome and rewrite the file."""
-        self.rows[summary.input] = {
+    def record(self, *summaries: TaskSummary) -> None:
+        """Note the tasks' outcomes and rewrite the file."""
+        for summary in summaries:
+            self.rows[summary.input] = self._row(summary)
+        self.write()
+
+    @staticmethod
+    def _row(summary: TaskSummary) -> dict[str, str]:
+        return {
             "input": summary.input,
             "status": summary.status,
             "frames": str(summary.frames),
@@ -62,7 +68,6 @@ class Manifest:
             "error": summary.error,
             "log": summary.log,
         }
-        self.write()
 
     def write(self) -> None:
         buffer = io.StringIO()

@@ -12,6 +12,7 @@ Runs in whichever process executes it: a local pool worker or a Dask worker, whi
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -62,7 +63,7 @@ class BatchSettings:
     def fingerprint(self, item: BatchInput) -> dict[str, object]:
         """What must be unchanged for an earlier log of `item` to stand."""
         settings = {k: v for k, v in asdict(self).items() if k not in ("out_dir", "threads", "models_dir")}
-        models = files_sha256(Path(self.models_dir))
+        models = dict(files_sha256(Path(self.models_dir)))
         return {"settings": settings, "models": models, "input": input_signature(item.path)}
 
 
@@ -86,8 +87,10 @@ class TaskSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+@functools.lru_cache(maxsize=4)
 def files_sha256(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder`, by relative path (the emotion model, its card, the detector)."""
+    """sha256 of every file under `folder`, by relative path (the emotion model, its card, the detector).
+    Read once per process: a batch fingerprints every input with the same models."""
     digests = {}
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         digests[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()

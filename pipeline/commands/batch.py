@@ -8,8 +8,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.commands import UsageError, require_train_extra, say
+
+if TYPE_CHECKING:
+    from pipeline.batch.inputs import BatchInput
+    from pipeline.batch.manifest import Manifest
+    from pipeline.batch.task import BatchSettings, TaskSummary
 
 STOP_GRACE_S = 60.0  # after a stop, how long to wait for running tasks to end their sessions and clean up
 
@@ -48,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _settings(args: argparse.Namespace, jobs: int):
+def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
     from pipeline.batch.task import BatchSettings
     from pipeline.threads import available_cores
 
@@ -108,11 +114,14 @@ def run(args: argparse.Namespace) -> int:
     return _run_batch(args, inputs, settings, manifest, jobs)
 
 
-def _plan(args: argparse.Namespace, inputs, settings, manifest):
+def _plan(
+    args: argparse.Namespace, inputs: list[BatchInput], settings: BatchSettings, manifest: Manifest
+) -> tuple[list[BatchInput], list[TaskSummary]]:
     """(inputs to run, summaries of those that are not run): skipped when complete, unless --force."""
     from pipeline.batch.task import completed, reset_attempts
 
-    to_run, not_run = [], []
+    to_run: list[BatchInput] = []
+    not_run: list[TaskSummary] = []
     for item in inputs:
         if args.retry_failed and manifest.status(item.name) != "failed":
             continue
@@ -125,7 +134,9 @@ def _plan(args: argparse.Namespace, inputs, settings, manifest):
     return to_run, not_run
 
 
-def _run_batch(args: argparse.Namespace, inputs, settings, manifest, jobs: int) -> int:
+def _run_batch(
+    args: argparse.Namespace, inputs: list[BatchInput], settings: BatchSettings, manifest: Manifest, jobs: int
+) -> int:
     import time
 
     from rich.console import Console
@@ -136,8 +147,7 @@ def _run_batch(args: argparse.Namespace, inputs, settings, manifest, jobs: int) 
     from pipeline.session import SignalCatcher, Stop
 
     to_run, not_run = _plan(args, inputs, settings, manifest)
-    for summary in not_run:
-        manifest.record(summary)
+    manifest.record(*not_run)
     frames = {item.name: expected_frames(item) for item in to_run}
     to_run.sort(key=lambda item: -frames[item.name])  # longest first: the batch ends sooner
     console = Console(stderr=True)
@@ -188,7 +198,7 @@ def _run_batch(args: argparse.Namespace, inputs, settings, manifest, jobs: int) 
     return 1 if counts["failed"] else 0
 
 
-def _line(summary) -> str:
+def _line(summary: TaskSummary) -> str:
     if summary.status == "done":
         return f"done    {summary.input}: {summary.frames} frames, {summary.faces} face(s), {summary.fps:.1f} fps"
     if summary.status == "failed":
