@@ -16,7 +16,7 @@ from tests.model_fixtures import make_tiny_models_dir
 
 # Each test module's kind, so a quick subset runs alone (`uv run pytest -m unit`). Unlisted modules are unit tests:
 # functions and classes on real inputs, in this process.
-APP_MODULES = {"test_app", "test_app_robust", "test_app_snapshots", "test_cli_live"}
+APP_MODULES = {"test_app", "test_app_robust", "test_app_snapshots", "test_cli_live", "test_graphics_app"}
 """The Textual app driven by its Pilot, or the live command."""
 END_TO_END_MODULES = {
     "test_cli_analyze",
@@ -24,6 +24,7 @@ END_TO_END_MODULES = {
     "test_cli_robust",
     "test_calibrate_cli",
     "test_e2e_tmux",
+    "test_e2e_xterm",
     "test_lost_source",
     "test_soak",
     "test_wheel",
