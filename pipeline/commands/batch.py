@@ -42,7 +42,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="where tasks run (default: local)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: the scheduler, tcp://HOST:PORT")
     p.add_argument("--shard", metavar="I/N", help="only shard I of N of the inputs (a Slurm job array's part)")
-    p.add_argument("--retries", type=int, default=2, metavar="K", help="attempts after a task's worker dies")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="K",
+        help="more attempts for a task whose worker died or that failed in fertui itself (default: 2)",
+    )
     redo = p.add_mutually_exclusive_group()
     redo.add_argument("--force", action="store_true", help="redo every input, even those already complete")
     redo.add_argument("--retry-failed", action="store_true", help="redo only the inputs the manifest lists as failed")
@@ -50,7 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-every", type=int, default=5, metavar="N", help="full detection every N frames")
     p.add_argument("--detector", choices=("fast", "package"), default="fast", help="as in analyze (default: fast)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
-    p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    p.add_argument(
+        "--models", type=Path, default=MODELS_DIR, metavar="DIR", help="models folder (default: %(default)s)"
+    )
     p.set_defaults(handler=run)
 
 
