@@ -22,13 +22,16 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.batch.inputs import BatchInput
 from pipeline.emotion import MODELS_DIR
 from pipeline.engine import EngineConfig
 from pipeline.errors import FertuiError
 from pipeline.sinks import make_private_dir, meta_path_for, write_private_atomic
+
+if TYPE_CHECKING:
+    from pipeline.processors.base import Processor
 
 PARTIAL_DIR = ".partial"
 TaskStatus = Literal["done", "skipped", "failed", "interrupted"]
@@ -197,6 +200,7 @@ def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
         source.open()
     except FertuiError as exc:
         return outcome("failed", error=str(exc))
+    processors: list[Processor] = []
     try:
         config = settings.engine_config(stills=source.stills)
         with native_stderr_silenced():
@@ -207,6 +211,8 @@ def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
         metadata = session_metadata("batch", source, config, processors, batch=batch)
         log = SessionLog(partial_log, settings.fmt, metadata, landmarks=config.landmarks)
     except FertuiError as exc:
+        for processor in processors:  # a long-lived worker must not keep their threads
+            processor.close()
         source.close()
         return outcome("failed", error=str(exc))
 
