@@ -111,7 +111,7 @@ def test_an_earlier_log_stands_only_with_the_same_fingerprint(tmp_path: Path, ti
     frames, _ = moving_portrait_frames(n_frames=5, absent=range(0))
     video = write_video(tmp_path / "clip.avi", frames)
     item = BatchInput(video, "clip.avi")
-    settings = BatchSettings(out_dir=str(tmp_path / "out"), models_dir=str(tiny_models_dir), threads=1)
+    settings = BatchSettings(out_dir=str(tmp_path / "out"), models_dir=str(tiny_models_dir))
     summary = run_task(item, settings)
     assert (summary.status, summary.frames, summary.rows, summary.attempts) == ("done", 5, 5, 1)
     assert not [p for p in (tmp_path / "out" / ".partial").iterdir()], "nothing left behind"
