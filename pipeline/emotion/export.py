@@ -310,7 +310,8 @@ def render_card_tail(card: ModelCard, metrics: dict, calibration: dict | None = 
         lines += [
             "## Metrics",
             "",
-            "The test split's confusion matrices are also drawn beside this card: `confusion-test-<labels>.png`.",
+            "`fertui export` and `fertui calibrate` also draw the test split's confusion matrices beside this card "
+            "(`confusion-test-<labels>.png`; not committed).",
             "",
         ]
         for name, report in metrics.items():
