@@ -140,3 +140,43 @@ def test_the_card_reads_back_what_was_written(tiny_models_dir):
         ModelCard.from_json({**card.to_json(), "files": {}})
     with pytest.raises(ModelError, match="differ from fertui's"):
         ModelCard.from_json({**card.to_json(), "classes": ["happy", "sad"]})
+
+
+def test_an_ensemble_averages_its_members_and_checks_every_file(tmp_path):
+    from pipeline.emotion.export import add_member_file
+    from pipeline.emotion.model_card import ModelCard
+    from tests.model_fixtures import make_tiny_models_dir
+
+    ensemble_dir = make_tiny_models_dir(tmp_path / "ensemble")
+    other_dir = make_tiny_models_dir(tmp_path / "other", seed=1)
+    first, second = EmotionClassifier.load(ensemble_dir), EmotionClassifier.load(other_dir)
+    added = add_member_file(
+        (other_dir / "emotion.tflite").read_bytes(),
+        ensemble_dir,
+        parameters=read_model_card(other_dir).parameters,
+        quantized=True,
+        training={"command": "fertui train --seed 1 --out runs/other", "epochs": 1},
+    )
+    assert added == "emotion-2.tflite"
+    card = read_model_card(ensemble_dir)
+    assert card.member_files == ["emotion.tflite", "emotion-2.tflite"] and card.model == "emotion.tflite"
+    assert card.parameters == 2 * read_model_card(other_dir).parameters
+    assert ModelCard.from_json(json.loads(json.dumps(card.to_json()))) == card
+
+    ensemble = EmotionClassifier.load(ensemble_dir)
+    crops = np.random.default_rng(6).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    alone = first.predict(crops), second.predict(crops)
+    assert not np.allclose(alone[0], alone[1], atol=1e-3), "the two members must differ for this test to mean much"
+    assert np.allclose(ensemble.predict(crops), (alone[0] + alone[1]) / 2, atol=1e-6)
+    assert [m["file"] for m in ensemble.describe()["members"]] == ["emotion.tflite", "emotion-2.tflite"]
+
+    text = (ensemble_dir / MODEL_CARD).read_text()
+    assert "### `emotion-2.tflite`" in text and "fertui train --seed 1 --out runs/other" in text
+    assert card.files["emotion-2.tflite"]["sha256"] in text and "An ensemble of 2 networks" in text
+
+    member = ensemble_dir / "emotion-2.tflite"
+    member.write_bytes(member.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ModelError, match="emotion-2.tflite does not match its model card"):
+        EmotionClassifier.load(ensemble_dir)
+    with pytest.raises(ModelError, match="not a fertui model card"):
+        ModelCard.from_json({**card.to_json(), "members": ["emotion.tflite", "missing.tflite"]})

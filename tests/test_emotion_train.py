@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.emotion.calibration import choose_unclear
 from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.data import load_splits
+from pipeline.emotion.data import DataError, load_splits
 from pipeline.emotion.release import export_run
 from pipeline.emotion.train import TrainConfig, train
 
@@ -69,6 +69,17 @@ def test_train_resume_and_export(tmp_path):
     assert scores[exported["file"]] == max(scores.values())
     assert exported["epoch"] == (best_epoch if exported["file"] == "best.keras" else 3)
     assert f"'file': '{exported['file']}'" in text
+
+    # The same run again as a second ensemble member: both files give the same answers, so the average does too.
+    joined = export_run(out, models, data=data, flip_tta=False, machine="test machine", add_member=True)
+    accuracy = joined["ensemble_val_accuracy"]
+    assert accuracy["before"] == accuracy["this file"] == accuracy["averaged"]
+    assert read_model_card(models).member_files == ["emotion.tflite", "emotion-2.tflite"]
+    assert EmotionClassifier.load(models).files.keys() == {"emotion.tflite", "emotion-2.tflite"}
+    text = (models / "MODEL_CARD.md").read_text()
+    assert text.count(f"--out {out}") == 2 and "### `emotion.tflite`" in text and "### test split" in text
+    with pytest.raises(DataError, match="flip test-time augmentation"):
+        export_run(out, models, data=data, flip_tta=True, add_member=True)
 
 
 def test_the_unclear_rule_at_ninety_percent_coverage_sets_aside_the_least_confident_tenth():

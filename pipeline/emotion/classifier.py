@@ -1,6 +1,6 @@
 """The emotion classifier the app runs: a TFLite model, verified by sha256 against the model card before loading.
 
-`models/MODEL_CARD.md` is the one source of truth for which file to load, its sha256, the temperature that
+`models/MODEL_CARD.md` is the one source of truth for which file(s) to load, their sha256, the temperature that
 calibrates it and the `unclear` rule; it carries them in its one fenced ```json block (written by
 pipeline/emotion/export.py and pipeline/emotion/release.py).
 TFLite (one thread, XNNPACK) was the fastest runtime for one face and for small batches
@@ -10,6 +10,7 @@ flatbuffer of ops and weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,45 +32,39 @@ def read_model_card(models_dir: Path = MODELS_DIR) -> ModelCard:
 class EmotionClassifier:
     """Batched 48x48 grayscale faces -> (N, 7) emotion probabilities in EMOTIONS order.
 
-    `predict` gives the file's own output per crop; `face_probabilities` gives what the app shows for a face:
-    the average over its crops (alignment jitters), calibrated by the model card's temperature.
+    `predict` gives the model's own output per crop (an ensemble's members averaged); `face_probabilities`
+    gives what the app shows for a face: the average over its crops (alignment jitters), calibrated by the
+    model card's temperature.
     Not thread-safe: use one instance per thread (the processing thread owns it in the pipeline).
     """
 
     def __init__(
         self,
-        path: Path | str,
-        sha256: str,
+        files: Sequence[tuple[Path | str, str]],
         *,
         unclear_metric: str = "margin",
         unclear_threshold: float = 0.0,
         temperature: float = 1.0,
         num_threads: int = 1,
     ) -> None:
-        self.path = Path(path)
-        content = read_verified(self.path, sha256)
+        """files: (path, sha256) of each member; an ensemble averages its members' probabilities."""
+        if not files:
+            raise ModelError("an emotion classifier needs at least one model file")
         if unclear_metric not in UNCLEAR_METRICS:
             raise ModelError(f"unknown unclear metric {unclear_metric!r} in the model card")
-        self.sha256 = sha256
         self.unclear_metric = unclear_metric
         self.unclear_threshold = float(unclear_threshold)
         if not temperature > 0.0:
             raise ModelError(f"temperature must be positive, the model card says {temperature}")
         self.temperature = float(temperature)
         self.num_threads = num_threads
-        try:
-            self._interpreter = make_interpreter(content, num_threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"cannot load {self.path} as a TFLite model: {str(exc).splitlines()[0]}") from None
-        (inp,) = self._interpreter.get_input_details()
-        (out,) = self._interpreter.get_output_details()
-        if list(inp["shape_signature"][1:]) != [48, 48] or inp["dtype"] != np.uint8:
-            raise ModelError(f"{self.path}: input {inp['shape_signature']} {inp['dtype']}, expected (N, 48, 48) uint8")
-        if out["shape_signature"][-1] != len(EMOTIONS):
-            raise ModelError(f"{self.path}: output {out['shape_signature']}, expected (N, {len(EMOTIONS)})")
-        self._input_index, self._output_index = inp["index"], out["index"]
-        self._batch = int(inp["shape"][0])
+        self._members = [_Member(Path(path), sha256, num_threads) for path, sha256 in files]
+        self.path, self.sha256 = self._members[0].path, self._members[0].sha256
+
+    @property
+    def files(self) -> dict[str, str]:
+        """File name -> sha256 of every member, in the order they are averaged."""
+        return {member.path.name: member.sha256 for member in self._members}
 
     @classmethod
     def load(
@@ -83,8 +78,7 @@ class EmotionClassifier:
         card = ModelCard.read(models_dir)
         unclear = card.unclear if calibrated else {}
         return cls(
-            models_dir / card.model,
-            card.sha256,
+            [(models_dir / name, str(card.files[name]["sha256"])) for name in card.member_files],
             unclear_metric=unclear.get("metric", "margin"),
             unclear_threshold=float(unclear.get("threshold", 0.0)),
             temperature=card.temperature_value if calibrated else 1.0,
@@ -92,20 +86,18 @@ class EmotionClassifier:
         )
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities (N, 7) float32 for crops (N, 48, 48) uint8 (face_crop's output), in one call."""
+        """Probabilities (N, 7) float32 for crops (N, 48, 48) uint8 (face_crop's output): each member's output,
+        averaged over the members."""
         crops = np.asarray(crops)
         if crops.ndim != 3 or crops.shape[1:] != (48, 48):
             raise ValueError(f"crops must be (N, 48, 48), got {crops.shape}")
-        n = len(crops)
-        if n == 0:
+        if len(crops) == 0:
             return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
-        if n != self._batch:
-            self._interpreter.resize_tensor_input(self._input_index, [n, 48, 48], strict=False)
-            self._interpreter.allocate_tensors()
-            self._batch = n
-        self._interpreter.set_tensor(self._input_index, np.ascontiguousarray(crops, dtype=np.uint8))
-        self._interpreter.invoke()
-        return np.array(self._interpreter.get_tensor(self._output_index), dtype=np.float32)
+        crops = np.ascontiguousarray(crops, dtype=np.uint8)
+        probs = self._members[0].predict(crops)
+        for member in self._members[1:]:
+            probs += member.predict(crops)
+        return probs / len(self._members) if len(self._members) > 1 else probs
 
     def face_probabilities(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated (F, 7) probabilities for F faces from their crops (F, J, 48, 48): each face's J crops
@@ -129,9 +121,42 @@ class EmotionClassifier:
         return unclear_mask(probs, self.unclear_metric, self.unclear_threshold if threshold is None else threshold)
 
     def describe(self) -> dict[str, object]:
+        described: dict[str, object] = {"file": self.path.name, "sha256": self.sha256}
+        if len(self._members) > 1:
+            described["members"] = [{"file": name, "sha256": digest} for name, digest in self.files.items()]
         return {
-            "file": self.path.name,
-            "sha256": self.sha256,
+            **described,
             "temperature": self.temperature,
             "thresholds": {"unclear_metric": self.unclear_metric, "unclear": self.unclear_threshold},
         }
+
+
+class _Member:
+    """One TFLite file of the classifier: verified, loaded, and resized to the batch it is given."""
+
+    def __init__(self, path: Path, sha256: str, num_threads: int) -> None:
+        self.path, self.sha256 = path, sha256
+        content = read_verified(path, sha256)
+        try:
+            self._interpreter = make_interpreter(content, num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load {path} as a TFLite model: {str(exc).splitlines()[0]}") from None
+        (inp,) = self._interpreter.get_input_details()
+        (out,) = self._interpreter.get_output_details()
+        if list(inp["shape_signature"][1:]) != [48, 48] or inp["dtype"] != np.uint8:
+            raise ModelError(f"{path}: input {inp['shape_signature']} {inp['dtype']}, expected (N, 48, 48) uint8")
+        if out["shape_signature"][-1] != len(EMOTIONS):
+            raise ModelError(f"{path}: output {out['shape_signature']}, expected (N, {len(EMOTIONS)})")
+        self._input_index, self._output_index = inp["index"], out["index"]
+        self._batch = int(inp["shape"][0])
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        n = len(crops)
+        if n != self._batch:
+            self._interpreter.resize_tensor_input(self._input_index, [n, 48, 48], strict=False)
+            self._interpreter.allocate_tensors()
+            self._batch = n
+        self._interpreter.set_tensor(self._input_index, crops)
+        self._interpreter.invoke()
+        return np.array(self._interpreter.get_tensor(self._output_index), dtype=np.float32)

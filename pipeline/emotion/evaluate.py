@@ -97,7 +97,7 @@ def report_dict(probs: np.ndarray, split: Split, classifier: EmotionClassifier) 
         "per_class": metrics["per_class"],
         "neutral_as_sad": neutral_read_as(confusion, "sad"),
         "confusion": confusion.tolist(),
-        "model": {"file": classifier.path.name, "sha256": classifier.sha256},
+        "model": {key: value for key, value in classifier.describe().items() if key in ("file", "sha256", "members")},
         "unclear": unclear_figures(probs, split.labels, classifier.unclear_metric, classifier.unclear_threshold),
         "temperature": classifier.temperature,
         "ece": expected_calibration_error(probs, split.labels),

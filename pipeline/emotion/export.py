@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.emotion import EMOTIONS
 from pipeline.emotion.calibration import UNCLEAR_METRICS
 from pipeline.emotion.model_card import MODEL_CARD, ModelCard
-from pipeline.model_files import sha256_of
+from pipeline.model_files import ModelError, sha256_of
 from pipeline.sinks import write_private_atomic
 
 MODEL_FILE = "emotion.tflite"
@@ -191,7 +191,6 @@ def render_model_card(card: ModelCard, metrics: dict, training: dict, calibratio
 
 def render_card_head(card: ModelCard, training: dict) -> str:
     """The card up to its calibration: what the model is, its files, data and training."""
-    file_info = card.files[card.model]
     lines = [
         "# fertui emotion model",
         "",
@@ -199,17 +198,7 @@ def render_card_head(card: ModelCard, training: dict) -> str:
         f"emotions ({', '.join(EMOTIONS)}). Trained by this project's own code; never downloaded.",
         "",
         *_status_lines(card, training),
-        "## Files",
-        "",
-        "| file | bytes | sha256 |",
-        "| --- | --- | --- |",
-        f"| `{card.model}` | {file_info['bytes']:,} | `{file_info['sha256']}` |",
-        "",
-        "The app refuses to load a file whose sha256 differs from the json block at the end of this card.",
-        f"Runtime: TFLite ({card.quantization}), input (N, 48, 48) uint8, output (N, 7) softmax;",
-        f"{card.parameters:,} parameters; horizontal-flip test-time augmentation in the graph: "
-        f"{'yes' if card.flip_tta else 'no'}.",
-        "",
+        *_files_lines(card),
         "## Data",
         "",
         "FER-2013 (Goodfellow et al., 2013) as packed in `shared/data/fer2013/fer2013.npz`: trained on",
@@ -218,31 +207,88 @@ def render_card_head(card: ModelCard, training: dict) -> str:
         "",
     ]
     if training:
-        lines += ["## Training", ""]
-        if "command" in training:
-            lines += ["```", training["command"], "```", ""]
-        for key, label in (
-            ("labels", "labels"),
-            ("epochs", "epochs"),
-            ("best_epoch", "epoch with the best plain val accuracy during training (best.keras)"),
-            ("best_val_accuracy", "val accuracy at that epoch"),
-            ("exported", "exported weights (of best.keras and the last epoch, the better on val as shipped)"),
-            ("seconds", "training time (s)"),
-            ("machine", "machine"),
-            ("seed", "seed"),
-            ("val_accuracy_by_format", "val accuracy of the exported file, float32 vs dynamic-range int8"),
-        ):
-            if key in training:
-                value = training[key]
-                if key == "seconds":
-                    value = f"{value:.0f} ({value / 3600:.1f} h)"
-                lines.append(f"- {label}: {value}")
-        if "config" in training:
-            # A plain fence: the card's only ```json block is the machine-readable one below.
-            config = json.dumps(training["config"], indent=2)
-            lines += ["", "Run configuration (`config.json` of the run):", "", "```", config, "```"]
-        lines.append("")
+        lines += ["## Training", "", *_training_lines(training)]
     return "\n".join(lines) + "\n"
+
+
+def _files_lines(card: ModelCard) -> list[str]:
+    lines = ["## Files", "", "| file | bytes | sha256 |", "| --- | --- | --- |"]
+    for name in card.member_files:
+        file_info = card.files[name]
+        lines.append(f"| `{name}` | {file_info['bytes']:,} | `{file_info['sha256']}` |")
+    lines += ["", "The app refuses to load a file whose sha256 differs from the json block at the end of this card."]
+    if len(card.member_files) > 1:
+        lines.append(
+            f"An ensemble of {len(card.member_files)} networks: every crop goes through each file and the app "
+            "averages their probabilities."
+        )
+    lines += [
+        f"Runtime: TFLite ({card.quantization}), input (N, 48, 48) uint8, output (N, 7) softmax;",
+        f"{card.parameters:,} parameters; horizontal-flip test-time augmentation in the graph: "
+        f"{'yes' if card.flip_tta else 'no'}.",
+        "",
+    ]
+    return lines
+
+
+def _training_lines(training: dict) -> list[str]:
+    """One training run's account: its command, figures and configuration."""
+    lines = []
+    if "command" in training:
+        lines += ["```", training["command"], "```", ""]
+    for key, label in (
+        ("labels", "labels"),
+        ("epochs", "epochs"),
+        ("best_epoch", "epoch with the best plain val accuracy during training (best.keras)"),
+        ("best_val_accuracy", "val accuracy at that epoch"),
+        ("exported", "exported weights (of best.keras and the last epoch, the better on val as shipped)"),
+        ("seconds", "training time (s)"),
+        ("machine", "machine"),
+        ("seed", "seed"),
+        ("val_accuracy_by_format", "val accuracy of the exported file, float32 vs dynamic-range int8"),
+        ("ensemble_val_accuracy", "val accuracy (one crop) of the folder's model before, this file alone, and both"),
+    ):
+        if key in training:
+            value = training[key]
+            if key == "seconds":
+                value = f"{value:.0f} ({value / 3600:.1f} h)"
+            lines.append(f"- {label}: {value}")
+    if "config" in training:
+        # A plain fence: the card's only ```json block is the machine-readable one below.
+        config = json.dumps(training["config"], indent=2)
+        lines += ["", "Run configuration (`config.json` of the run):", "", "```", config, "```"]
+    lines.append("")
+    return lines
+
+
+def add_member_file(data: bytes, out_dir: Path | str, *, parameters: int, quantized: bool, training: dict) -> str:
+    """Add a converted model to the model folder out_dir as one more ensemble member; returns its file name.
+
+    The card keeps the training account of the members it had (its markdown) and gains the new one's. Its
+    calibration is left for `calibrate_model_dir` to redo: the ensemble's outputs differ from the old model's.
+    """
+    out_dir = Path(out_dir)
+    card_path = out_dir / MODEL_CARD
+    card = ModelCard.read(out_dir)
+    quantization = "dynamic-range int8 weights" if quantized else "none (float32)"
+    if quantization != card.quantization:
+        raise ModelError(f"{out_dir} holds {card.quantization} models; this one is {quantization}")
+    name = f"{Path(MODEL_FILE).stem}-{len(card.member_files) + 1}{Path(MODEL_FILE).suffix}"
+    _atomic_write(out_dir / name, data)
+    before = card_head(card_path.read_text(encoding="utf-8"))
+    card.members = [*card.member_files, name]
+    card.files[name] = {"sha256": sha256_of(data), "bytes": len(data)}
+    card.parameters += parameters
+    card.status = "final" if training.get("complete", True) else "interim"
+    card.exported = datetime.now(UTC).isoformat(timespec="seconds")
+    at = before.find("\n## Training\n")
+    trained = before[at + 1 :] if at >= 0 else "## Training\n\n"
+    if "\n### `" not in trained:
+        trained = trained.replace("## Training\n", f"## Training\n\n### `{card.model}`\n", 1)
+    head = render_card_head(card, {}) + trained.rstrip("\n") + f"\n\n### `{name}`\n\n"
+    head += "\n".join(_training_lines(training)) + "\n"
+    _atomic_write(card_path, (head + render_card_tail(card, {})).encode("utf-8"))
+    return name
 
 
 def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:

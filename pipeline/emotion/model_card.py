@@ -38,10 +38,17 @@ class ModelCard:
     status: str  # "final", or "interim" while the training run goes on
     exported: str  # ISO 8601
     temperature: dict[str, Any] | None = None  # {"value", ...: how it was fitted}; None: not calibrated
+    # An ensemble: the files whose probabilities are averaged, `model` first. Empty: `model` alone.
+    members: list[str] = field(default_factory=list)
 
     @property
     def sha256(self) -> str:
         return str(self.files[self.model]["sha256"])
+
+    @property
+    def member_files(self) -> list[str]:
+        """The files the classifier runs and averages (one for a single model)."""
+        return list(self.members) or [self.model]
 
     @property
     def temperature_value(self) -> float:
@@ -63,6 +70,9 @@ class ModelCard:
                 raise TypeError("not an object")
             card = cls(**{key: value for key, value in data.items() if key in names})
             card.sha256  # noqa: B018 - checks the keys the loader needs
+            missing = [name for name in card.member_files if name not in card.files]
+            if missing or card.member_files[0] != card.model:
+                raise KeyError(f"members {card.members} must start with {card.model} and be listed in files")
         except (KeyError, TypeError) as exc:
             raise ModelError(f"{where}: the json block is not a fertui model card ({exc!r})") from None
         if list(card.classes) != list(EMOTIONS):
@@ -73,4 +83,6 @@ class ModelCard:
         data = dataclasses.asdict(self)
         if data["temperature"] is None:
             del data["temperature"]
+        if not data["members"]:
+            del data["members"]
         return data

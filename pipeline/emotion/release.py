@@ -92,13 +92,18 @@ def export_run(
     flip_tta: bool = True,
     coverage: float = COVERAGE,
     machine: str | None = None,
+    add_member: bool = False,
 ) -> dict:
     """Export the run's best weights on val into out_dir with its model card, then calibrate it; returns the
-    reports: {"quantized", "val_accuracy_by_format", "exported"} and calibrate_model_dir's result."""
+    reports: {"quantized", "val_accuracy_by_format", "exported"} and calibrate_model_dir's result.
+
+    add_member: out_dir already holds a model; the run joins it as one more ensemble member (emotion-N.tflite),
+    and the card records the val accuracy of the model before, of the new member alone and of the two averaged.
+    """
     import keras
 
     from pipeline.emotion.evaluate import predict_split
-    from pipeline.emotion.export import machine_description, to_tflite, write_model_files
+    from pipeline.emotion.export import add_member_file, machine_description, to_tflite, write_model_files
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     best = run_dir / "best.keras"
@@ -106,6 +111,9 @@ def export_run(
         if not needed.is_file():
             raise DataError(f"{needed} not found: --run must be a training run folder (fertui train --out)")
     account = training_account(run_dir)
+    if add_member and ModelCard.read(out_dir).flip_tta != flip_tta:
+        raise DataError(f"the model in {out_dir} and this export differ in flip test-time augmentation")
+    ensemble_accuracy: dict[str, float] = {}
     candidates = {"best.keras": (best, account["best_epoch"])}
     last = run_dir / "checkpoint.keras"
     if account["complete"] and last.is_file() and account["best_epoch"] != account["epochs"]:
@@ -141,7 +149,17 @@ def export_run(
         accuracy = {"float32": val_accuracy(as_float[2]), "dynamic_int8": val_accuracy(val_probs)}
         quantized = accuracy["dynamic_int8"] >= accuracy["float32"] - QUANTIZATION_TOLERANCE
         if not quantized:
-            tflite = as_float[0]
+            tflite, val_probs = as_float[0], as_float[2]
+        if add_member:
+            existing = EmotionClassifier.load(out_dir, calibrated=False)
+            members = len(existing.files)
+            before = predict_split(existing, val.images)
+            averaged = (before * members + val_probs) / (members + 1)  # what the classifier will compute
+            ensemble_accuracy = {
+                "before": round(val_accuracy(before), 4),
+                "this file": round(val_accuracy(val_probs), 4),
+                "averaged": round(val_accuracy(averaged), 4),
+            }
     training = {
         **account,
         "exported": {
@@ -152,11 +170,18 @@ def export_run(
         "machine": machine or machine_description(),
         "val_accuracy_by_format": {k: round(v, 4) for k, v in accuracy.items()},
     }
-    write_model_files(tflite, out_dir, parameters=parameters, flip_tta=flip_tta, quantized=quantized, training=training)
+    if add_member:
+        training["ensemble_val_accuracy"] = ensemble_accuracy
+        add_member_file(tflite, out_dir, parameters=parameters, quantized=quantized, training=training)
+    else:
+        write_model_files(
+            tflite, out_dir, parameters=parameters, flip_tta=flip_tta, quantized=quantized, training=training
+        )
     return {
         "quantized": quantized,
         "val_accuracy_by_format": accuracy,
         "exported": training["exported"],
+        **({"ensemble_val_accuracy": ensemble_accuracy} if add_member else {}),
         **calibrate_model_dir(out_dir, data=data, coverage=coverage, labels=labels),
     }
 
