@@ -2,7 +2,8 @@
 
     uv run python benchmarks/emotion_inference.py [--models models] [--keras RUN/best.keras] [--data fer2013.npz]
 
-Runtimes: the shipped TFLite file through tf.lite.Interpreter (and ai_edge_litert when installed), and with
+Runtimes: the shipped TFLite file(s) through the app's classifier (an ensemble: all members, averaged), the
+first file alone through ai_edge_litert when installed, and with
 --keras the same network as a Keras call, a tf.function and model.predict, plus TFLite conversions (float32 and
 dynamic-range int8, each with and without horizontal-flip test-time augmentation; with --data their val accuracy).
 The process pins itself to one core and TensorFlow to one thread.
@@ -91,11 +92,14 @@ def main() -> None:
 
         classifier = EmotionClassifier.load(args.models)
         content = classifier.path.read_bytes()
-        result["model"] = {"file": str(classifier.path), "bytes": len(content), "sha256": classifier.sha256}
+        members = {name: (args.models / name).stat().st_size for name in classifier.files}
+        result["model"] = {"files": members, "bytes": sum(members.values()), "sha256": classifier.files}
+        # The shipped model as the app runs it: every member of an ensemble, averaged.
         runtimes["shipped_tflite"] = _per_batch(classifier.predict, crops, args.repeats)
         try:
             from ai_edge_litert.interpreter import Interpreter as LiteRT
 
+            # The first member alone through LiteRT's own interpreter: the two runtimes side by side.
             runtimes["shipped_litert"] = _per_batch(_tflite_runner(LiteRT, content), crops, args.repeats)
         except ImportError:
             runtimes["shipped_litert"] = "ai_edge_litert not installed"

@@ -1,13 +1,16 @@
 """How many alignment jitters a photo's face should be averaged over: FER-2013 through the photo path; one JSON.
 
-    uv run python -m benchmarks.jitter_count [--split val] [--limit N] [--models models]
+    uv run python -m benchmarks.jitter_count [--split val] [--limit N] [--models models] [--counts 1,3,9,25]
+                                             [--labels fer2013|ferplus]
 
 The faces are found once (the engine's photo detector on the frames of pipeline.emotion.detection_path); each
 is cut with every one of the 75 alignments of the jitter grid and classified. For J alignments (J = 1 is the
 plain crop; otherwise the first J of the fixed cycle, as the engine takes them for a photo) it reports the
 accuracy over the detected faces and the negative log-likelihood after fitting a temperature for that J (a fair
 comparison: averaging flattens the distribution, which a temperature undoes). Meant for `val`: the choice of J
-is made there.
+is made there. Labels: the ones the model card's calibration names (FER+ majority for a model trained on the
+votes) unless --labels says otherwise. The cost of a video frame grows with J times the model's members, so an
+ensemble at J and a single model at J x members cost the same: compare them with --counts.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pipeline.emotion.calibration import (
     fit_temperature,
     negative_log_likelihood,
 )
-from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.classifier import EmotionClassifier, read_model_card
 from pipeline.emotion.crop import NO_JITTER, face_crop, jitter_schedule
 from pipeline.emotion.data import load_split
 from pipeline.emotion.detection_path import photo_processors, run_frames
@@ -40,13 +43,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
+    parser.add_argument("--labels", choices=("fer2013", "ferplus"), default=None, help="default: the card's")
+    parser.add_argument("--counts", default=",".join(map(str, COUNTS)), help="alignment counts, comma-separated")
     args = parser.parse_args()
+    counts = [int(count) for count in args.counts.split(",")]
+    labels_name = args.labels or (read_model_card(args.models).temperature or {}).get("labels", "fer2013")
 
-    split = load_split(args.data, args.split)
+    split = load_split(args.data, args.split, labels_name)
     images, labels = split.images[: args.limit], split.labels[: args.limit]
     classifier = EmotionClassifier.load(args.models, calibrated=False)
-    cycle = jitter_schedule(0, 75)
-    alignments = [NO_JITTER, *cycle]  # index 0: the plain crop; 1..75: the cycle in order
+    cycle = jitter_schedule(0, max(counts))
+    alignments = [NO_JITTER, *cycle]  # index 0: the plain crop; 1..: the cycle in order
     started = time.perf_counter()
     detectors = photo_processors(classifier)[:-1]  # detection and ids; the emotion stage is done here per jitter
     indices, per_crop = [], []
@@ -55,10 +62,10 @@ def main() -> None:
             crops = np.stack([face_crop(image, face, jitter) for jitter in alignments])
             per_crop.append(classifier.predict(crops))
             indices.append(index)
-    probs = np.stack(per_crop)  # (faces, 76, 7)
+    probs = np.stack(per_crop)  # (faces, 1 + max(counts), 7)
     truth = labels[np.array(indices)]
     rows = []
-    for count in COUNTS:
+    for count in counts:
         averaged = probs[:, 0] if count == 1 else probs[:, 1 : 1 + count].mean(axis=1)
         temperature = fit_temperature(averaged, truth)
         calibrated = apply_temperature(averaged, temperature)
@@ -77,7 +84,8 @@ def main() -> None:
         "split": args.split,
         "n": len(images),
         "detected": len(indices),
-        "model": {"file": str(classifier.path), "sha256": classifier.sha256},
+        "labels": labels_name,
+        "model": {"files": classifier.files},
         "seconds": round(time.perf_counter() - started, 1),
         "by_jitter_crops": rows,
     }

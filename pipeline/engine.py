@@ -29,6 +29,11 @@ this is as many as help: on FER-2013 val through the photo path (benchmarks/jitt
 negative log-likelihood after calibration fell from 0.8851 (1 crop) and 0.8773 (9) to 0.8726 (25), then only to
 0.8723 (45) and 0.8717 (75), while accuracy stayed at 0.688-0.690 from 9 crops on; 25 costs a third of 75."""
 
+VIDEO_NETWORK_CROPS = 6
+"""Crops per face per video frame through one network: the emotion stage's real-time budget (at most 6 ms per face
+per frame in benchmarks.pipeline on one core of a 2-core CPU). A single model averages 6 alignments per frame, a
+two-member ensemble 3 through each member; the smoothing then averages the next frames' alignments in."""
+
 
 @dataclass
 class EngineConfig:
@@ -37,7 +42,9 @@ class EngineConfig:
     detector: str = "fast"  # "fast" (FastMTCNN + tracking) or "package" (mtcnn's detect_faces every frame)
     landmarks: bool = True  # 68-point landmarks (dlib) on each face
     smoothing_s: float = 0.25  # time constant, in seconds, of the per-face smoothing in video (0: off)
-    jitter_crops: int = 9  # crops per face per video frame, alignments averaged (1: the plain crop only)
+    # Crops per face per video frame, alignments averaged (1: the plain crop only); None: as many as the budget
+    # allows the model's members (video_jitter_crops).
+    jitter_crops: int | None = None
     stills: bool = False  # photos: each image on its own (full detection, ids per image, no smoothing)
     still_jitter_crops: int = STILL_JITTER_CROPS  # crops per face in a photo
     unclear_threshold: float | None = None  # None: the model card's value
@@ -69,8 +76,15 @@ def build_processors(config: EngineConfig, classifier: EmotionClassifier | None 
             classifier,
             smoothing_s=config.smoothing_s,
             unclear_threshold=config.unclear_threshold,
-            jitter_crops=config.still_jitter_crops if config.stills else config.jitter_crops,
+            jitter_crops=config.still_jitter_crops if config.stills else video_jitter_crops(config, classifier),
             per_image=config.stills,
         )
     )
     return processors
+
+
+def video_jitter_crops(config: EngineConfig, classifier: EmotionClassifier) -> int:
+    """Alignments per face per video frame: config.jitter_crops, or VIDEO_NETWORK_CROPS shared by the members."""
+    if config.jitter_crops is not None:
+        return config.jitter_crops
+    return max(1, VIDEO_NETWORK_CROPS // len(classifier.files))

@@ -173,3 +173,23 @@ def test_the_jitter_ensemble_steadies_the_shipped_model_under_keypoint_noise(gra
     ensemble_spread = np.std(np.stack(ensemble), axis=0).mean()
     assert single_spread > 0.005, "the noise moves the single-crop prediction"
     assert ensemble_spread < 0.7 * single_spread, (single_spread, ensemble_spread)
+
+
+def test_a_video_frame_shares_its_crop_budget_among_the_models_members(tiny_models_dir, tmp_path):
+    import shutil
+
+    from pipeline.emotion.export import add_member_file
+    from pipeline.engine import VIDEO_NETWORK_CROPS, EngineConfig, build_processors, video_jitter_crops
+
+    ensemble_dir = shutil.copytree(tiny_models_dir, tmp_path / "ensemble")
+    member = (tiny_models_dir / "emotion.tflite").read_bytes()
+    add_member_file(member, ensemble_dir, parameters=1, quantized=True, training={})
+    single, ensemble = EmotionClassifier.load(tiny_models_dir), EmotionClassifier.load(ensemble_dir)
+    assert video_jitter_crops(EngineConfig(), single) == VIDEO_NETWORK_CROPS
+    assert video_jitter_crops(EngineConfig(), ensemble) == VIDEO_NETWORK_CROPS // 2
+    assert video_jitter_crops(EngineConfig(jitter_crops=2), ensemble) == 2
+
+    video = build_processors(EngineConfig(models_dir=ensemble_dir, landmarks=False))[-1]
+    photos = build_processors(EngineConfig(models_dir=ensemble_dir, landmarks=False, stills=True))[-1]
+    assert video.describe()["jitter_crops"] == VIDEO_NETWORK_CROPS // 2
+    assert photos.describe()["jitter_crops"] == EngineConfig().still_jitter_crops

@@ -93,13 +93,14 @@ def photo_processors(classifier: EmotionClassifier, *, per_image: bool = True) -
     per_image=False swaps in the emotion stage of video before smoothing: one frame's distribution from the
     next alignments of the cycle (what a video frame's `probs` are).
     """
-    from pipeline.engine import EngineConfig, build_processors
+    from pipeline.engine import EngineConfig, build_processors, video_jitter_crops
     from pipeline.processors.emotion import EmotionProcessor
 
     config = EngineConfig(stills=True, landmarks=False, min_face=MIN_FACE)
     processors = build_processors(config, classifier=classifier)
     if not per_image:
-        processors[-1] = EmotionProcessor(classifier, smoothing_s=0.0, jitter_crops=config.jitter_crops)
+        jitters = video_jitter_crops(config, classifier)
+        processors[-1] = EmotionProcessor(classifier, smoothing_s=0.0, jitter_crops=jitters)
     return processors
 
 

@@ -203,7 +203,7 @@ def calibrate_model_dir(
     from pipeline.emotion.detection_path import run_path
     from pipeline.emotion.evaluate import plot_confusion, predict_split, report_dict
     from pipeline.emotion.export import card_head, render_card_tail
-    from pipeline.engine import EngineConfig
+    from pipeline.engine import EngineConfig, video_jitter_crops
     from pipeline.sinks import write_private_atomic
 
     models_dir = Path(models_dir)
@@ -231,7 +231,7 @@ def calibrate_model_dir(
             test.labels[test_photo.detected],
         ),
         (
-            f"one video frame ({engine.jitter_crops} jitters, before smoothing)",
+            f"one video frame ({video_jitter_crops(engine, raw)} jitters, before smoothing)",
             test_frame.probs,
             test.labels[test_frame.detected],
         ),
