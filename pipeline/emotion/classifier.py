@@ -94,10 +94,7 @@ class EmotionClassifier:
         if len(crops) == 0:
             return np.zeros((0, len(EMOTIONS)), dtype=np.float32)
         crops = np.ascontiguousarray(crops, dtype=np.uint8)
-        probs = self._members[0].predict(crops)
-        for member in self._members[1:]:
-            probs += member.predict(crops)
-        return probs / len(self._members) if len(self._members) > 1 else probs
+        return np.stack([member.predict(crops) for member in self._members]).mean(axis=0)
 
     def face_probabilities(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated (F, 7) probabilities for F faces from their crops (F, J, 48, 48): each face's J crops
