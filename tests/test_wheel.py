@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.emotion.classifier import read_model_card
 from pipeline.sinks import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +67,8 @@ def test_the_installed_wheel_analyses_the_demo_from_another_folder(installed, tm
     models = Path(where.stdout.strip())
     assert models.parts[-3:] == ("site-packages", "pipeline", "models") and (models / "MODEL_CARD.md").is_file()
     assert not (models / "checkpoints").exists()
+    shipped = read_model_card(ROOT / "models").member_files
+    assert all((models / name).is_file() for name in shipped), "every network the card lists ships in the wheel"
 
 
 def test_the_environment_has_no_tensorflow_and_train_says_how_to_get_it(installed, tmp_path):
