@@ -23,8 +23,10 @@ from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, 
 from pipeline.labels import EMOTIONS
 
 
-def _predict(model, images: np.ndarray) -> np.ndarray:
-    x = (images.astype(np.float32) / 255.0)[..., None]
+def _predict(model, images: np.ndarray, equalize: bool = False) -> np.ndarray:
+    from pipeline.emotion.train import to_inputs
+
+    x = to_inputs(images, equalize)  # as the run was trained: equalised or not
     both = np.concatenate([x, x[:, :, ::-1]])
     probs = model.predict(both, batch_size=512, verbose=0)
     return (probs[: len(x)] + probs[len(x) :]) / 2
@@ -42,6 +44,41 @@ def _figures(predicted: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def compare_runs(runs: list[Path], data: Path, split: str = "val", weights: str = "best") -> list[dict]:
+    """Each run's figures on `split` by both label sets (weights: best.keras or, for "last", checkpoint.keras)."""
+    import keras
+
+    original = load_split(data, split, "fer2013")
+    ferplus = load_split(data, split, "ferplus")
+    # The FER+ split keeps the images whose majority is an emotion; find them in the original order.
+    keys = {image.tobytes(): i for i, image in enumerate(original.images)}
+    ferplus_index = np.array([keys[image.tobytes()] for image in ferplus.images])
+    results = []
+    for run in runs:
+        state = json.loads((run / "state.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        weights_file = run / ("best.keras" if weights == "best" else "checkpoint.keras")
+        model = keras.models.load_model(weights_file, safe_mode=True)
+        predicted = _predict(model, original.images, config.get("equalize", False)).argmax(axis=1)
+        results.append(
+            {
+                "run": str(run),
+                "labels": config["labels"],
+                "original_weight": config.get("original_weight", 0.0),
+                "label_smoothing": config.get("label_smoothing"),
+                "mixup_alpha": config.get("mixup_alpha", 0.0),
+                "webcam_augment": config.get("webcam_augment", False),
+                "equalize": config.get("equalize", False),
+                "epochs": state["epoch"],
+                "weights": weights_file.name,
+                "best_epoch": state["best_epoch"],
+                "fer2013_labels": _figures(predicted, original.labels),
+                "ferplus_majority": _figures(predicted[ferplus_index], ferplus.labels),
+            }
+        )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
@@ -49,34 +86,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("val", "test"), default="val")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
-
-    import keras
-
-    original = load_split(args.data, args.split, "fer2013")
-    ferplus = load_split(args.data, args.split, "ferplus")
-    # The FER+ split keeps the images whose majority is an emotion; find them in the original order.
-    keys = {image.tobytes(): i for i, image in enumerate(original.images)}
-    ferplus_index = np.array([keys[image.tobytes()] for image in ferplus.images])
-    results = []
-    for run in args.runs:
-        state = json.loads((run / "state.json").read_text())
-        config = json.loads((run / "config.json").read_text())
-        weights = run / ("best.keras" if args.weights == "best" else "checkpoint.keras")
-        model = keras.models.load_model(weights, safe_mode=True)
-        predicted = _predict(model, original.images).argmax(axis=1)
-        results.append(
-            {
-                "run": str(run),
-                "labels": config["labels"],
-                "original_weight": config.get("original_weight", 0.0),
-                "label_smoothing": config.get("label_smoothing"),
-                "epochs": state["epoch"],
-                "weights": weights.name,
-                "best_epoch": state["best_epoch"],
-                "fer2013_labels": _figures(predicted, original.labels),
-                "ferplus_majority": _figures(predicted[ferplus_index], ferplus.labels),
-            }
-        )
+    results = compare_runs(args.runs, args.data, args.split, args.weights)
     print(json.dumps({"split": args.split, "classes": list(EMOTIONS), "runs": results}, indent=2))
 
 

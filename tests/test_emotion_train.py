@@ -10,7 +10,7 @@ import pytest
 from pipeline.emotion.calibration import choose_unclear
 from pipeline.emotion.classifier import EmotionClassifier, read_model_card
 from pipeline.emotion.data import DataError, load_splits
-from pipeline.emotion.release import export_run
+from pipeline.emotion.release import export_run, training_account
 from pipeline.emotion.train import TrainConfig, train
 
 
@@ -116,7 +116,13 @@ def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majori
     data = tmp_path / "fer2013.npz"
     np.savez_compressed(data, **arrays)
     config = TrainConfig(
-        data=str(data), labels="ferplus-votes", original_weight=0.25, epochs=1, batch_size=8, widths=(4, 8, 8, 8)
+        data=str(data),
+        labels="ferplus-votes",
+        original_weight=0.25,
+        mixup_alpha=0.2,
+        epochs=1,
+        batch_size=8,
+        widths=(4, 8, 8, 8),
     )
     state = train(config, tmp_path / "run")
     assert state["epoch"] == 1 and 0.0 <= state["best_val_accuracy"] <= 1.0
@@ -124,7 +130,9 @@ def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majori
     assert (state["val_labels"], state["val_images"]) == ("ferplus", len(expected_val))
     assert len(expected_val) < n  # images whose majority is contempt, unknown or not-a-face are not scored
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (stored["labels"], stored["original_weight"]) == ("ferplus-votes", 0.25)
+    assert (stored["labels"], stored["original_weight"], stored["mixup_alpha"]) == ("ferplus-votes", 0.25, 0.2)
+    command = training_account(tmp_path / "run")["command"]
+    assert "--original-weight 0.25" in command and "--mixup 0.2" in command  # the card's command reproduces it
 
 
 def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():
@@ -140,3 +148,37 @@ def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():
     assert webcam.min() >= 0.0 and webcam.max() <= 1.0
     changed = [not np.allclose(a, b, atol=1e-5) for a, b in zip(plain, webcam, strict=True)]
     assert 8 < sum(changed) < 32  # each degradation hits about half the batch, so some images come through as they were
+
+
+def test_mixup_blends_each_image_mostly_with_itself_and_its_target_alike():
+    import tensorflow as tf
+
+    from pipeline.emotion.model import mixup
+
+    rng = np.random.default_rng(3)
+    images = tf.constant(rng.random((16, 48, 48, 1)), tf.float32)
+    targets = tf.constant(np.eye(7, dtype=np.float32)[np.arange(16) % 7])  # neighbours differ in class
+    weights = tf.constant(rng.uniform(0.5, 2.0, 16), tf.float32)
+    seed = tf.constant([1, 2], tf.int64)
+    mixed_images, mixed_targets, mixed_weights = (t.numpy() for t in mixup(images, targets, weights, 0.2, seed))
+    assert np.array_equal(mixed_images, mixup(images, targets, weights, 0.2, seed)[0].numpy())  # reproducible
+    classes = np.arange(16) % 7
+    own = mixed_targets[np.arange(16), classes]
+    partner = mixed_targets[np.arange(16), np.roll(classes, 1)]  # the partner: the batch rolled by one
+    assert np.allclose(mixed_targets.sum(axis=1), 1.0) and np.all(own >= 0.5) and np.allclose(own + partner, 1.0)
+    assert 0.0 < (own < 0.999).mean() < 1.0  # Beta(0.2, 0.2) leaves some images nearly whole, blends others
+    # The image and the loss weight are blended by the same share as the target.
+    rolled = np.roll(images.numpy(), 1, axis=0)
+    lam = own[:, None, None, None]
+    assert np.allclose(mixed_images, lam * images.numpy() + (1 - lam) * rolled, atol=1e-5)
+    assert np.allclose(mixed_weights, own * weights.numpy() + (1 - own) * np.roll(weights.numpy(), 1), atol=1e-5)
+
+
+def test_a_run_on_equalised_images_is_not_exported_because_the_app_does_not_equalise(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {**TrainConfig(epochs=1).__dict__, "widths": [4, 8, 8, 8], "equalize": True}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "state.json").write_text(json.dumps({"epoch": 1, "best_epoch": 1, "best_val_accuracy": 0.5}))
+    with pytest.raises(DataError, match="histogram-equalised"):
+        training_account(run)

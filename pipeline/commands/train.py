@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
     p.add_argument("--webcam-augment", action="store_true", help="also train on webcam-like blur, gamma and noise")
+    p.add_argument(
+        "--mixup",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="blend pairs of training images and their targets, share ~ Beta(ALPHA, ALPHA) (default: 0, off)",
+    )
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=1234)
@@ -43,12 +50,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.original_weight <= 1.0:
         raise UsageError("--original-weight must be in [0, 1]")
+    if args.mixup < 0:
+        raise UsageError("--mixup must be 0 (off) or positive")
     config = TrainConfig(
         data=str(args.data),
         labels=args.labels,
         original_weight=args.original_weight,
         label_smoothing=args.label_smoothing,
         webcam_augment=args.webcam_augment,
+        mixup_alpha=args.mixup,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,

@@ -121,3 +121,24 @@ def webcam_degrade(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     sigma = uniform(4, 0.0, 0.04) * half(5)
     noise = tf.random.stateless_normal(tf.shape(images), tf.random.experimental.stateless_fold_in(seed, 7))
     return tf.clip_by_value(images + sigma * noise, 0.0, 1.0)
+
+
+def mixup(
+    images: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, alpha: float, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Mixup: each image blended with a partner from the same (shuffled) batch, the batch rolled by one, by a
+    share lam ~ Beta(alpha, alpha) folded to lam >= 0.5 so every image stays mostly itself; its target and loss
+    weight are blended by the same share, so a target stays a distribution."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    # Beta(a, a) as g1 / (g1 + g2) with g1, g2 ~ Gamma(a): TensorFlow has no stateless Beta.
+    g1 = tf.random.stateless_gamma([batch], seeds[0], alpha)
+    g2 = tf.random.stateless_gamma([batch], seeds[1], alpha)
+    lam = g1 / tf.maximum(g1 + g2, 1e-12)
+    lam = tf.maximum(lam, 1.0 - lam)
+    partner = lambda t: tf.roll(t, shift=1, axis=0)  # noqa: E731
+    lam_images = tf.reshape(lam, [-1, 1, 1, 1])
+    images = lam_images * images + (1.0 - lam_images) * partner(images)
+    targets = lam[:, None] * targets + (1.0 - lam[:, None]) * partner(targets)
+    weights = lam * weights + (1.0 - lam) * partner(weights)
+    return images, targets, weights

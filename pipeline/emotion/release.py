@@ -45,6 +45,9 @@ def training_account(run_dir: Path) -> dict:
     """What the run folder says about its training: command, epochs, time, selected epoch, config."""
     config = json.loads((run_dir / "config.json").read_text())
     state = json.loads((run_dir / "state.json").read_text())
+    if config.get("equalize"):
+        # The app's face_crop does not equalise, so such a network would see other images than it learned on.
+        raise DataError(f"{run_dir} was trained on histogram-equalised images, which the app does not make")
     command = [
         "fertui",
         "train",
@@ -67,6 +70,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--label-smoothing", str(config["label_smoothing"])]
     if config.get("webcam_augment"):
         command += ["--webcam-augment"]
+    if config.get("mixup_alpha"):
+        command += ["--mixup", str(config["mixup_alpha"])]
     if config.get("limit"):
         command += ["--limit", str(config["limit"])]
     return {

@@ -37,6 +37,8 @@ class TrainConfig:
     class_weight_power: float = 0.5  # 0: no re-weighting, 1: inverse frequency
     original_weight: float = 0.0  # ferplus-votes: share of the original FER-2013 label mixed into the targets
     webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
+    mixup_alpha: float = 0.0  # > 0: blend pairs of training images and their targets (model.mixup)
+    equalize: bool = False  # histogram-equalise every image first (compared in benchmarks.regularisers; not shipped)
     seed: int = 1234
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
     widths: tuple[int, ...] = field(default=(32, 64, 128, 256))
@@ -61,15 +63,20 @@ def _atomic_save(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _to_inputs(images: np.ndarray) -> np.ndarray:
+def to_inputs(images: np.ndarray, equalize: bool = False) -> np.ndarray:
+    """uint8 (N, 48, 48) -> the network's float (N, 48, 48, 1) in [0, 1], histogram-equalised first if asked."""
+    if equalize:
+        import cv2
+
+        images = np.stack([cv2.equalizeHist(image) for image in images])
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
 def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, epoch: int):
     """One epoch's batches: shuffled and augmented from (seed, epoch), so a resumed epoch is the same epoch."""
-    from pipeline.emotion.model import augment
+    from pipeline.emotion.model import augment, mixup
 
-    x = _to_inputs(split.images)
+    x = to_inputs(split.images, config.equalize)
     y = split.targets if split.targets is not None else np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
     w = weights[split.labels].astype(np.float32)
     order = np.random.default_rng([config.seed, epoch]).permutation(len(x))
@@ -78,7 +85,11 @@ def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, e
     def augment_batch(index, batch):
         images, targets, sample_weights = batch
         seed = tf.stack([tf.constant(config.seed + 7919 * epoch, tf.int64), index])
-        return augment(images, seed, webcam=config.webcam_augment), targets, sample_weights
+        images = augment(images, seed, webcam=config.webcam_augment)
+        if config.mixup_alpha > 0:
+            mix_seed = tf.random.experimental.stateless_fold_in(seed, 2)
+            images, targets, sample_weights = mixup(images, targets, sample_weights, config.mixup_alpha, mix_seed)
+        return images, targets, sample_weights
 
     return ds.enumerate().map(augment_batch, num_parallel_calls=1).prefetch(2)
 
@@ -164,7 +175,7 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
         _atomic_write_text(out / "config.json", json.dumps(cfg, indent=2))
 
     weights = class_weights(train_split.labels, config.class_weight_power)
-    val_x = _to_inputs(val_split.images)
+    val_x = to_inputs(val_split.images, config.equalize)
     val_y = np.eye(len(EMOTIONS), dtype=np.float32)[val_split.labels]
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
