@@ -69,6 +69,7 @@ def compare_runs(runs: list[Path], data: Path, split: str = "val", weights: str 
                 "mixup_alpha": config.get("mixup_alpha", 0.0),
                 "webcam_augment": config.get("webcam_augment", False),
                 "equalize": config.get("equalize", False),
+                "teacher": config.get("teacher"),
                 "epochs": state["epoch"],
                 "weights": weights_file.name,
                 "best_epoch": state["best_epoch"],

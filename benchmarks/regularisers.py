@@ -1,7 +1,7 @@
 """Short training runs that differ from the shipped recipe in one regulariser each, compared on val; one JSON.
 
     uv run python -m benchmarks.regularisers [--epochs 8] [--variants baseline,mixup,webcam,equalize]
-                                             [--out runs/regularisers] [--limit N]
+                                             [--teacher MODELS] [--out runs/regularisers] [--limit N]
 
 Every variant is the shipped model's recipe (`fertui train --labels ferplus-votes --label-smoothing 0`, seed 1234,
 its cosine schedule squeezed into the same few epochs) with one change:
@@ -9,6 +9,8 @@ its cosine schedule squeezed into the same few epochs) with one change:
   mixup     pairs of images and their targets blended (--mixup 0.2)
   webcam    a webcam's blur, exposure and sensor noise added to the augmentation (--webcam-augment)
   equalize  every image histogram-equalised, in training and in evaluation alike
+  distill   half of each target from a teacher's probabilities (--teacher MODELS: an exported model folder,
+            for example an ensemble; `fertui train --teacher MODELS --teacher-weight 0.5`)
 Each trains into OUT/VARIANT; a folder that already holds its run is resumed, so an interrupted comparison
 continues where it stopped. Then every run's best epoch on val is scored by both label sets
 (benchmarks.label_targets), with its per-epoch val accuracy. A few epochs rank recipes, they do not predict the
@@ -32,6 +34,7 @@ VARIANTS: dict[str, dict] = {
     "mixup": {"mixup_alpha": 0.2},
     "webcam": {"webcam_augment": True},
     "equalize": {"equalize": True},
+    "distill": {"teacher_weight": 0.5},  # and the teacher of --teacher
 }
 
 
@@ -43,11 +46,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--teacher", type=Path, default=None, help="the model folder the distill variant learns from")
     args = parser.parse_args()
     names = args.variants.split(",")
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if "distill" in names and args.teacher is None:
+        parser.error("the distill variant needs --teacher MODELS")
 
     recipe = TrainConfig(
         data=str(args.data),
@@ -60,7 +66,10 @@ def main() -> None:
     runs = []
     for name in names:
         run = args.out / name
-        train(replace(recipe, **VARIANTS[name]), run, resume=(run / "checkpoint.keras").exists())
+        variant = replace(recipe, **VARIANTS[name])
+        if name == "distill":
+            variant = replace(variant, teacher=str(args.teacher))
+        train(variant, run, resume=(run / "checkpoint.keras").exists())
         runs.append(run)
     results = compare_runs(runs, args.data, "val", "best")
     for name, run, result in zip(names, runs, results, strict=True):

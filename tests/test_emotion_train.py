@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from pipeline.emotion.calibration import choose_unclear
-from pipeline.emotion.classifier import EmotionClassifier, read_model_card
+from pipeline.emotion.classifier import EmotionClassifier, ModelError, read_model_card
 from pipeline.emotion.data import DataError, load_splits
 from pipeline.emotion.release import export_run, training_account
-from pipeline.emotion.train import TrainConfig, train
+from pipeline.emotion.train import TrainConfig, teacher_targets, train
 
 
 def test_train_resume_and_export(tmp_path):
@@ -182,3 +182,45 @@ def test_a_run_on_equalised_images_is_not_exported_because_the_app_does_not_equa
     (run / "state.json").write_text(json.dumps({"epoch": 1, "best_epoch": 1, "best_val_accuracy": 0.5}))
     with pytest.raises(DataError, match="histogram-equalised"):
         training_account(run)
+
+
+def test_a_student_learns_from_its_teachers_probabilities_mixed_into_the_targets(tmp_path):
+    from tests.model_fixtures import make_tiny_models_dir
+
+    rng = np.random.default_rng(7)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 16), ("test", 16)):
+        arrays[f"{split}_x"] = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+        arrays[f"{split}_y"] = (np.arange(n) % 7).astype(np.uint8)
+    data = tmp_path / "tiny.npz"
+    np.savez_compressed(data, **arrays)
+    teacher = make_tiny_models_dir(tmp_path / "teacher", seed=3)
+    config = TrainConfig(
+        data=str(data),
+        teacher=str(teacher),
+        teacher_weight=0.4,
+        label_smoothing=0.0,
+        epochs=1,
+        batch_size=8,
+        widths=(4, 8, 8, 8),
+    )
+    train(config, tmp_path / "run")
+
+    expected = EmotionClassifier.load(teacher, calibrated=False).predict(arrays["train_x"])
+    kept = np.load(tmp_path / "run" / "teacher.npy")
+    assert np.allclose(kept, expected, atol=1e-6)  # the teacher's own answers for every training image, in order
+    split = load_splits(data, "fer2013", ("train",))["train"]
+    mixed = teacher_targets(config, split, tmp_path / "run").targets
+    assert np.allclose(mixed, 0.6 * np.eye(7)[split.labels] + 0.4 * expected, atol=1e-6)
+    account = json.loads((tmp_path / "run" / "teacher.json").read_text())
+    assert list(account["files"]) == read_model_card(teacher).member_files and account["teacher"] == str(teacher)
+    assert f"--teacher {teacher} --teacher-weight 0.4" in training_account(tmp_path / "run")["command"]
+
+    # Resuming needs only the run folder: the teacher's answers were kept there.
+    (tmp_path / "teacher" / "MODEL_CARD.md").unlink()
+    state = train(TrainConfig(**{**config.__dict__, "epochs": 2}), tmp_path / "run", resume=True)
+    assert state["epoch"] == 1  # the run keeps the epochs it was started for
+
+    other = TrainConfig(**{**config.__dict__, "teacher": str(tmp_path / "no-such-folder")})
+    with pytest.raises(ModelError):
+        train(other, tmp_path / "run-2")

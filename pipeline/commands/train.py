@@ -35,6 +35,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="ALPHA",
         help="blend pairs of training images and their targets, share ~ Beta(ALPHA, ALPHA) (default: 0, off)",
     )
+    p.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        metavar="MODELS",
+        help="distil: mix this model folder's probabilities (an exported model or ensemble) into the targets",
+    )
+    p.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="with --teacher: the teacher's share of each target (default: %(default)s)",
+    )
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=1234)
@@ -52,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--original-weight must be in [0, 1]")
     if args.mixup < 0:
         raise UsageError("--mixup must be 0 (off) or positive")
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        raise UsageError("--teacher-weight must be in [0, 1]")
     config = TrainConfig(
         data=str(args.data),
         labels=args.labels,
@@ -59,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing,
         webcam_augment=args.webcam_augment,
         mixup_alpha=args.mixup,
+        teacher=None if args.teacher is None else str(args.teacher),
+        teacher_weight=args.teacher_weight,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,

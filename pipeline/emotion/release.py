@@ -72,6 +72,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--webcam-augment"]
     if config.get("mixup_alpha"):
         command += ["--mixup", str(config["mixup_alpha"])]
+    if config.get("teacher"):
+        command += ["--teacher", str(config["teacher"]), "--teacher-weight", str(config["teacher_weight"])]
     if config.get("limit"):
         command += ["--limit", str(config["limit"])]
     return {

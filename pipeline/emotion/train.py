@@ -5,6 +5,8 @@ Layout of a run folder (`--out`, default runs/emotion):
   checkpoint.keras   model + optimizer state after the last finished epoch
   state.json         last finished epoch, best validation accuracy so far, per-epoch history
   best.keras         the model of the epoch with the best validation accuracy (selection on `val`)
+  teacher.npy        with a teacher: its probabilities for every training image, computed once at the start
+  teacher.json       with a teacher: the files (and sha256) the probabilities came from
 
 Train on `train`, select on `val` (PublicTest); the test split is never looked at here.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ class TrainConfig:
     webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
     mixup_alpha: float = 0.0  # > 0: blend pairs of training images and their targets (model.mixup)
     equalize: bool = False  # histogram-equalise every image first (compared in benchmarks.regularisers; not shipped)
+    teacher: str | None = None  # a model folder whose probabilities are mixed into the targets (distillation)
+    teacher_weight: float = 0.5  # with a teacher: its share of each target
     seed: int = 1234
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
     widths: tuple[int, ...] = field(default=(32, 64, 128, 256))
@@ -70,6 +74,28 @@ def to_inputs(images: np.ndarray, equalize: bool = False) -> np.ndarray:
 
         images = np.stack([cv2.equalizeHist(image) for image in images])
     return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
+    """The split with each target mixed with a teacher's probabilities for the image: (1 - w) * target + w *
+    teacher. The teacher (a model folder, an ensemble's members averaged, mirror images in, no temperature)
+    classifies the plain images once; its answers are kept in the run folder, so --resume needs no teacher."""
+    cache, account = out / "teacher.npy", out / "teacher.json"
+    if cache.exists():
+        probs = np.load(cache)
+    else:
+        from pipeline.emotion.classifier import EmotionClassifier
+
+        classifier = EmotionClassifier.load(Path(config.teacher or ""), calibrated=False)
+        batches = [classifier.predict(split.images[i : i + 256]) for i in range(0, len(split), 256)]
+        probs = np.concatenate(batches).astype(np.float32)
+        np.save(cache, probs)
+        _atomic_write_text(account, json.dumps({"teacher": config.teacher, "files": classifier.files}, indent=2))
+    if probs.shape != (len(split), len(EMOTIONS)):
+        raise DataError(f"{cache} holds {probs.shape} teacher probabilities for {len(split)} training images")
+    own = split.targets if split.targets is not None else np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
+    mixed = (1.0 - config.teacher_weight) * own + config.teacher_weight * probs
+    return replace(split, targets=mixed.astype(np.float32))
 
 
 def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, epoch: int):
@@ -143,6 +169,8 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     val_split = load_splits(Path(config.data), val_labels, ("val",))["val"]
     if config.limit:
         train_split = train_split.subset(np.arange(min(config.limit, len(train_split))))
+    if config.teacher:
+        train_split = teacher_targets(config, train_split, out)
 
     import keras
     import tensorflow as tf
