@@ -89,7 +89,9 @@ def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
         classifier = EmotionClassifier.load(Path(config.teacher or ""), calibrated=False)
         batches = [classifier.predict(split.images[i : i + 256]) for i in range(0, len(split), 256)]
         probs = np.concatenate(batches).astype(np.float32)
-        np.save(cache, probs)
+        tmp = cache.with_name("teacher.tmp.npy")
+        np.save(tmp, probs)
+        os.replace(tmp, cache)
         _atomic_write_text(account, json.dumps({"teacher": config.teacher, "files": classifier.files}, indent=2))
     if probs.shape != (len(split), len(EMOTIONS)):
         raise DataError(f"{cache} holds {probs.shape} teacher probabilities for {len(split)} training images")
