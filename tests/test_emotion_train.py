@@ -14,14 +14,20 @@ from pipeline.emotion.release import export_run, training_account
 from pipeline.emotion.train import TrainConfig, teacher_targets, train
 
 
-def test_train_resume_and_export(tmp_path):
-    rng = np.random.default_rng(0)
+def write_tiny_fer2013(path, seed: int, n_train: int) -> dict[str, np.ndarray]:
+    """A FER-2013-shaped npz of random images, labels cycling through the seven classes; returns its arrays."""
+    rng = np.random.default_rng(seed)
     arrays = {}
-    for split, n in (("train", 48), ("val", 16), ("test", 16)):
+    for split, n in (("train", n_train), ("val", 16), ("test", 16)):
         arrays[f"{split}_x"] = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
         arrays[f"{split}_y"] = (np.arange(n) % 7).astype(np.uint8)
+    np.savez_compressed(path, **arrays)
+    return arrays
+
+
+def test_train_resume_and_export(tmp_path):
     data = tmp_path / "tiny.npz"
-    np.savez_compressed(data, **arrays)
+    write_tiny_fer2013(data, seed=0, n_train=48)
     out = tmp_path / "run"
     config = TrainConfig(data=str(data), epochs=2, batch_size=16, widths=(4, 8, 8, 8), warmup_epochs=1)
 
@@ -187,13 +193,8 @@ def test_a_run_on_equalised_images_is_not_exported_because_the_app_does_not_equa
 def test_a_student_learns_from_its_teachers_probabilities_mixed_into_the_targets(tmp_path):
     from tests.model_fixtures import make_tiny_models_dir
 
-    rng = np.random.default_rng(7)
-    arrays = {}
-    for split, n in (("train", 40), ("val", 16), ("test", 16)):
-        arrays[f"{split}_x"] = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
-        arrays[f"{split}_y"] = (np.arange(n) % 7).astype(np.uint8)
     data = tmp_path / "tiny.npz"
-    np.savez_compressed(data, **arrays)
+    arrays = write_tiny_fer2013(data, seed=7, n_train=40)
     teacher = make_tiny_models_dir(tmp_path / "teacher", seed=3)
     config = TrainConfig(
         data=str(data),

@@ -72,6 +72,12 @@ class Split:
         targets = None if self.targets is None else self.targets[indices]
         return Split(self.name, self.images[indices], self.labels[indices], self.labels_name, targets)
 
+    def training_targets(self) -> np.ndarray:
+        """(N, 7) float32 targets to train on: the soft targets where the split has them, else one-hot labels."""
+        if self.targets is not None:
+            return self.targets
+        return np.eye(len(EMOTIONS), dtype=np.float32)[self.labels]
+
     def __len__(self) -> int:
         return len(self.labels)
 

@@ -95,8 +95,7 @@ def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
         _atomic_write_text(account, json.dumps({"teacher": config.teacher, "files": classifier.files}, indent=2))
     if probs.shape != (len(split), len(EMOTIONS)):
         raise DataError(f"{cache} holds {probs.shape} teacher probabilities for {len(split)} training images")
-    own = split.targets if split.targets is not None else np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
-    mixed = (1.0 - config.teacher_weight) * own + config.teacher_weight * probs
+    mixed = (1.0 - config.teacher_weight) * split.training_targets() + config.teacher_weight * probs
     return replace(split, targets=mixed.astype(np.float32))
 
 
@@ -105,7 +104,7 @@ def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, e
     from pipeline.emotion.model import augment, mixup
 
     x = to_inputs(split.images, config.equalize)
-    y = split.targets if split.targets is not None else np.eye(len(EMOTIONS), dtype=np.float32)[split.labels]
+    y = split.training_targets()
     w = weights[split.labels].astype(np.float32)
     order = np.random.default_rng([config.seed, epoch]).permutation(len(x))
     ds = tf.data.Dataset.from_tensor_slices((x[order], y[order], w[order])).batch(config.batch_size)
