@@ -35,6 +35,10 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
     text = (models / MODEL_CARD).read_text()
     assert text.startswith(card_head(before)) and "## Training" in card_head(before), "the training account is kept"
     assert TAIL_HEADING in text and "### test split, photo path (detected faces)" in text
+    # The split's own images are reported as the app classifies a face in a video frame, and as one crop beside.
+    assert "### test split (fer2013 labels, 54 faces, 6 alignment jitters averaged)" in text
+    assert "| direct (the 48x48 images, 6 jitters) | 54 |" in text
+    assert "| direct (the 48x48 images, one crop) | 54 |" in text
     assert card.files == read_model_card(MODELS_DIR).files, "the model file is not touched"
     assert (models / "confusion-test-fer2013.png").read_bytes().startswith(b"\x89PNG")
 

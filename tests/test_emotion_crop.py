@@ -14,6 +14,7 @@ from pipeline.emotion.crop import (
     crop_transform,
     face_crop,
     jitter_schedule,
+    reframe_crop,
 )
 from pipeline.frames import Face
 
@@ -105,3 +106,22 @@ def test_the_jitter_schedule_cycles_through_every_alignment():
     assert jitter_schedule(0, 1) == [NO_JITTER]
     shifts = {dx for dx, _, _ in seen}
     assert min(shifts) == -1.0 and max(shifts) == 1.0
+
+
+def test_reframing_a_crop_moves_it_as_the_jitter_moves_the_framing_in_the_frame(grace_hopper_bgr):
+    """FER-2013's images come already cropped: reframing the 48x48 crop must match cutting the face again from
+    the frame under the same jitter (inside the crop: at the border one replicates, the other sees more face)."""
+    face = Face(box=HOPPER_BOX, score=0.99, keypoints=HOPPER_KEYPOINTS)
+    plain = face_crop(grace_hopper_bgr, face)
+    assert reframe_crop(plain, NO_JITTER) is plain
+    inside = (slice(4, -4), slice(4, -4))
+    for jitter in [(1.0, 0.0, 1.0), (-1.0, 1.0, 1.0)]:  # whole pixels: the same pixels
+        np.testing.assert_array_equal(
+            reframe_crop(plain, jitter)[inside], face_crop(grace_hopper_bgr, face, jitter)[inside]
+        )
+    for dx, dy, scale in [(0.5, -0.5, 1.0), (0.0, 0.0, 1.05), (1.0, -1.0, 0.95)]:  # resampled twice: close
+        from_frame = face_crop(grace_hopper_bgr, face, (dx, dy, scale)).astype(np.float32)[inside]
+        error = np.abs(reframe_crop(plain, (dx, dy, scale)).astype(np.float32)[inside] - from_frame).mean()
+        opposite = reframe_crop(plain, (-dx, -dy, 1.0 / scale)).astype(np.float32)[inside]
+        assert error < 0.5 * np.abs(opposite - from_frame).mean()
+        assert error < 0.7 * np.abs(plain.astype(np.float32)[inside] - from_frame).mean()

@@ -67,16 +67,34 @@ def test_eval_json_on_a_tiny_dataset(tiny_npz, tiny_models_dir, capsys):
     assert set(report) >= {"split", "labels", "n", "accuracy", "macro_f1", "per_class", "confusion", "model"}
     assert (report["split"], report["labels"], report["n"]) == ("test", "fer2013", 40)
     assert list(report["per_class"]) == list(EMOTIONS)
-    # The figures are those of the real model's predictions on the real file.
+    # The figures are those of the real model's predictions on the real file, each image averaged over the
+    # alignments the app gives a face in one video frame (6 for a one-network model).
+    assert report["jitter_crops"] == 6
     split = load_split(tiny_npz, "test")
     classifier = EmotionClassifier.load(tiny_models_dir)
-    predicted = np.argmax(predict_split(classifier, split.images), axis=1)
+    predicted = np.argmax(predict_split(classifier, split.images, 6), axis=1)
     assert report["confusion"] == confusion_matrix(split.labels, predicted).tolist()
     assert report["accuracy"] == pytest.approx(float((predicted == split.labels).mean()))
     assert report["model"] == {"file": "emotion.tflite", "sha256": classifier.sha256}
     unclear = report["unclear"]
     assert unclear["metric"] == "margin" and unclear["threshold"] == pytest.approx(0.05)
     assert 0 <= unclear["n_unclear"] <= 40
+
+
+def test_eval_jitter_crops_averages_that_many_alignments_of_each_image(tiny_npz, tiny_models_dir, capsys):
+    split = load_split(tiny_npz, "test")
+    classifier = EmotionClassifier.load(tiny_models_dir)
+    one_crop = predict_split(classifier, split.images)
+    np.testing.assert_allclose(one_crop, classifier.face_probabilities(split.images[:, None]), atol=1e-6)
+    for crops in (1, 3):
+        args = ["eval", "--data", str(tiny_npz), "--model", str(tiny_models_dir), "--json", "--jitter-crops"]
+        assert main([*args, str(crops)]) == 0
+        report = json.loads(capsys.readouterr().out)
+        expected = np.argmax(predict_split(classifier, split.images, crops), axis=1)
+        assert report["jitter_crops"] == crops
+        assert report["confusion"] == confusion_matrix(split.labels, expected).tolist()
+    # Three alignments are not the image alone: the average moves the probabilities.
+    assert np.abs(predict_split(classifier, split.images, 3) - one_crop).max() > 1e-3
 
 
 def test_eval_table_and_plot(tiny_npz, tiny_models_dir, tmp_path, capsys):
@@ -99,6 +117,8 @@ def test_eval_table_and_plot(tiny_npz, tiny_models_dir, tmp_path, capsys):
         ("labels", "unknown label set"),
         ("model", "model card not found"),
         ("split", "unknown split"),
+        ("no crops", "--jitter-crops must be at least 1"),
+        ("photo crops", "--jitter-crops is for --path direct"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(case, message, tiny_npz, tiny_models_dir, tmp_path, capsys):
@@ -116,6 +136,10 @@ def test_bad_input_is_one_line_and_exit_2(case, message, tiny_npz, tiny_models_d
         model = tmp_path / "no-models"
     elif case == "split":
         extra = ["--split", "train"]
+    elif case == "no crops":
+        extra = ["--jitter-crops", "0"]
+    elif case == "photo crops":
+        extra = ["--path", "photo", "--jitter-crops", "3"]
     assert main(["eval", "--data", str(data), "--model", str(model), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fertui: ") and message in err
@@ -129,19 +153,20 @@ SHIPPED_MODEL = MODELS_DIR / "emotion.tflite"
 @pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason=f"no shipped model at {SHIPPED_MODEL} (fertui export)")
 def test_the_shipped_model_holds_its_measured_floors_on_privatetest(capsys):
     """The shipped model answers to the FER+ annotators' majority; these are the floors it was measured to hold
-    (models/MODEL_CARD.md), just under its figures, so a worse model cannot ship unnoticed. The FER+ issue's targets
-    (0.84 on FER+, 0.62 and every class's F1 above the paper's on the original labels) are not all reached yet."""
+    (models/MODEL_CARD.md; each image averaged over a video frame's alignments, as the app classifies a face), just
+    under its figures, so a worse model cannot ship unnoticed. The FER+ issue's targets (0.84 on FER+, 0.62 and
+    every class's F1 above the paper's on the original labels) are not all reached yet."""
     if read_model_card(MODELS_DIR).status == "interim":
         pytest.skip("the shipped model is an interim export of an unfinished training run (models/MODEL_CARD.md)")
     assert main(["eval", "--json", "--labels", "ferplus"]) == 0
     ferplus = json.loads(capsys.readouterr().out)
     assert (ferplus["split"], ferplus["labels"], ferplus["n"]) == ("test", "ferplus", 3492)
-    assert ferplus["accuracy"] >= 0.82
+    assert ferplus["accuracy"] >= 0.83
     assert ferplus["per_class"]["neutral"]["recall"] >= 0.80
     assert ferplus["neutral_as_sad"] < 0.08, "calm faces must not read as sad"
     assert main(["eval", "--json"]) == 0
     original = json.loads(capsys.readouterr().out)
     assert (original["labels"], original["n"]) == ("fer2013", 3589)
-    assert original["accuracy"] >= 0.61, "beside the paper's 0.58 on the original labels"
+    assert original["accuracy"] >= 0.615, "beside the paper's 0.58 on the original labels"
     for emotion in ("angry", "happy", "sad", "neutral"):
         assert original["per_class"][emotion]["f1"] > PAPER_F1[emotion], emotion

@@ -22,8 +22,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--path",
         choices=("direct", "photo"),
         default="direct",
-        help="direct: the 48x48 images, one crop each (default); photo: each image upscaled into a scene and run "
+        help="direct: the 48x48 images themselves (default); photo: each image upscaled into a scene and run "
         "through the app's photo path (real detector, face_crop, alignment jitters), as `fertui calibrate` does",
+    )
+    p.add_argument(
+        "--jitter-crops",
+        type=int,
+        default=None,
+        metavar="K",
+        help="direct path: average each image over K of the app's alignment jitters (default: as many as the app "
+        "gives a face in one video frame; 1: the image alone)",
     )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -50,8 +58,15 @@ def run(args: argparse.Namespace) -> int:
         classifier = EmotionClassifier.load(model_dir)
     if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
         raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
+    if args.jitter_crops is not None and args.jitter_crops < 1:
+        raise UsageError("--jitter-crops must be at least 1")
+    if args.jitter_crops is not None and args.path != "direct":
+        raise UsageError("--jitter-crops is for --path direct (the photo path averages a photo's own jitters)")
     if args.path == "direct":
-        report = evaluate(classifier, split)
+        from pipeline.engine import EngineConfig, video_jitter_crops
+
+        jitter_crops = args.jitter_crops or video_jitter_crops(EngineConfig(), classifier)
+        report = evaluate(classifier, split, jitter_crops)
     else:
         from pipeline.emotion.detection_path import run_path
 

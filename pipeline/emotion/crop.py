@@ -92,10 +92,17 @@ def crop_transform(face: Face, jitter: Jitter = NO_JITTER) -> np.ndarray:
             matrix = _keypoint_transform(np.asarray(keypoints))
     if matrix is None:
         matrix = _box_transform(face.box)
-    if jitter != NO_JITTER:
-        dx, dy, scale = jitter
-        matrix = matrix * scale
-        matrix[:, 2] += (1.0 - scale) * (CROP_SIZE / 2.0) + np.array([dx, dy])
+    return _jittered(matrix, jitter)
+
+
+def _jittered(matrix: np.ndarray, jitter: Jitter) -> np.ndarray:
+    """A crop's 2x3 affine matrix moved by `jitter` (dx, dy, scale): dx, dy crop pixels, scaled about the crop's
+    centre."""
+    if jitter == NO_JITTER:
+        return matrix
+    dx, dy, scale = jitter
+    matrix = matrix * scale
+    matrix[:, 2] += (1.0 - scale) * (CROP_SIZE / 2.0) + np.array([dx, dy])
     return matrix
 
 
@@ -145,3 +152,13 @@ def face_crop(image_bgr: np.ndarray, face: Face, jitter: Jitter = NO_JITTER) -> 
     if crop.ndim == 3:
         crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     return np.ascontiguousarray(crop, dtype=np.uint8)
+
+
+def reframe_crop(crop: np.ndarray, jitter: Jitter) -> np.ndarray:
+    """A (48, 48) face that already comes framed like FER-2013 (the dataset's own images) cut again under
+    `jitter`, as `face_crop` moves the framing of a face in a frame: the app's alignment averaging, for faces that
+    come as crops."""
+    if jitter == NO_JITTER:
+        return crop
+    matrix = _jittered(np.eye(2, 3), jitter)
+    return cv2.warpAffine(crop, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -14,6 +14,7 @@ import numpy as np
 from pipeline.emotion import EMOTIONS
 from pipeline.emotion.calibration import expected_calibration_error, risk_coverage, unclear_mask
 from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.crop import jitter_schedule, reframe_crop
 from pipeline.emotion.data import Split
 from pipeline.sinks import write_private_atomic
 
@@ -55,10 +56,22 @@ def metrics_from_confusion(confusion: np.ndarray, classes: tuple[str, ...] = EMO
     }
 
 
-def predict_split(classifier: EmotionClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """(N, 7) probabilities for (N, 48, 48) uint8 images, each classified as one crop, calibrated as the
-    classifier is (see EmotionClassifier.load), in batches."""
-    parts = [classifier.face_probabilities(images[i : i + batch_size, None]) for i in range(0, len(images), batch_size)]
+def predict_split(
+    classifier: EmotionClassifier, images: np.ndarray, jitter_crops: int = 1, batch_size: int = 256
+) -> np.ndarray:
+    """(N, 7) probabilities for (N, 48, 48) uint8 images, calibrated as the classifier is (see
+    EmotionClassifier.load), in batches.
+
+    jitter_crops: each image is classified as the app classifies a face: averaged over the first `jitter_crops`
+    of its alignment jitters (`pipeline.emotion.crop.jitter_schedule`); 1 is the image as it is.
+    """
+    jitters = jitter_schedule(0, jitter_crops)
+    parts = [
+        classifier.face_probabilities(
+            np.stack([[reframe_crop(image, jitter) for jitter in jitters] for image in images[i : i + batch_size]])
+        )
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, len(EMOTIONS)), dtype=np.float32)
 
 
@@ -105,9 +118,18 @@ def report_dict(probs: np.ndarray, split: Split, classifier: EmotionClassifier) 
     }
 
 
-def evaluate(classifier: EmotionClassifier, split: Split) -> dict:
-    """Classify every image of `split` and report like `fertui eval --json`."""
-    return report_dict(predict_split(classifier, split.images), split, classifier)
+def direct_report(probs: np.ndarray, split: Split, classifier: EmotionClassifier, jitter_crops: int) -> dict:
+    """report_dict for the split's own 48x48 images, saying how many alignments each was averaged over."""
+    report = report_dict(probs, split, classifier)
+    report["jitter_crops"] = jitter_crops
+    report["path"] = ", one crop each" if jitter_crops == 1 else f", {jitter_crops} alignment jitters averaged"
+    return report
+
+
+def evaluate(classifier: EmotionClassifier, split: Split, jitter_crops: int = 1) -> dict:
+    """Classify every image of `split` (each averaged over `jitter_crops` alignments) and report like
+    `fertui eval --json`."""
+    return direct_report(predict_split(classifier, split.images, jitter_crops), split, classifier, jitter_crops)
 
 
 def risk_coverage_table(report: dict):

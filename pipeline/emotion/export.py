@@ -155,8 +155,10 @@ def _status_lines(card: ModelCard, training: dict) -> list[str]:
 
 
 def _metrics_tables(name: str, report: dict) -> list[str]:
+    crops = report.get("jitter_crops", 1)
+    averaged = f", {crops} alignment jitters averaged" if crops > 1 else ""
     lines = [
-        f"### {name} ({report['labels']} labels, {report['n']} faces)",
+        f"### {name} ({report['labels']} labels, {report['n']} faces{averaged})",
         "",
         f"Accuracy **{report['accuracy']:.4f}**, macro F1 **{report['macro_f1']:.4f}** "
         f"(the paper: accuracy {PAPER_ACCURACY:.2f}). Neutral faces read as sad: {report['neutral_as_sad']:.1%}.",

@@ -208,7 +208,7 @@ def calibrate_model_dir(
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
     from pipeline.emotion.detection_path import run_path
-    from pipeline.emotion.evaluate import plot_confusion, predict_split, report_dict
+    from pipeline.emotion.evaluate import direct_report, plot_confusion, predict_split, report_dict
     from pipeline.emotion.export import card_head, render_card_tail
     from pipeline.engine import EngineConfig, video_jitter_crops
     from pipeline.sinks import write_private_atomic
@@ -228,8 +228,11 @@ def calibrate_model_dir(
 
     test_photo = run_path(test.images, raw)
     test_frame = run_path(test.images, raw, per_image=False)
-    direct = {name: predict_split(raw, split.images) for name, split in (("val", val), ("test", test))}
     engine = EngineConfig()
+    # The 48x48 images as the app classifies a face in one video frame: averaged over that frame's alignments.
+    frame_crops = video_jitter_crops(engine, raw)
+    direct = {name: predict_split(raw, split.images, frame_crops) for name, split in (("val", val), ("test", test))}
+    one_crop = predict_split(raw, test.images)
     ece_rows = []
     for path_name, probs, truth in (
         (
@@ -238,11 +241,12 @@ def calibrate_model_dir(
             test.labels[test_photo.detected],
         ),
         (
-            f"one video frame ({video_jitter_crops(engine, raw)} jitters, before smoothing)",
+            f"one video frame ({frame_crops} jitters, before smoothing)",
             test_frame.probs,
             test.labels[test_frame.detected],
         ),
-        ("direct (the 48x48 images, one crop)", direct["test"], test.labels),
+        (f"direct (the 48x48 images, {frame_crops} jitters)", direct["test"], test.labels),
+        ("direct (the 48x48 images, one crop)", one_crop, test.labels),
     ):
         calibrated = apply_temperature(probs, temperature)
         ece_rows.append(
@@ -297,15 +301,15 @@ def calibrate_model_dir(
     test_path_report["path"] = f", photo path: {len(test_photo.detected)} of {len(test)} found"
     reports = {
         "test split, photo path (detected faces)": test_path_report,
-        "test split": report_dict(shipped.calibrate(direct["test"]), test, shipped),
-        "val split": report_dict(shipped.calibrate(direct["val"]), val, shipped),
+        "test split": direct_report(shipped.calibrate(direct["test"]), test, shipped, frame_crops),
+        "val split": direct_report(shipped.calibrate(direct["val"]), val, shipped, frame_crops),
     }
     if labels != "fer2013":
         # The original labels beside the ones the model answers to: the trade between the two label sets.
         original = load_splits(Path(data), "fer2013", ("test",))["test"]
         original = original.subset(np.arange(len(original))[:limit])
-        reports["test split, original labels"] = report_dict(
-            shipped.calibrate(predict_split(raw, original.images)), original, shipped
+        reports["test split, original labels"] = direct_report(
+            shipped.calibrate(predict_split(raw, original.images, frame_crops)), original, shipped, frame_crops
         )
     for name, report in reports.items():
         if name.startswith("test split") and "photo" not in name:
