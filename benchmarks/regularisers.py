@@ -1,6 +1,6 @@
 """Short training runs that differ from the shipped recipe in one regulariser each, compared on val; one JSON.
 
-    uv run python -m benchmarks.regularisers [--epochs 8] [--variants baseline,mixup,webcam,equalize]
+    uv run python -m benchmarks.regularisers [--epochs 8] [--variants baseline,mixup,webcam,equalize,unweighted]
                                              [--teacher MODELS] [--out runs/regularisers] [--limit N]
 
 Every variant is the shipped model's recipe (`fertui train --labels ferplus-votes --label-smoothing 0`, seed 1234,
@@ -9,6 +9,7 @@ its cosine schedule squeezed into the same few epochs) with one change:
   mixup     pairs of images and their targets blended (--mixup 0.2)
   webcam    a webcam's blur, exposure and sensor noise added to the augmentation (--webcam-augment)
   equalize  every image histogram-equalised, in training and in evaluation alike
+  unweighted  every class's loss weighed alike (--class-weight-power 0; the recipe: inverse frequency**0.5)
   distill   half of each target from a teacher's probabilities (--teacher MODELS: an exported model folder,
             for example an ensemble; `fertui train --teacher MODELS --teacher-weight 0.5`)
 Each trains into OUT/VARIANT; a folder that already holds its run is resumed, so an interrupted comparison
@@ -35,6 +36,7 @@ VARIANTS: dict[str, dict] = {
     "mixup": {"mixup_alpha": 0.2},
     "webcam": {"webcam_augment": True},
     "equalize": {"equalize": True},
+    "unweighted": {"class_weight_power": 0.0},
     "distill": {"teacher_weight": 0.5},  # and the teacher of --teacher
 }
 

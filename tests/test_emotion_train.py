@@ -11,7 +11,7 @@ from pipeline.emotion.calibration import choose_unclear
 from pipeline.emotion.classifier import EmotionClassifier, ModelError, read_model_card
 from pipeline.emotion.data import DataError, load_splits
 from pipeline.emotion.release import export_run, training_account
-from pipeline.emotion.train import TrainConfig, teacher_targets, train
+from pipeline.emotion.train import TrainConfig, class_weights, teacher_targets, train
 
 
 def write_tiny_fer2013(path, seed: int, n_train: int) -> dict[str, np.ndarray]:
@@ -126,6 +126,7 @@ def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majori
         labels="ferplus-votes",
         original_weight=0.25,
         mixup_alpha=0.2,
+        class_weight_power=0.0,
         epochs=1,
         batch_size=8,
         widths=(4, 8, 8, 8),
@@ -139,6 +140,32 @@ def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majori
     assert (stored["labels"], stored["original_weight"], stored["mixup_alpha"]) == ("ferplus-votes", 0.25, 0.2)
     command = training_account(tmp_path / "run")["command"]
     assert "--original-weight 0.25" in command and "--mixup 0.2" in command  # the card's command reproduces it
+    assert "--class-weight-power 0.0" in command
+
+
+def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_sample_at_one():
+    labels = np.array([3] * 60 + [6] * 30 + [1] * 10)
+    for power in (0.0, 0.5, 1.0):
+        weights = class_weights(labels, power)
+        assert weights[labels].mean() == pytest.approx(1.0)
+        assert weights[2] == 0.0  # a class with no training image
+    assert class_weights(labels, 0.0)[[1, 3, 6]] == pytest.approx([1.0, 1.0, 1.0])
+    inverse = class_weights(labels, 1.0)
+    assert inverse[1] / inverse[3] == pytest.approx(6.0)  # 60 happy faces to 10 disgusted ones
+    assert class_weights(labels, 0.5)[1] / class_weights(labels, 0.5)[3] == pytest.approx(6.0**0.5)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--class-weight-power", "1.5"), ("--original-weight", "-0.1"), ("--teacher-weight", "2"), ("--mixup", "-1")],
+)
+def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
+    from tui.cli import main
+
+    assert main(["train", "--data", str(tmp_path / "none.npz"), option, value, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fertui: ") and option in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():

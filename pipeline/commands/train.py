@@ -27,6 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="with ferplus-votes: mix W of the original label into each target (default: 0)",
     )
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
+    p.add_argument(
+        "--class-weight-power",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="weigh each class's loss by its inverse frequency to the power P; 0: all alike (default: %(default)s)",
+    )
     p.add_argument("--webcam-augment", action="store_true", help="also train on webcam-like blur, gamma and noise")
     p.add_argument(
         "--mixup",
@@ -64,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.original_weight <= 1.0:
         raise UsageError("--original-weight must be in [0, 1]")
+    if not 0.0 <= args.class_weight_power <= 1.0:
+        raise UsageError("--class-weight-power must be in [0, 1]")
     if args.mixup < 0:
         raise UsageError("--mixup must be 0 (off) or positive")
     if not 0.0 <= args.teacher_weight <= 1.0:
@@ -73,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         labels=args.labels,
         original_weight=args.original_weight,
         label_smoothing=args.label_smoothing,
+        class_weight_power=args.class_weight_power,
         webcam_augment=args.webcam_augment,
         mixup_alpha=args.mixup,
         teacher=None if args.teacher is None else str(args.teacher),

@@ -68,6 +68,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--original-weight", str(config["original_weight"])]
     if config.get("label_smoothing", 0.1) != 0.1:
         command += ["--label-smoothing", str(config["label_smoothing"])]
+    if config.get("class_weight_power", 0.5) != 0.5:
+        command += ["--class-weight-power", str(config["class_weight_power"])]
     if config.get("webcam_augment"):
         command += ["--webcam-augment"]
     if config.get("mixup_alpha"):
