@@ -1,17 +1,18 @@
 """Short training runs that differ from the shipped recipe in one regulariser each, compared on val; one JSON.
 
-    uv run python -m benchmarks.regularisers [--epochs 8] [--variants baseline,mixup,webcam,equalize,unweighted]
+    uv run python -m benchmarks.regularisers [--epochs 8] [--variants baseline,mixup,...]
                                              [--teacher MODELS] [--out runs/regularisers] [--limit N]
 
 Every variant is the shipped model's recipe (`fertui train --labels ferplus-votes --label-smoothing 0`, seed 1234,
 its cosine schedule squeezed into the same few epochs) with one change:
-  baseline  none
-  mixup     pairs of images and their targets blended (--mixup 0.2)
-  webcam    a webcam's blur, exposure and sensor noise added to the augmentation (--webcam-augment)
-  equalize  every image histogram-equalised, in training and in evaluation alike
+  baseline    none
+  mixup       pairs of images and their targets blended (--mixup 0.2)
+  webcam      a webcam's blur, exposure and sensor noise added to the augmentation (--webcam-augment)
+  equalize    every image histogram-equalised, in training and in evaluation alike
   unweighted  every class's loss weighed alike (--class-weight-power 0; the recipe: inverse frequency**0.5)
-  distill   half of each target from a teacher's probabilities (--teacher MODELS: an exported model folder,
-            for example an ensemble; `fertui train --teacher MODELS --teacher-weight 0.5`)
+  wide        half as many channels again in every stage (--widths 48,96,192,384: about 2.2 times the multiply-adds)
+  distill     half of each target from a teacher's probabilities (--teacher MODELS: an exported model folder,
+              for example an ensemble; `fertui train --teacher MODELS --teacher-weight 0.5`)
 Each trains into OUT/VARIANT; a folder that already holds its run is resumed, so an interrupted comparison
 continues where it stopped. Then every run's best epoch on val is scored by both label sets
 (benchmarks.label_targets), with its per-epoch val accuracy. A few epochs rank recipes, they do not predict the
@@ -37,6 +38,7 @@ VARIANTS: dict[str, dict] = {
     "webcam": {"webcam_augment": True},
     "equalize": {"equalize": True},
     "unweighted": {"class_weight_power": 0.0},
+    "wide": {"widths": (48, 96, 192, 384)},
     "distill": {"teacher_weight": 0.5},  # and the teacher of --teacher
 }
 

@@ -140,7 +140,7 @@ def test_training_on_the_ferplus_vote_distribution_selects_on_the_ferplus_majori
     assert (stored["labels"], stored["original_weight"], stored["mixup_alpha"]) == ("ferplus-votes", 0.25, 0.2)
     command = training_account(tmp_path / "run")["command"]
     assert "--original-weight 0.25" in command and "--mixup 0.2" in command  # the card's command reproduces it
-    assert "--class-weight-power 0.0" in command
+    assert "--class-weight-power 0.0" in command and "--widths 4,8,8,8" in command
 
 
 def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_sample_at_one():
@@ -157,7 +157,14 @@ def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_s
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--class-weight-power", "1.5"), ("--original-weight", "-0.1"), ("--teacher-weight", "2"), ("--mixup", "-1")],
+    [
+        ("--class-weight-power", "1.5"),
+        ("--original-weight", "-0.1"),
+        ("--teacher-weight", "2"),
+        ("--mixup", "-1"),
+        ("--widths", "32,64"),
+        ("--widths", "32,64,wide,256"),
+    ],
 )
 def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
     from tui.cli import main

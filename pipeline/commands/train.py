@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="P",
         help="weigh each class's loss by its inverse frequency to the power P; 0: all alike (default: %(default)s)",
     )
+    p.add_argument(
+        "--widths",
+        default="32,64,128,256",
+        metavar="W1,W2,W3,W4",
+        help="channels of the network's four conv stages (default: %(default)s)",
+    )
     p.add_argument("--webcam-augment", action="store_true", help="also train on webcam-like blur, gamma and noise")
     p.add_argument(
         "--mixup",
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--original-weight must be in [0, 1]")
     if not 0.0 <= args.class_weight_power <= 1.0:
         raise UsageError("--class-weight-power must be in [0, 1]")
+    widths = _widths(args.widths)
     if args.mixup < 0:
         raise UsageError("--mixup must be 0 (off) or positive")
     if not 0.0 <= args.teacher_weight <= 1.0:
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         original_weight=args.original_weight,
         label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power,
+        widths=widths,
         webcam_augment=args.webcam_augment,
         mixup_alpha=args.mixup,
         teacher=None if args.teacher is None else str(args.teacher),
@@ -95,3 +103,13 @@ def run(args: argparse.Namespace) -> int:
     state = train(config, args.out, resume=args.resume)
     print(f"best val accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}; run in {args.out}")
     return 0
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 4 or min(widths) < 1:
+        raise UsageError(f"--widths must be four positive channel counts like 32,64,128,256, not {text!r}")
+    return widths

@@ -9,7 +9,16 @@ from pathlib import Path
 
 from pipeline.labels import EMOTIONS, UNCLEAR
 
-__all__ = ["DATA_ENV", "DEFAULT_DATA", "DEFAULT_FERPLUS", "EMOTIONS", "MODELS_DIR", "PROJECT_ROOT", "UNCLEAR"]
+__all__ = [
+    "DATA_ENV",
+    "DEFAULT_DATA",
+    "DEFAULT_FERPLUS",
+    "DEFAULT_WIDTHS",
+    "EMOTIONS",
+    "MODELS_DIR",
+    "PROJECT_ROOT",
+    "UNCLEAR",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 """The checkout, when fertui runs from one (an installed wheel has none: this is then site-packages' parent)."""
@@ -38,3 +47,5 @@ def _default_data() -> Path:
 MODELS_DIR = _models_dir()
 DEFAULT_DATA = _default_data()
 DEFAULT_FERPLUS = DEFAULT_DATA.with_name("ferplus_labels.csv")
+# Channels of the emotion network's four conv stages, as shipped (pipeline.emotion.model).
+DEFAULT_WIDTHS = (32, 64, 128, 256)

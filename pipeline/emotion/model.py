@@ -13,13 +13,13 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from pipeline.emotion import EMOTIONS
+from pipeline.emotion import DEFAULT_WIDTHS, EMOTIONS
 
 INPUT_SIZE = 48
 
 
 def build_model(
-    widths: tuple[int, ...] = (32, 64, 128, 256),
+    widths: tuple[int, ...] = DEFAULT_WIDTHS,
     dense_units: int = 256,
     dropout: float = 0.5,
     weight_decay: float = 1e-4,

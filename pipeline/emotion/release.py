@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
+from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS
 from pipeline.emotion.calibration import (
     COVERAGE,
     apply_temperature,
@@ -70,6 +70,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--label-smoothing", str(config["label_smoothing"])]
     if config.get("class_weight_power", 0.5) != 0.5:
         command += ["--class-weight-power", str(config["class_weight_power"])]
+    if tuple(config.get("widths", DEFAULT_WIDTHS)) != DEFAULT_WIDTHS:
+        command += ["--widths", ",".join(map(str, config["widths"]))]
     if config.get("webcam_augment"):
         command += ["--webcam-augment"]
     if config.get("mixup_alpha"):

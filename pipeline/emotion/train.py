@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA, EMOTIONS
+from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS, EMOTIONS
 from pipeline.emotion.data import DataError, Split, load_splits, scored_labels
 
 
@@ -45,7 +45,7 @@ class TrainConfig:
     teacher_weight: float = 0.5  # with a teacher: its share of each target
     seed: int = 1234
     limit: int | None = None  # use only the first N training images (tests, smoke runs)
-    widths: tuple[int, ...] = field(default=(32, 64, 128, 256))
+    widths: tuple[int, ...] = DEFAULT_WIDTHS
 
 
 def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
