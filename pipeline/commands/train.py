@@ -9,7 +9,7 @@ from pipeline.commands import UsageError, require_train_extra
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import DEFAULT_DATA
+    from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS
 
     p = sub.add_parser("train", help="train the emotion classifier on FER-2013")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--widths",
-        default="32,64,128,256",
+        default=",".join(map(str, DEFAULT_WIDTHS)),
         metavar="W1,W2,W3,W4",
         help="channels of the network's four conv stages (default: %(default)s)",
     )
