@@ -78,6 +78,20 @@ def log_format_for(path: str | os.PathLike | None, default: str = "csv") -> str:
     return "jsonl" if suffix in (".jsonl", ".json") else "csv" if suffix == ".csv" else default
 
 
+def parquet_log_refusal(option: str, path: str | os.PathLike | None) -> str | None:
+    """Why `path` cannot be a session log when it names Parquet, else None.
+
+    A session log is written row by row so that a crash loses nothing; Parquet's footer is written last, so a
+    cut-off Parquet file is unreadable. Parquet is for batch, which writes each input's log once it is complete.
+    """
+    if path is None or Path(path).suffix.lower() not in (".parquet", ".pq"):
+        return None
+    return (
+        f"{option} {os.fspath(path)}: a session log is CSV or JSON Lines (.csv, .jsonl), written as it goes; "
+        "for Parquet, use `fertui batch INPUT --out DIR --format parquet`"
+    )
+
+
 def default_log_path(stem: str, fmt: str, folder: str | os.PathLike = ".") -> Path:
     """`folder/fertui-<stem>-<date>-<time>.<fmt>`: the log a session writes when none is named."""
     return Path(folder).expanduser() / f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"

@@ -30,6 +30,16 @@ def test_bad_size_and_fps_are_one_line_errors(capsys):
     assert len(lines) == 2 and "--size" in lines[0] and "--fps" in lines[1]
 
 
+def test_a_parquet_session_log_is_refused_before_anything_is_recorded(tmp_path, capsys):
+    log = tmp_path / "session.parquet"
+    assert main(["--demo", "--log", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CSV or JSON Lines" in err and "--format parquet" in err
+    assert not log.exists()
+    assert main(["analyze", "demo", "--max-frames", "1", "--out", str(tmp_path / "demo.PQ")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "demo.PQ").exists()
+
+
 def test_ssh_defaults_are_coarser_and_explicit_flags_win():
     local, ssh = display_settings(AppConfig()), display_settings(AppConfig(ssh=True))
     assert ssh.fps < local.fps and int(ssh.colors) < int(local.colors)
