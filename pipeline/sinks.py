@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
-from pipeline.errors import FertuiError
+from pipeline.errors import FertuiError, UsageError
 from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, log_columns, result_rows
 from pipeline.labels import EMOTIONS, UNCLEAR
 
@@ -78,18 +78,17 @@ def log_format_for(path: str | os.PathLike | None, default: str = "csv") -> str:
     return "jsonl" if suffix in (".jsonl", ".json") else "csv" if suffix == ".csv" else default
 
 
-def parquet_log_refusal(option: str, path: str | os.PathLike | None) -> str | None:
-    """Why `path` cannot be a session log when it names Parquet, else None.
+def check_text_log_name(option: str, path: str | os.PathLike | None) -> None:
+    """Raise UsageError when `path`, given as `option`, names a Parquet file as a session log.
 
     A session log is written row by row so that a crash loses nothing; Parquet's footer is written last, so a
     cut-off Parquet file is unreadable. Parquet is for batch, which writes each input's log once it is complete.
     """
-    if path is None or Path(path).suffix.lower() not in (".parquet", ".pq"):
-        return None
-    return (
-        f"{option} {os.fspath(path)}: a session log is CSV or JSON Lines (.csv, .jsonl), written as it goes; "
-        "for Parquet, use `fertui batch INPUT --out DIR --format parquet`"
-    )
+    if path is not None and Path(path).suffix.lower() in (".parquet", ".pq"):
+        raise UsageError(
+            f"{option} {os.fspath(path)}: a session log is CSV or JSON Lines (.csv, .jsonl), written as it goes; "
+            "for Parquet, use `fertui batch INPUT --out DIR --format parquet`"
+        )
 
 
 def default_log_path(stem: str, fmt: str, folder: str | os.PathLike = ".") -> Path:

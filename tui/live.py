@@ -42,7 +42,7 @@ NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
 
 def live_config(args: argparse.Namespace, graphics=None):
     """The app's settings from the command line; `graphics`: what the terminal answered (tui/graphics/detect.py)."""
-    from pipeline.sinks import parquet_log_refusal
+    from pipeline.sinks import check_text_log_name
     from tui.config import AppConfig, parse_size, running_over_ssh
     from tui.graphics.detect import RENDER_CHOICES, TerminalGraphics
     from tui.graphics.sixel import PALETTE_SIZES
@@ -53,9 +53,7 @@ def live_config(args: argparse.Namespace, graphics=None):
         raise UsageError(f"--render must be one of {', '.join(RENDER_CHOICES)}, not {args.render!r}")
     if args.palette is not None and args.palette not in PALETTE_SIZES:
         raise UsageError(f"--palette must be one of {', '.join(PALETTE_SIZES)}, not {args.palette!r}")
-    refusal = parquet_log_refusal("--log", args.log)
-    if refusal:
-        raise UsageError(refusal)
+    check_text_log_name("--log", args.log)
     try:
         size = parse_size(args.size) if args.size else None
     except ValueError as exc:

@@ -44,7 +44,7 @@ def _log_stem(spec: str) -> str:
 
 def check_options(args: argparse.Namespace) -> str:
     """The log format, once the options are known to make sense (UsageError when they do not)."""
-    from pipeline.sinks import log_format_for, parquet_log_refusal
+    from pipeline.sinks import check_text_log_name, log_format_for
 
     if args.min_face < 12:
         raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
@@ -52,9 +52,7 @@ def check_options(args: argparse.Namespace) -> str:
         raise UsageError("--detect-every must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
-    refusal = parquet_log_refusal("--out", args.out)
-    if refusal:
-        raise UsageError(refusal)
+    check_text_log_name("--out", args.out)
     return args.format or log_format_for(args.out)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS
+from pipeline.emotion import DEFAULT_DATA
 from pipeline.emotion.calibration import (
     COVERAGE,
     apply_temperature,
@@ -36,6 +36,7 @@ from pipeline.emotion.calibration import (
 from pipeline.emotion.classifier import EmotionClassifier
 from pipeline.emotion.data import DataError, load_splits, scored_labels
 from pipeline.emotion.model_card import MODEL_CARD, ModelCard
+from pipeline.emotion.train import TrainConfig
 
 QUANTIZATION_TOLERANCE = 0.005
 """Ship the dynamic-range quantized model unless it loses more than this much val accuracy against float32."""
@@ -66,11 +67,14 @@ def training_account(run_dir: Path) -> dict:
     ]
     if config.get("original_weight"):
         command += ["--original-weight", str(config["original_weight"])]
-    if config.get("label_smoothing", 0.1) != 0.1:
+    # A setting left at its default stays out of the command; a run's config.json from before a setting
+    # existed lacks it, and the run used the default.
+    defaults = TrainConfig()
+    if config.get("label_smoothing", defaults.label_smoothing) != defaults.label_smoothing:
         command += ["--label-smoothing", str(config["label_smoothing"])]
-    if config.get("class_weight_power", 0.5) != 0.5:
+    if config.get("class_weight_power", defaults.class_weight_power) != defaults.class_weight_power:
         command += ["--class-weight-power", str(config["class_weight_power"])]
-    if tuple(config.get("widths", DEFAULT_WIDTHS)) != DEFAULT_WIDTHS:
+    if tuple(config.get("widths", defaults.widths)) != defaults.widths:
         command += ["--widths", ",".join(map(str, config["widths"]))]
     if config.get("webcam_augment"):
         command += ["--webcam-augment"]
