@@ -30,9 +30,14 @@ negative log-likelihood after calibration fell from 0.8851 (1 crop) and 0.8773 (
 0.8723 (45) and 0.8717 (75), while accuracy stayed at 0.688-0.690 from 9 crops on; 25 costs a third of 75."""
 
 VIDEO_NETWORK_CROPS = 6
-"""Crops per face per video frame through one network: the emotion stage's real-time budget (at most 6 ms per face
-per frame in benchmarks.pipeline on one core of a 2-core CPU). A single model averages 6 alignments per frame, a
-two-member ensemble 3 through each member; the smoothing then averages the next frames' alignments in."""
+"""Crops per face per video frame through one network of the default width: the emotion stage's real-time budget
+(at most 6 ms per face per frame in benchmarks.pipeline on one core of a 2-core CPU; these 6 take 4.4-4.6 ms). A
+single model averages 6 alignments per frame, a two-member ensemble 3 through each member, a costlier network
+fewer (video_jitter_crops); the smoothing then averages the next frames' alignments in."""
+
+DEFAULT_NETWORK_MULTIPLY_ADDS = 236_080_640
+"""One face through the default network (pipeline.emotion.model.build_model()) and its mirror image: what the
+shipped file costs, and the unit of the crop budget above (a test checks it against the model code)."""
 
 
 @dataclass
@@ -84,7 +89,15 @@ def build_processors(config: EngineConfig, classifier: EmotionClassifier | None 
 
 
 def video_jitter_crops(config: EngineConfig, classifier: EmotionClassifier) -> int:
-    """Alignments per face per video frame: config.jitter_crops, or VIDEO_NETWORK_CROPS shared by the members."""
+    """Alignments per face per video frame: config.jitter_crops, or VIDEO_NETWORK_CROPS shared by the members and
+    cut down for a model that costs more than the default network (its card's multiply-adds per face)."""
     if config.jitter_crops is not None:
         return config.jitter_crops
-    return max(1, VIDEO_NETWORK_CROPS // len(classifier.files))
+    crops = VIDEO_NETWORK_CROPS // len(classifier.files)
+    cost = classifier.multiply_adds_per_face
+    if cost:
+        # To the nearest crop rather than down: a wider network does more multiply-adds per millisecond (48 to 384
+        # channels: 2.24x the multiply-adds of the default, 1.8x its time per crop in benchmarks.emotion_inference),
+        # and the budget's 6 crops leave 1.4 of the 6 ms.
+        crops = min(crops, round(VIDEO_NETWORK_CROPS * DEFAULT_NETWORK_MULTIPLY_ADDS / cost))
+    return max(1, crops)

@@ -154,6 +154,7 @@ def test_an_ensemble_averages_its_members_and_checks_every_file(tmp_path):
         (other_dir / "emotion.tflite").read_bytes(),
         ensemble_dir,
         parameters=read_model_card(other_dir).parameters,
+        multiply_adds=123_456,
         quantized=True,
         training={"command": "fertui train --seed 1 --out runs/other", "epochs": 1},
     )
@@ -161,9 +162,11 @@ def test_an_ensemble_averages_its_members_and_checks_every_file(tmp_path):
     card = read_model_card(ensemble_dir)
     assert card.member_files == ["emotion.tflite", "emotion-2.tflite"] and card.model == "emotion.tflite"
     assert card.parameters == 2 * read_model_card(other_dir).parameters
+    assert card.files["emotion-2.tflite"]["multiply_adds_per_face"] == 123_456, "no mirror image in these files"
     assert ModelCard.from_json(json.loads(json.dumps(card.to_json()))) == card
 
     ensemble = EmotionClassifier.load(ensemble_dir)
+    assert ensemble.multiply_adds_per_face == first.multiply_adds_per_face + 123_456
     crops = np.random.default_rng(6).integers(0, 256, (5, 48, 48), dtype=np.uint8)
     alone = first.predict(crops), second.predict(crops)
     assert not np.allclose(alone[0], alone[1], atol=1e-3), "the two members must differ for this test to mean much"

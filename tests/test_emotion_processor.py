@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.emotion import EMOTIONS, UNCLEAR
-from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.emotion.classifier import EmotionClassifier, read_model_card
 from pipeline.emotion.crop import face_crop, jitter_schedule
 from pipeline.frames import Face, Frame, FrameResult
 from pipeline.processors.emotion import EmotionProcessor
@@ -183,7 +183,7 @@ def test_a_video_frame_shares_its_crop_budget_among_the_models_members(tiny_mode
 
     ensemble_dir = shutil.copytree(tiny_models_dir, tmp_path / "ensemble")
     member = (tiny_models_dir / "emotion.tflite").read_bytes()
-    add_member_file(member, ensemble_dir, parameters=1, quantized=True, training={})
+    add_member_file(member, ensemble_dir, parameters=1, multiply_adds=1, quantized=True, training={})
     single, ensemble = EmotionClassifier.load(tiny_models_dir), EmotionClassifier.load(ensemble_dir)
     assert video_jitter_crops(EngineConfig(), single) == VIDEO_NETWORK_CROPS
     assert video_jitter_crops(EngineConfig(), ensemble) == VIDEO_NETWORK_CROPS // 2
@@ -193,3 +193,48 @@ def test_a_video_frame_shares_its_crop_budget_among_the_models_members(tiny_mode
     photos = build_processors(EngineConfig(models_dir=ensemble_dir, landmarks=False, stills=True))[-1]
     assert video.describe()["jitter_crops"] == VIDEO_NETWORK_CROPS // 2
     assert photos.describe()["jitter_crops"] == EngineConfig().still_jitter_crops
+
+
+def test_a_costlier_network_gets_fewer_crops_per_video_frame(tiny_models_dir, tmp_path):
+    import shutil
+
+    from pipeline.engine import DEFAULT_NETWORK_MULTIPLY_ADDS, VIDEO_NETWORK_CROPS, EngineConfig, video_jitter_crops
+
+    card = read_model_card(tiny_models_dir)
+    files = [(tiny_models_dir / card.model, card.sha256)]
+    files.append((shutil.copy(files[0][0], tmp_path / "emotion-2.tflite"), card.sha256))
+
+    def crops(multiply_adds_per_face, members=1):
+        classifier = EmotionClassifier(files[:members], multiply_adds_per_face=multiply_adds_per_face)
+        return video_jitter_crops(EngineConfig(), classifier)
+
+    assert crops(DEFAULT_NETWORK_MULTIPLY_ADDS) == crops(None) == VIDEO_NETWORK_CROPS == 6
+    assert crops(DEFAULT_NETWORK_MULTIPLY_ADDS // 10) == 6, "a cheaper network gets no more than the budget's crops"
+    assert crops(2 * DEFAULT_NETWORK_MULTIPLY_ADDS, members=2) == crops(None, members=2) == 3
+    wide = 2 * 264_648_448  # --widths 48,96,192,384 with its mirror image: 2.24 times the default network
+    assert crops(wide) == 3
+    assert crops(wide + DEFAULT_NETWORK_MULTIPLY_ADDS, members=2) == 2, "a default and a wide network together"
+    assert crops(20 * DEFAULT_NETWORK_MULTIPLY_ADDS) == 1, "at least one crop, whatever the cost"
+    asked = EngineConfig(jitter_crops=5)
+    assert video_jitter_crops(asked, EmotionClassifier(files[:1], multiply_adds_per_face=wide)) == 5
+
+
+def test_multiply_adds_count_each_convolution_at_its_output_size_and_the_shipped_card_records_them():
+    import keras
+
+    from pipeline.emotion import MODELS_DIR
+    from pipeline.emotion.model import build_model, multiply_adds
+    from pipeline.engine import DEFAULT_NETWORK_MULTIPLY_ADDS
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8*8 outputs * 3*3*1 inputs * 4 channels
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(2, 3, padding="valid")(x)  # 2*2 outputs * 3*3*4 * 2
+    x = keras.layers.Dense(5)(keras.layers.Flatten()(x))  # 8 * 5
+    assert multiply_adds(keras.Model(inputs, x)) == 8 * 8 * 9 * 4 + 2 * 2 * 9 * 4 * 2 + 8 * 5
+
+    default = build_model()
+    assert 2 * multiply_adds(default) == DEFAULT_NETWORK_MULTIPLY_ADDS, "the default network and its mirror image"
+    shipped = read_model_card(MODELS_DIR)
+    assert shipped.flip_tta and shipped.parameters == default.count_params(), "the shipped file is the default network"
+    assert shipped.files[shipped.model]["multiply_adds_per_face"] == DEFAULT_NETWORK_MULTIPLY_ADDS

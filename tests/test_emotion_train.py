@@ -10,6 +10,7 @@ import pytest
 from pipeline.emotion.calibration import choose_unclear
 from pipeline.emotion.classifier import EmotionClassifier, ModelError, read_model_card
 from pipeline.emotion.data import DataError, load_splits
+from pipeline.emotion.model import build_model, multiply_adds
 from pipeline.emotion.release import export_run, training_account
 from pipeline.emotion.train import TrainConfig, class_weights, teacher_targets, train
 
@@ -60,6 +61,8 @@ def test_train_resume_and_export(tmp_path):
     result = export_run(out, models, data=data, flip_tta=False, machine="test machine")
     card = read_model_card(models)
     assert card.status == "final"
+    tiny_cost = multiply_adds(build_model(widths=(4, 8, 8, 8)))  # no mirror image in this export
+    assert card.files[card.model]["multiply_adds_per_face"] == tiny_cost
     text = (models / "MODEL_CARD.md").read_text()
     assert f"--epochs 3 --batch-size 16 --seed 1234 --out {out}" in text
     assert "test machine" in text and "### test split" in text and "### val split" in text

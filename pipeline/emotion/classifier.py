@@ -46,8 +46,12 @@ class EmotionClassifier:
         unclear_threshold: float = 0.0,
         temperature: float = 1.0,
         num_threads: int = 1,
+        multiply_adds_per_face: int | None = None,
     ) -> None:
-        """files: (path, sha256) of each member; an ensemble averages its members' probabilities."""
+        """files: (path, sha256) of each member; an ensemble averages its members' probabilities.
+
+        multiply_adds_per_face: one face's cost through every member (None: not known; the card predates it).
+        """
         if not files:
             raise ModelError("an emotion classifier needs at least one model file")
         if unclear_metric not in UNCLEAR_METRICS:
@@ -58,6 +62,7 @@ class EmotionClassifier:
             raise ModelError(f"temperature must be positive, the model card says {temperature}")
         self.temperature = float(temperature)
         self.num_threads = num_threads
+        self.multiply_adds_per_face = multiply_adds_per_face
         self._members = [_Member(Path(path), sha256, num_threads) for path, sha256 in files]
         self.path, self.sha256 = self._members[0].path, self._members[0].sha256
 
@@ -77,12 +82,15 @@ class EmotionClassifier:
         models_dir = Path(models_dir)
         card = ModelCard.read(models_dir)
         unclear = card.unclear if calibrated else {}
+        costs = [card.files[name].get("multiply_adds_per_face") for name in card.member_files]
+        known_costs = [int(cost) for cost in costs if cost is not None]
         return cls(
             [(models_dir / name, str(card.files[name]["sha256"])) for name in card.member_files],
             unclear_metric=unclear.get("metric", "margin"),
             unclear_threshold=float(unclear.get("threshold", 0.0)),
             temperature=card.temperature_value if calibrated else 1.0,
             num_threads=num_threads,
+            multiply_adds_per_face=sum(known_costs) if len(known_costs) == len(costs) else None,
         )
 
     def predict(self, crops: np.ndarray) -> np.ndarray:

@@ -58,6 +58,11 @@ def to_tflite(keras_model, *, flip_tta: bool = False, quantize: bool = True) -> 
         return converter.convert()
 
 
+def file_entry(data: bytes, multiply_adds_per_face: int) -> dict[str, int | str]:
+    """The card's record of one model file: what the loader verifies and what the video crop budget counts."""
+    return {"sha256": sha256_of(data), "bytes": len(data), "multiply_adds_per_face": multiply_adds_per_face}
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     write_private_atomic(path, data)  # owner-only, like every file fertui writes
 
@@ -90,11 +95,14 @@ def write_model_dir(
     metrics: split name -> an evaluation report (pipeline.emotion.evaluate.report_dict), rendered as tables.
     training: what the run's config.json/state.json say (command, epochs, seconds, machine, ...).
     """
+    from pipeline.emotion.model import multiply_adds
+
     data = to_tflite(keras_model, flip_tta=flip_tta, quantize=quantize)
     return write_model_files(
         data,
         out_dir,
         parameters=int(keras_model.count_params()),
+        multiply_adds=multiply_adds(keras_model),
         unclear=unclear,
         flip_tta=flip_tta,
         quantized=quantize,
@@ -108,13 +116,18 @@ def write_model_files(
     out_dir: Path | str,
     *,
     parameters: int,
+    multiply_adds: int,
     unclear: dict | None = None,
     flip_tta: bool = False,
     quantized: bool = True,
     metrics: dict | None = None,
     training: dict | None = None,
 ) -> Path:
-    """Write an already converted model and its card (see write_model_dir)."""
+    """Write an already converted model and its card (see write_model_dir).
+
+    multiply_adds: the network's, for one image (pipeline.emotion.model.multiply_adds); the card records the
+    file's cost per face, the mirror image included when flip_tta.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     unclear = {"metric": "margin", "threshold": 0.0, **(unclear or {})}
@@ -123,7 +136,7 @@ def write_model_files(
     _atomic_write(out_dir / MODEL_FILE, data)
     card = ModelCard(
         model=MODEL_FILE,
-        files={MODEL_FILE: {"sha256": sha256_of(data), "bytes": len(data)}},
+        files={MODEL_FILE: file_entry(data, multiply_adds * (2 if flip_tta else 1))},
         quantization="dynamic-range int8 weights" if quantized else "none (float32)",
         input={"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
         output={"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
@@ -214,10 +227,12 @@ def render_card_head(card: ModelCard, training: dict) -> str:
 
 
 def _files_lines(card: ModelCard) -> list[str]:
-    lines = ["## Files", "", "| file | bytes | sha256 |", "| --- | --- | --- |"]
+    lines = ["## Files", "", "| file | bytes | multiply-adds per face | sha256 |", "| --- | --- | --- | --- |"]
     for name in card.member_files:
         file_info = card.files[name]
-        lines.append(f"| `{name}` | {file_info['bytes']:,} | `{file_info['sha256']}` |")
+        cost = file_info.get("multiply_adds_per_face")
+        cost_text = f"{cost / 1e6:,.0f}M" if cost else "not recorded"
+        lines.append(f"| `{name}` | {file_info['bytes']:,} | {cost_text} | `{file_info['sha256']}` |")
     lines += ["", "The app refuses to load a file whose sha256 differs from the json block at the end of this card."]
     if len(card.member_files) > 1:
         lines.append(
@@ -263,8 +278,12 @@ def _training_lines(training: dict) -> list[str]:
     return lines
 
 
-def add_member_file(data: bytes, out_dir: Path | str, *, parameters: int, quantized: bool, training: dict) -> str:
+def add_member_file(
+    data: bytes, out_dir: Path | str, *, parameters: int, multiply_adds: int, quantized: bool, training: dict
+) -> str:
     """Add a converted model to the model folder out_dir as one more ensemble member; returns its file name.
+
+    multiply_adds: the network's, for one image, as for write_model_files.
 
     The card keeps the training account of the members it had (its markdown) and gains the new one's. Its
     calibration is left for `calibrate_model_dir` to redo: the ensemble's outputs differ from the old model's.
@@ -279,7 +298,7 @@ def add_member_file(data: bytes, out_dir: Path | str, *, parameters: int, quanti
     _atomic_write(out_dir / name, data)
     before = card_head(card_path.read_text(encoding="utf-8"))
     card.members = [*card.member_files, name]
-    card.files[name] = {"sha256": sha256_of(data), "bytes": len(data)}
+    card.files[name] = file_entry(data, multiply_adds * (2 if card.flip_tta else 1))
     card.parameters += parameters
     card.status = "final" if training.get("complete", True) else "interim"
     card.exported = datetime.now(UTC).isoformat(timespec="seconds")

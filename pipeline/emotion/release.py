@@ -119,6 +119,7 @@ def export_run(
 
     from pipeline.emotion.evaluate import predict_split
     from pipeline.emotion.export import add_member_file, machine_description, to_tflite, write_model_files
+    from pipeline.emotion.model import multiply_adds
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     best = run_dir / "best.keras"
@@ -144,8 +145,14 @@ def export_run(
 
     def val_predictions(model, quantized: bool) -> tuple[bytes, EmotionClassifier, np.ndarray]:
         tflite = to_tflite(model, flip_tta=flip_tta, quantize=quantized)
-        parameters = int(model.count_params())
-        write_model_files(tflite, scratch, parameters=parameters, flip_tta=flip_tta, quantized=quantized)
+        write_model_files(
+            tflite,
+            scratch,
+            parameters=int(model.count_params()),
+            multiply_adds=multiply_adds(model),
+            flip_tta=flip_tta,
+            quantized=quantized,
+        )
         classifier = EmotionClassifier.load(scratch)
         return tflite, classifier, predict_split(classifier, val.images)
 
@@ -158,7 +165,7 @@ def export_run(
         shipped_form = {name: val_accuracy(result[2]) for name, result in as_shipped.items()}
         chosen = max(candidates, key=lambda name: (shipped_form[name], name == "best.keras"))
         model = models[chosen]
-        parameters = int(model.count_params())
+        parameters, network_multiply_adds = int(model.count_params()), multiply_adds(model)
         as_float = val_predictions(model, False)
         tflite, classifier, val_probs = as_shipped[chosen]
         accuracy = {"float32": val_accuracy(as_float[2]), "dynamic_int8": val_accuracy(val_probs)}
@@ -187,10 +194,23 @@ def export_run(
     }
     if add_member:
         training["ensemble_val_accuracy"] = ensemble_accuracy
-        add_member_file(tflite, out_dir, parameters=parameters, quantized=quantized, training=training)
+        add_member_file(
+            tflite,
+            out_dir,
+            parameters=parameters,
+            multiply_adds=network_multiply_adds,
+            quantized=quantized,
+            training=training,
+        )
     else:
         write_model_files(
-            tflite, out_dir, parameters=parameters, flip_tta=flip_tta, quantized=quantized, training=training
+            tflite,
+            out_dir,
+            parameters=parameters,
+            multiply_adds=network_multiply_adds,
+            flip_tta=flip_tta,
+            quantized=quantized,
+            training=training,
         )
     return {
         "quantized": quantized,
