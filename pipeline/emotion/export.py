@@ -58,9 +58,11 @@ def to_tflite(keras_model, *, flip_tta: bool = False, quantize: bool = True) -> 
         return converter.convert()
 
 
-def file_entry(data: bytes, multiply_adds_per_face: int) -> dict[str, int | str]:
-    """The card's record of one model file: what the loader verifies and what the video crop budget counts."""
-    return {"sha256": sha256_of(data), "bytes": len(data), "multiply_adds_per_face": multiply_adds_per_face}
+def file_entry(data: bytes, multiply_adds: int, flip_tta: bool) -> dict[str, int | str]:
+    """The card's record of one model file: what the loader verifies and what the video crop budget counts
+    (the network's multiply-adds per image, twice over when the file also classifies the mirror image)."""
+    per_face = multiply_adds * (2 if flip_tta else 1)
+    return {"sha256": sha256_of(data), "bytes": len(data), "multiply_adds_per_face": per_face}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -136,7 +138,7 @@ def write_model_files(
     _atomic_write(out_dir / MODEL_FILE, data)
     card = ModelCard(
         model=MODEL_FILE,
-        files={MODEL_FILE: file_entry(data, multiply_adds * (2 if flip_tta else 1))},
+        files={MODEL_FILE: file_entry(data, multiply_adds, flip_tta)},
         quantization="dynamic-range int8 weights" if quantized else "none (float32)",
         input={"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
         output={"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
@@ -298,7 +300,7 @@ def add_member_file(
     _atomic_write(out_dir / name, data)
     before = card_head(card_path.read_text(encoding="utf-8"))
     card.members = [*card.member_files, name]
-    card.files[name] = file_entry(data, multiply_adds * (2 if card.flip_tta else 1))
+    card.files[name] = file_entry(data, multiply_adds, card.flip_tta)
     card.parameters += parameters
     card.status = "final" if training.get("complete", True) else "interim"
     card.exported = datetime.now(UTC).isoformat(timespec="seconds")
