@@ -1,9 +1,10 @@
 """The mtcnn package as a reference detector, with its pyramid corrected so any minimum face size works.
 
 mtcnn 1.0.0 counts its pyramid levels as if the first scale were 1, but starts at 12 / min_face_size, so at
-about 30 px and above its last levels are smaller than P-Net's 12 px window, TensorFlow raises, and
-`detect_faces` returns no face. `corrected_pyramid()` swaps in the same geometric series, cut where a level's
-short side drops below 12 px, so the package's own code can be compared with ours at 40 px.
+about 30 px and above its last levels are smaller than P-Net's 12 px window and it finds no face: TensorFlow
+raises and `detect_faces` returns nothing, or, on CPUs where TensorFlow returns an empty level, Keras raises.
+`corrected_pyramid()` swaps in the same geometric series, cut where a level's short side drops below 12 px, so
+the package's own code can be compared with ours at 40 px.
 """
 
 from __future__ import annotations

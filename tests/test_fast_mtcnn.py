@@ -99,7 +99,14 @@ def test_same_faces_as_the_package_at_min_face_20(name, package_mtcnn, fast20):
 
 def test_the_package_itself_finds_nothing_at_min_face_40_without_the_correction(package_mtcnn):
     image = SCENES["hopper"]()
-    assert package_boxes(package_mtcnn, image, min_face=40) == []
+    try:
+        found = package_boxes(package_mtcnn, image, min_face=40)
+    except ValueError as error:
+        # Where TensorFlow returns an empty level instead of raising (it depends on the CPU's kernels), Keras
+        # raises this ValueError, which the package does not catch: no face either way.
+        assert "empty output" in str(error)
+    else:
+        assert found == []
     with corrected_pyramid():
         assert len(package_boxes(package_mtcnn, image, min_face=40)) == 1
 
