@@ -13,6 +13,7 @@ import pytest
 from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
 from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
 from pipeline.emotion.export import TAIL_HEADING, card_head
+from pipeline.engine import EngineConfig, video_jitter_crops
 from tui.cli import main
 
 needs_data = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not found at {DEFAULT_DATA}")
@@ -35,9 +36,11 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
     text = (models / MODEL_CARD).read_text()
     assert text.startswith(card_head(before)) and "## Training" in card_head(before), "the training account is kept"
     assert TAIL_HEADING in text and "### test split, photo path (detected faces)" in text
-    # The split's own images are reported as the app classifies a face in a video frame, and as one crop beside.
-    assert "### test split (fer2013 labels, 54 faces, 6 alignment jitters averaged)" in text
-    assert "| direct (the 48x48 images, 6 jitters) | 54 |" in text
+    # The split's own images are reported as the app classifies a face in a video frame (the model's budget of
+    # alignments), and as one crop beside.
+    frame_crops = video_jitter_crops(EngineConfig(), EmotionClassifier.load(models))
+    assert f"### test split (fer2013 labels, 54 faces, {frame_crops} alignment jitters averaged)" in text
+    assert f"| direct (the 48x48 images, {frame_crops} jitters) | 54 |" in text
     assert "| direct (the 48x48 images, one crop) | 54 |" in text
     assert card.files == read_model_card(MODELS_DIR).files, "the model file is not touched"
     assert (models / "confusion-test-fer2013.png").read_bytes().startswith(b"\x89PNG")

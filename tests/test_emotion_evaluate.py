@@ -154,19 +154,20 @@ SHIPPED_MODEL = MODELS_DIR / "emotion.tflite"
 def test_the_shipped_model_holds_its_measured_floors_on_privatetest(capsys):
     """The shipped model answers to the FER+ annotators' majority; these are the floors it was measured to hold
     (models/MODEL_CARD.md; each image averaged over a video frame's alignments, as the app classifies a face), just
-    under its figures, so a worse model cannot ship unnoticed. The FER+ issue's targets (0.84 on FER+, 0.62 and
-    every class's F1 above the paper's on the original labels) are not all reached yet."""
+    under its figures, so a worse model cannot ship unnoticed: the FER+ issue's targets of 0.84 on FER+ and 0.62 on
+    the original labels. Disgust, fear and surprise F1 on the original labels stay under the paper's: a model of
+    the annotators cannot reach them (`benchmarks.label_agreement`, README)."""
     if read_model_card(MODELS_DIR).status == "interim":
         pytest.skip("the shipped model is an interim export of an unfinished training run (models/MODEL_CARD.md)")
     assert main(["eval", "--json", "--labels", "ferplus"]) == 0
     ferplus = json.loads(capsys.readouterr().out)
     assert (ferplus["split"], ferplus["labels"], ferplus["n"]) == ("test", "ferplus", 3492)
-    assert ferplus["accuracy"] >= 0.83
+    assert ferplus["accuracy"] >= 0.84
     assert ferplus["per_class"]["neutral"]["recall"] >= 0.80
     assert ferplus["neutral_as_sad"] < 0.08, "calm faces must not read as sad"
     assert main(["eval", "--json"]) == 0
     original = json.loads(capsys.readouterr().out)
     assert (original["labels"], original["n"]) == ("fer2013", 3589)
-    assert original["accuracy"] >= 0.615, "beside the paper's 0.58 on the original labels"
+    assert original["accuracy"] >= 0.62, "beside the paper's 0.58 on the original labels"
     for emotion in ("angry", "happy", "sad", "neutral"):
         assert original["per_class"][emotion]["f1"] > PAPER_F1[emotion], emotion

@@ -233,8 +233,8 @@ def test_multiply_adds_count_each_convolution_at_its_output_size_and_the_shipped
     x = keras.layers.Dense(5)(keras.layers.Flatten()(x))  # 8 * 5
     assert multiply_adds(keras.Model(inputs, x)) == 8 * 8 * 9 * 4 + 2 * 2 * 9 * 4 * 2 + 8 * 5
 
-    default = build_model()
-    assert 2 * multiply_adds(default) == DEFAULT_NETWORK_MULTIPLY_ADDS, "the default network and its mirror image"
+    assert 2 * multiply_adds(build_model()) == DEFAULT_NETWORK_MULTIPLY_ADDS, "the default network and its mirror"
+    wide = build_model(widths=(48, 96, 192, 384))
     shipped = read_model_card(MODELS_DIR)
-    assert shipped.flip_tta and shipped.parameters == default.count_params(), "the shipped file is the default network"
-    assert shipped.files[shipped.model]["multiply_adds_per_face"] == DEFAULT_NETWORK_MULTIPLY_ADDS
+    assert shipped.flip_tta and shipped.parameters == wide.count_params(), "the shipped file is the wide network"
+    assert shipped.files[shipped.model]["multiply_adds_per_face"] == 2 * multiply_adds(wide) == 2 * 264_648_448
