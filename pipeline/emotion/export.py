@@ -30,9 +30,10 @@ PAPER_ACCURACY = 0.58
 def to_tflite(keras_model, *, flip_tta: bool = False, quantize: bool = True) -> bytes:
     """Convert to a TFLite flatbuffer with a (N, 48, 48) uint8 input and (N, 7) probabilities out.
 
-    quantize: dynamic-range quantization (int8 weights; XNNPACK quantizes activations on the fly). On this
-    network it is 3-4x faster than float32 on one core and 4x smaller, at the same val accuracy
-    (benchmarks/emotion_inference.py); `fertui export` checks the accuracy again for every model it ships.
+    quantize: dynamic-range quantization (int8 weights; XNNPACK quantizes activations on the fly). On these
+    networks it is 3-4x faster than float32 on one core of an AVX-512 CPU (no faster on an AVX2-only one) and 4x
+    smaller, at the same val accuracy (benchmarks/emotion_inference.py); `fertui export` checks the accuracy again
+    for every model it ships.
     """
     import keras
     import tensorflow as tf
