@@ -33,13 +33,13 @@ VIDEO_NETWORK_CROPS = 6
 """Crops per face per video frame through one network of the default width: the emotion stage's real-time budget
 (at most 6 ms per face per frame in benchmarks.pipeline on one core of a 2-core CPU; these 6 took 4.4-4.6 ms on an
 AVX-512 CPU, about 7 times that on an AVX2-only one). A single model of the default width averages 6 alignments per
-frame, a two-member ensemble 3 through each member, a costlier network fewer (video_jitter_crops: the shipped
-network of 48 to 384 channels gets 3); the smoothing then averages the next frames' alignments in."""
+frame, a two-member ensemble 3 through each member, a costlier network fewer (video_jitter_crops); the smoothing
+then averages the next frames' alignments in."""
 
 DEFAULT_NETWORK_MULTIPLY_ADDS = 236_080_640
 """One face through the default network (pipeline.emotion.model.build_model(), 1.77M parameters) and its mirror
-image: the unit of the crop budget above (a test checks it against the model code). The shipped file, 48 to 384
-channels, costs 2.24 times as much (its model card's multiply_adds_per_face)."""
+image: the unit of the crop budget above (a test checks it against the model code); a model's own cost is its
+card's multiply_adds_per_face."""
 
 
 @dataclass
