@@ -10,7 +10,7 @@ model is one clear line at start, not an error halfway through a session.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +31,11 @@ negative log-likelihood after calibration fell from 0.8851 (1 crop) and 0.8773 (
 
 VIDEO_NETWORK_CROPS = 6
 """Crops per face per video frame through one network of the default width: the emotion stage's real-time budget
-(at most 6 ms per face per frame in benchmarks.pipeline on one core of a 2-core CPU; these 6 took 4.4-4.6 ms on an
-AVX-512 CPU, about 7 times that on an AVX2-only one). A single model of the default width averages 6 alignments per
-frame, a two-member ensemble 3 through each member, a costlier network fewer (video_jitter_crops); the smoothing
-then averages the next frames' alignments in."""
+(at most 6 ms per face per frame in benchmarks.pipeline on one core of a 2-core CPU; these 6 took 4.4-4.6 ms on one
+AVX-512 CPU, 8.3-8.8 ms on an AVX-512 AMD EPYC and about 7 times the first on an AVX2-only one: on a slower CPU
+the user asks for fewer, `--jitter-crops`). A single model of the default width averages 6 alignments per frame, a
+two-member ensemble 3 through each member, a costlier network fewer (video_jitter_crops); the smoothing then
+averages the next frames' alignments in."""
 
 DEFAULT_NETWORK_MULTIPLY_ADDS = 236_080_640
 """One face through the default network (pipeline.emotion.model.build_model(), 1.77M parameters) and its mirror
@@ -59,6 +60,15 @@ class EngineConfig:
 
     def describe(self) -> dict[str, object]:
         return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
+
+    def with_jitter_crops(self, crops: int | None) -> EngineConfig:
+        """This config with `crops` alignments per face (`--jitter-crops`): per photo for photos, per video frame
+        otherwise. None keeps the defaults."""
+        if crops is None:
+            return self
+        if self.stills:
+            return replace(self, still_jitter_crops=crops)
+        return replace(self, jitter_crops=crops)
 
 
 def build_processors(config: EngineConfig, classifier: EmotionClassifier | None = None) -> list[Processor]:

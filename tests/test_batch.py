@@ -121,5 +121,11 @@ def test_an_earlier_log_stands_only_with_the_same_fingerprint(tmp_path: Path, ti
     assert completed(item, settings, settings.fingerprint(item)) is not None
     other = BatchSettings(**{**settings.__dict__, "min_face": 40})
     assert completed(item, other, other.fingerprint(item)) is None, "other settings: redo"
+    assert "jitter_crops" not in settings.fingerprint(item)["settings"], "a default leaves earlier logs standing"
+    fewer = BatchSettings(**{**settings.__dict__, "jitter_crops": 1})
+    assert completed(item, fewer, fewer.fingerprint(item)) is None, "another crop count: redo"
+    assert run_task(item, fewer).status == "done"
+    meta = json.loads((tmp_path / "out" / "clip.avi.csv.meta.json").read_text())
+    assert meta["processors"][-1]["jitter_crops"] == 1 and meta["config"]["jitter_crops"] == 1
     write_video(video, frames[:4])
     assert completed(item, settings, settings.fingerprint(item)) is None, "a changed input: redo"

@@ -186,6 +186,23 @@ def test_analyze_the_demo_with_a_frame_limit(tiny_models_dir: Path, tmp_path: Pa
     assert_complete(meta, rows, frames=8)
 
 
+def test_jitter_crops_sets_the_alignments_per_face_in_video_and_in_photos(
+    hopper_jpg: Path, tiny_models_dir: Path, tmp_path: Path
+) -> None:
+    # The defaults (the tiny model costs what the default network does: the budget's 6 per video frame; 25 per
+    # photo), then the counts asked for: what the emotion stage ran with, and what it answered.
+    _, video = analyze("demo", tmp_path / "video.csv", tiny_models_dir, "--max-frames", "2")
+    rows, fewer = analyze("demo", tmp_path / "fewer.csv", tiny_models_dir, "--max-frames", "2", "--jitter-crops", "1")
+    assert (video["processors"][3]["jitter_crops"], video["config"]["jitter_crops"]) == (6, None)
+    assert (fewer["processors"][3]["jitter_crops"], fewer["config"]["jitter_crops"]) == (1, 1)
+    photo_rows, photo = analyze(hopper_jpg, tmp_path / "photo.csv", tiny_models_dir)
+    two_rows, two = analyze(hopper_jpg, tmp_path / "two.csv", tiny_models_dir, "--jitter-crops", "2")
+    assert (photo["processors"][3]["jitter_crops"], two["processors"][3]["jitter_crops"]) == (25, 2)
+    assert two["config"]["still_jitter_crops"] == 2 and two["config"]["jitter_crops"] is None
+    assert two_rows[0]["happy"] != photo_rows[0]["happy"], "2 alignments average to another distribution than 25"
+    assert_probabilities(rows + two_rows)
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -199,6 +216,7 @@ def test_analyze_the_demo_with_a_frame_limit(tiny_models_dir: Path, tmp_path: Pa
         ("out_exists", "already exists"),
         ("no_model", "model card not found"),
         ("min_face", "--min-face"),
+        ("jitter_crops", "--jitter-crops"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(case: str, expected: str, hopper_jpg: Path, tmp_path: Path) -> None:
@@ -227,6 +245,8 @@ def test_bad_input_is_one_line_and_exit_2(case: str, expected: str, hopper_jpg: 
         out.write_text("an earlier session\n")
     elif case == "min_face":
         extra = ["--min-face", "3"]
+    elif case == "jitter_crops":
+        extra = ["--jitter-crops", "0"]
     done = fertui("analyze", source, "--out", str(out), "--models", str(models), *extra, timeout=120)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2, done.stderr

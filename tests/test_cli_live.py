@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tui.cli import main
+from tui.cli import build_parser, main
 from tui.config import AppConfig, display_settings
 from tui.governor import Quality, QualityGovernor
 
@@ -26,8 +26,26 @@ def test_no_camera_is_one_line_suggesting_demo_or_file(capsys):
 def test_bad_size_and_fps_are_one_line_errors(capsys):
     assert main(["--demo", "--size", "80by24"]) == 2
     assert main(["--demo", "--fps", "0"]) == 2
+    assert main(["--demo", "--jitter-crops", "0"]) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 2 and "--size" in lines[0] and "--fps" in lines[1]
+    assert len(lines) == 3 and "--size" in lines[0] and "--fps" in lines[1] and "--jitter-crops" in lines[2]
+
+
+def test_the_app_averages_as_many_alignments_as_asked(tiny_models_dir, hopper_jpg):
+    from pipeline.commands import open_checked_source
+    from pipeline.engine import build_processors
+    from tui.app import live_engine_config
+    from tui.live import live_config
+
+    for spec, default in (("demo", 6), (str(hopper_jpg), 25)):
+        source = open_checked_source(spec, live=True)
+        try:
+            for argv, crops in (([], default), (["--jitter-crops", "2"], 2)):
+                args = build_parser().parse_args(["--source", spec, "--models", str(tiny_models_dir), *argv])
+                emotion = build_processors(live_engine_config(live_config(args), source))[-1]
+                assert (spec, emotion.name, emotion.jitter_crops) == (spec, "emotion", crops)
+        finally:
+            source.close()
 
 
 def test_a_parquet_session_log_is_refused_before_anything_is_recorded(tmp_path, capsys):

@@ -42,6 +42,7 @@ class AppConfig:
     log_path: Path | None = None
     record: bool = True
     models_dir: Path | None = None
+    jitter_crops: int | None = None  # alignments per face per frame (None: the engine's defaults)
     ssh: bool = False
     render: str = "halfblock"  # halfblock | sixel | kitty | auto (auto: what the terminal answered for)
     palette: PaletteSize | None = None  # Sixel colours

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.commands import UsageError, build_checked_processors, open_checked_source, say
+from pipeline.commands import (
+    UsageError,
+    add_jitter_crops_option,
+    build_checked_processors,
+    check_jitter_crops,
+    open_checked_source,
+    say,
+)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +41,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-format", choices=("csv", "jsonl"), default="csv", help="format e exports")
     parser.add_argument("--log", type=Path, default=None, metavar="PATH", help="session log (default: in export dir)")
     parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
+    add_jitter_crops_option(parser)
     parser.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
 
 
@@ -54,6 +62,7 @@ def live_config(args: argparse.Namespace, graphics=None):
     if args.palette is not None and args.palette not in PALETTE_SIZES:
         raise UsageError(f"--palette must be one of {', '.join(PALETTE_SIZES)}, not {args.palette!r}")
     check_text_log_name("--log", args.log)
+    check_jitter_crops(args.jitter_crops)
     try:
         size = parse_size(args.size) if args.size else None
     except ValueError as exc:
@@ -68,6 +77,7 @@ def live_config(args: argparse.Namespace, graphics=None):
         log_path=args.log,
         record=not args.no_record,
         models_dir=args.models,
+        jitter_crops=args.jitter_crops,
         ssh=running_over_ssh(),
         render=args.render,
         palette=args.palette,

@@ -50,6 +50,7 @@ class BatchSettings:
     detect_every: int = 5
     detector: str = "fast"
     landmarks: bool = True
+    jitter_crops: int | None = None  # --jitter-crops (None: the engine's defaults)
     models_dir: str = str(MODELS_DIR)
     threads: int = 0  # native threads per task (0: the process's default)
 
@@ -61,11 +62,15 @@ class BatchSettings:
             landmarks=self.landmarks,
             stills=stills,
             models_dir=Path(self.models_dir),
-        )
+        ).with_jitter_crops(self.jitter_crops)
 
     def fingerprint(self, item: BatchInput) -> dict[str, object]:
         """What must be unchanged for an earlier log of `item` to stand."""
-        settings = {k: v for k, v in asdict(self).items() if k not in ("out_dir", "threads", "models_dir")}
+        # A setting left at None is the engine's default: omitted, so that an option added later with a None
+        # default does not make every earlier log look different.
+        settings = {
+            k: v for k, v in asdict(self).items() if k not in ("out_dir", "threads", "models_dir") and v is not None
+        }
         models = dict(files_sha256(Path(self.models_dir)))
         return {"settings": settings, "models": models, "input": input_signature(item.path)}
 

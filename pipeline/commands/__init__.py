@@ -7,13 +7,22 @@ Heavy imports (TensorFlow, the models) happen inside the command that needs them
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
 
 from pipeline.errors import FertuiError, UsageError
 
-__all__ = ["UsageError", "build_checked_processors", "native_stderr_silenced", "open_checked_source", "say"]
+__all__ = [
+    "UsageError",
+    "add_jitter_crops_option",
+    "build_checked_processors",
+    "check_jitter_crops",
+    "native_stderr_silenced",
+    "open_checked_source",
+    "say",
+]
 
 TRAIN_EXTRA_HINT = "pip install 'fertui[train]' (or uv tool install 'fertui[train]'; a checkout's uv sync has it)"
 
@@ -24,6 +33,23 @@ def require_train_extra(what: str, module: str = "tensorflow") -> None:
 
     if importlib.util.find_spec(module) is None:
         raise UsageError(f"{what} needs {module}, which is not installed: {TRAIN_EXTRA_HINT}")
+
+
+def add_jitter_crops_option(parser: argparse.ArgumentParser) -> None:
+    """--jitter-crops: the one setting that trades the emotion stage's time per face for steadier probabilities."""
+    parser.add_argument(
+        "--jitter-crops",
+        type=int,
+        default=None,
+        metavar="K",
+        help="alignments averaged per face in each video frame (default: the model's real-time budget; fewer on a "
+        "slower CPU, 1: the plain crop) or in each photo (default: 25)",
+    )
+
+
+def check_jitter_crops(crops: int | None) -> None:
+    if crops is not None and crops < 1:
+        raise UsageError("--jitter-crops must be at least 1")
 
 
 def say(line: str, *, err: bool = True) -> None:

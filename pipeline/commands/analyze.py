@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.commands import UsageError, build_checked_processors, open_checked_source, require_train_extra, say
+from pipeline.commands import (
+    UsageError,
+    add_jitter_crops_option,
+    build_checked_processors,
+    check_jitter_crops,
+    open_checked_source,
+    require_train_extra,
+    say,
+)
 
 if TYPE_CHECKING:
     from pipeline.session import Session
@@ -33,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (demo: 200)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
+    add_jitter_crops_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
     p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
     p.set_defaults(handler=run)
@@ -52,6 +61,7 @@ def check_options(args: argparse.Namespace) -> str:
         raise UsageError("--detect-every must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
+    check_jitter_crops(args.jitter_crops)
     check_text_log_name("--out", args.out)
     return args.format or log_format_for(args.out)
 
@@ -79,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             landmarks=not args.no_landmarks,
             stills=source.stills,
             models_dir=args.models,
-        )
+        ).with_jitter_crops(args.jitter_crops)
         processors = build_checked_processors(config)
         try:
             metadata = session_metadata("analyze", source, config, processors)

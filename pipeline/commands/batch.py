@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.commands import UsageError, require_train_extra, say
+from pipeline.commands import UsageError, add_jitter_crops_option, check_jitter_crops, require_train_extra, say
 
 if TYPE_CHECKING:
     from pipeline.batch.inputs import BatchInput
@@ -56,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-every", type=int, default=5, metavar="N", help="full detection every N frames")
     p.add_argument("--detector", choices=("fast", "package"), default="fast", help="as in analyze (default: fast)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
+    add_jitter_crops_option(p)
     p.add_argument(
         "--models", type=Path, default=MODELS_DIR, metavar="DIR", help="models folder (default: %(default)s)"
     )
@@ -73,6 +74,7 @@ def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
         detect_every=args.detect_every,
         detector=args.detector,
         landmarks=not args.no_landmarks,
+        jitter_crops=args.jitter_crops,
         models_dir=str(args.models.expanduser().absolute()),
         threads=max(1, available_cores() // jobs) if args.executor == "local" else 0,
     )
@@ -86,6 +88,7 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
     if args.detect_every < 1:
         raise UsageError("--detect-every must be at least 1")
+    check_jitter_crops(args.jitter_crops)
     if args.detector == "package":
         require_train_extra("--detector package", "mtcnn")
     if args.executor == "dask" and not args.scheduler:
