@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.commands import UsageError, native_stderr_silenced
+from pipeline.commands import UsageError, check_jitter_crops, native_stderr_silenced
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         classifier = EmotionClassifier.load(model_dir)
     if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
         raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
-    if args.jitter_crops is not None and args.jitter_crops < 1:
-        raise UsageError("--jitter-crops must be at least 1")
+    check_jitter_crops(args.jitter_crops)
     if args.jitter_crops is not None and args.path != "direct":
         raise UsageError("--jitter-crops is for --path direct (the photo path averages a photo's own jitters)")
     if args.path == "direct":
