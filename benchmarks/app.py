@@ -14,7 +14,7 @@ recording is played live: capture-to-screen latency and the frames dropped when 
 reports 10x20-pixel cells, and the figures add the images counted on the pty and their bytes. --modes runs
 several in turn (e.g. halfblock,sixel:256,sixel:64,kitty) and prints a list.
 Prints one JSON object (a list with --modes).
-Run: uv run python benchmarks/app.py [--engine full --models models [--video-faces 2]] [--render sixel]
+Run: uv run python -m benchmarks.app [--engine full --models models [--video-faces 2]] [--render sixel]
 """
 
 from __future__ import annotations

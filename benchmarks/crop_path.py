@@ -1,6 +1,6 @@
 """FER-2013 through the live path: detection + face_crop + classifier, next to the direct accuracy; one JSON object.
 
-    uv run python benchmarks/crop_path.py [--split test|val] [--models models] [--limit N] [--calibrate] [--sweep]
+    uv run python -m benchmarks.crop_path [--split test|val] [--models models] [--limit N] [--calibrate] [--sweep]
 
 Each image of the split is upscaled and pasted into a scene as pipeline.emotion.detection_path does (the frames
 that `fertui calibrate` uses). A detector runs on each frame (FastMTCNN at min face 40 by default, or the mtcnn

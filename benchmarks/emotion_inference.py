@@ -1,6 +1,6 @@
 """Emotion model inference cost per face on one CPU core, per runtime; prints one JSON object.
 
-    uv run python benchmarks/emotion_inference.py [--models models] [--keras RUN/best.keras] [--data fer2013.npz]
+    uv run python -m benchmarks.emotion_inference [--models models] [--keras RUN/best.keras] [--data fer2013.npz]
 
 Runtimes: the shipped TFLite file(s) through the app's classifier (an ensemble: all members, averaged), the
 first file alone through ai_edge_litert when installed, and with

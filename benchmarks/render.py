@@ -3,7 +3,7 @@
 Input: 60 frames of the demo source (the two portraits, a wandering camera; 640x480) with Gaussian sensor
 noise (sigma 5) added, as a webcam would have. "app" rows use the app's settings (hysteresis on, rows
 reused when unchanged); bytes are what the changed rows cost in Textual's output (SGR + text + reset per
-segment, a cursor move per row). Run: uv run python benchmarks/render.py
+segment, a cursor move per row). Run: uv run python -m benchmarks.render
 """
 
 from __future__ import annotations

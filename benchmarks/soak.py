@@ -1,6 +1,6 @@
 """Soak: one hour of 15 fps video (54,000 frames) through the real runner, processors and session log; one JSON.
 
-    uv run python benchmarks/soak.py [--frames 54000] [--detector held|engine] [--models DIR] [--out DIR]
+    uv run python -m benchmarks.soak [--frames 54000] [--detector held|engine] [--models DIR] [--out DIR]
 
 The video is a generated clip (a portrait that slides across and leaves the view for 2.3 s, so face ids are
 made and forgotten every loop) decoded once and looped by `LoopingSource` as a file source, run as fast as
