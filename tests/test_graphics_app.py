@@ -39,6 +39,8 @@ async def test_sixel_mode_writes_one_synchronized_image_per_shown_frame(tmp_path
     writes = capture_writes(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.images_written >= 5, what="five images")
+        # The status bar is drawn at 4 Hz, and five images can come sooner than its first refresh.
+        await wait_until(pilot, lambda: app.status_bar._shown is not None, what="the status bar")
         assert app.images_shown == app.frames_shown
         assert len(writes) == app.images_written >= app.images_shown  # plus redraws after the start-up layout
         region = app.video.content_region
