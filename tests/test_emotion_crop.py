@@ -11,6 +11,7 @@ from pipeline.emotion.crop import (
     EYE_CENTRE,
     EYE_DISTANCE,
     NO_JITTER,
+    Jitter,
     crop_transform,
     face_crop,
     jitter_schedule,
@@ -99,13 +100,27 @@ def test_a_jitter_moves_and_scales_the_framing(grace_hopper_bgr):
     assert np.abs(moved[:, 1:] - plain[:, :-1]).mean() < 0.25 * np.abs(moved - plain).mean()
 
 
-def test_the_jitter_schedule_cycles_through_every_alignment():
-    seen = [jitter for frame in range(25) for jitter in jitter_schedule(frame, 9)]  # 225 = 3 whole cycles
-    assert len(set(seen)) == 75 and all(seen.count(j) == 3 for j in set(seen))
+def test_the_jitter_schedule_cycles_through_every_alignment_plain_and_mirrored():
+    seen = [jitter for frame in range(50) for jitter in jitter_schedule(frame, 9)]  # 450 = 3 whole cycles
+    assert len(set(seen)) == 150 and all(seen.count(j) == 3 for j in set(seen))
+    framings = {(dx, dy, scale) for dx, dy, scale, _ in seen}
+    assert len(framings) == 75, "each of the 75 framings comes plain and mirrored"
     assert jitter_schedule(7, 9) == jitter_schedule(7, 9)  # the same frame gets the same alignments
-    assert jitter_schedule(0, 1) == [NO_JITTER]
-    shifts = {dx for dx, _, _ in seen}
+    assert [j.mirror for j in jitter_schedule(3, 4)] == [False, True, False, True], "every other crop mirrored"
+    assert jitter_schedule(0, 1) == jitter_schedule(1, 1) == [NO_JITTER]
+    shifts = {dx for dx, _, _, _ in seen}
     assert min(shifts) == -1.0 and max(shifts) == 1.0
+
+
+def test_a_mirrored_crop_is_the_same_crop_flipped_left_to_right(grace_hopper_bgr):
+    face = Face(box=HOPPER_BOX, score=0.99, keypoints=HOPPER_KEYPOINTS)
+    for framing in [NO_JITTER, Jitter(1.0, -0.5, 1.05), Jitter(-1.0, 1.0, 0.95)]:
+        plain = face_crop(grace_hopper_bgr, face, framing)
+        mirrored = face_crop(grace_hopper_bgr, face, framing._replace(mirror=True))
+        assert not np.array_equal(mirrored, plain), "a real face is not symmetric to the pixel"
+        difference = np.abs(mirrored.astype(int) - plain[:, ::-1].astype(int))
+        assert difference.max() <= 1, framing  # the same source points sampled, in mirrored order
+        np.testing.assert_array_equal(reframe_crop(plain, Jitter(mirror=True)), plain[:, ::-1])
 
 
 def test_reframing_a_crop_moves_it_as_the_jitter_moves_the_framing_in_the_frame(grace_hopper_bgr):

@@ -1,9 +1,10 @@
 """How far to trust a probability: temperature scaling, calibration error, and the `unclear` rule.
 
-The classifier's softmax is not a calibrated probability: training used label smoothing, the shipped file
-averages each face with its mirror image, and the app averages several alignments of every face, and each of
-these flattens the distribution. One temperature T, fitted on `val` through the path the app runs, rescales
-the averaged distribution (p -> softmax(log p / T)) so that "0.7" means right about 70% of the time.
+The classifier's softmax is not a calibrated probability: training on vote distributions (or with label
+smoothing) leaves it under-confident about the majority, and the app averages several alignments of every face
+(plain and mirrored), which flattens the distribution further. One temperature T, fitted on `val` through the path
+the app runs, rescales the averaged distribution (p -> softmax(log p / T)) so that "0.7" means right about 70% of
+the time.
 
 The `unclear` label is then chosen from a risk-coverage curve: at a declared coverage (the share of faces that
 get an emotion name), the confidence measure (top probability or its margin over the second) whose kept faces
