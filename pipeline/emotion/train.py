@@ -78,8 +78,9 @@ def to_inputs(images: np.ndarray, equalize: bool = False) -> np.ndarray:
 
 def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
     """The split with each target mixed with a teacher's probabilities for the image: (1 - w) * target + w *
-    teacher. The teacher (a model folder, an ensemble's members averaged, mirror images in, no temperature)
-    classifies the plain images once; its answers are kept in the run folder, so --resume needs no teacher."""
+    teacher. The teacher (a model folder, an ensemble's members averaged, no temperature) classifies the plain
+    images and their mirror images once; its answers, the two averaged, are kept in the run folder, so --resume
+    needs no teacher."""
     cache, account = out / "teacher.npy", out / "teacher.json"
     if cache.exists():
         probs = np.load(cache)
@@ -87,7 +88,10 @@ def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
         from pipeline.emotion.classifier import EmotionClassifier
 
         classifier = EmotionClassifier.load(Path(config.teacher or ""), calibrated=False)
-        batches = [classifier.predict(split.images[i : i + 256]) for i in range(0, len(split), 256)]
+        batches = []
+        for i in range(0, len(split), 256):
+            images = split.images[i : i + 256]
+            batches.append((classifier.predict(images) + classifier.predict(images[:, :, ::-1])) / 2.0)
         probs = np.concatenate(batches).astype(np.float32)
         tmp = cache.with_name("teacher.tmp.npy")
         np.save(tmp, probs)
