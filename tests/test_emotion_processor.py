@@ -179,26 +179,33 @@ def test_a_video_frame_shares_its_crop_budget_among_the_models_members(tiny_mode
     import shutil
 
     from pipeline.emotion.export import add_member_file
-    from pipeline.engine import VIDEO_NETWORK_CROPS, EngineConfig, build_processors, video_jitter_crops
+    from pipeline.engine import VIDEO_MAX_CROPS, EngineConfig, build_processors, video_jitter_crops
 
     ensemble_dir = shutil.copytree(tiny_models_dir, tmp_path / "ensemble")
     member = (tiny_models_dir / "emotion.tflite").read_bytes()
-    add_member_file(member, ensemble_dir, parameters=1, multiply_adds=1, quantized=True, training={})
+    # The second file is recorded as costing 350M multiply-adds a crop: the budget (800M) holds two crops of both.
+    add_member_file(member, ensemble_dir, parameters=1, multiply_adds=350_000_000, quantized=True, training={})
     single, ensemble = EmotionClassifier.load(tiny_models_dir), EmotionClassifier.load(ensemble_dir)
-    assert video_jitter_crops(EngineConfig(), single) == VIDEO_NETWORK_CROPS
-    assert video_jitter_crops(EngineConfig(), ensemble) == VIDEO_NETWORK_CROPS // 2
-    assert video_jitter_crops(EngineConfig(jitter_crops=2), ensemble) == 2
+    assert video_jitter_crops(EngineConfig(), single) == VIDEO_MAX_CROPS, "the tiny network alone is cheap"
+    assert video_jitter_crops(EngineConfig(), ensemble) == 2
+    assert video_jitter_crops(EngineConfig(jitter_crops=5), ensemble) == 5
 
     video = build_processors(EngineConfig(models_dir=ensemble_dir, landmarks=False))[-1]
     photos = build_processors(EngineConfig(models_dir=ensemble_dir, landmarks=False, stills=True))[-1]
-    assert video.describe()["jitter_crops"] == VIDEO_NETWORK_CROPS // 2
+    assert video.describe()["jitter_crops"] == 2
     assert photos.describe()["jitter_crops"] == EngineConfig().still_jitter_crops
 
 
 def test_a_costlier_network_gets_fewer_crops_per_video_frame(tiny_models_dir, tmp_path):
     import shutil
 
-    from pipeline.engine import DEFAULT_NETWORK_MULTIPLY_ADDS, VIDEO_NETWORK_CROPS, EngineConfig, video_jitter_crops
+    from pipeline.engine import (
+        DEFAULT_NETWORK_MULTIPLY_ADDS,
+        VIDEO_MAX_CROPS,
+        VIDEO_MULTIPLY_ADDS_PER_FACE,
+        EngineConfig,
+        video_jitter_crops,
+    )
 
     card = read_model_card(tiny_models_dir)
     files = [(tiny_models_dir / card.model, card.sha256)]
@@ -208,13 +215,15 @@ def test_a_costlier_network_gets_fewer_crops_per_video_frame(tiny_models_dir, tm
         classifier = EmotionClassifier(files[:members], multiply_adds_per_face=multiply_adds_per_face)
         return video_jitter_crops(EngineConfig(), classifier)
 
-    assert crops(DEFAULT_NETWORK_MULTIPLY_ADDS) == crops(None) == VIDEO_NETWORK_CROPS == 6
-    assert crops(DEFAULT_NETWORK_MULTIPLY_ADDS // 10) == 6, "a cheaper network gets no more than the budget's crops"
-    assert crops(2 * DEFAULT_NETWORK_MULTIPLY_ADDS, members=2) == crops(None, members=2) == 3
-    wide = 2 * 264_648_448  # --widths 48,96,192,384 with its mirror image: 2.24 times the default network
-    assert crops(wide) == 3
-    assert crops(wide + DEFAULT_NETWORK_MULTIPLY_ADDS, members=2) == 2, "a default and a wide network together"
-    assert crops(20 * DEFAULT_NETWORK_MULTIPLY_ADDS) == 1, "at least one crop, whatever the cost"
+    wide = 264_648_448  # --widths 48,96,192,384, one crop: the shipped network
+    assert VIDEO_MULTIPLY_ADDS_PER_FACE // wide == crops(wide) == 3
+    assert crops(2 * wide) == 1, "the same network with the mirror image in its file: twice the cost per crop"
+    assert crops(2 * wide, members=2) == 1, "two of them share the budget"
+    assert crops(wide + DEFAULT_NETWORK_MULTIPLY_ADDS // 2, members=2) == 2, "a wide and a default network"
+    assert crops(None) == 3, "a card without costs: the default network with its mirror image, 236M a crop"
+    assert crops(None, members=2) == 1
+    assert crops(1_000_000) == VIDEO_MAX_CROPS == 6, "a cheap network gets no more than the cap"
+    assert crops(20 * VIDEO_MULTIPLY_ADDS_PER_FACE) == 1, "at least one crop, whatever the cost"
     asked = EngineConfig(jitter_crops=5)
     assert video_jitter_crops(asked, EmotionClassifier(files[:1], multiply_adds_per_face=wide)) == 5
 
@@ -236,5 +245,6 @@ def test_multiply_adds_count_each_convolution_at_its_output_size_and_the_shipped
     assert 2 * multiply_adds(build_model()) == DEFAULT_NETWORK_MULTIPLY_ADDS, "the default network and its mirror"
     wide = build_model(widths=(48, 96, 192, 384))
     shipped = read_model_card(MODELS_DIR)
-    assert shipped.flip_tta and shipped.parameters == wide.count_params(), "the shipped file is the wide network"
-    assert shipped.files[shipped.model]["multiply_adds_per_face"] == 2 * multiply_adds(wide) == 2 * 264_648_448
+    assert shipped.parameters == wide.count_params(), "the shipped file is the wide network"
+    assert not shipped.flip_tta, "the mirror image is one of the alignments, not a second pass inside the file"
+    assert shipped.files[shipped.model]["multiply_adds_per_face"] == multiply_adds(wide) == 264_648_448

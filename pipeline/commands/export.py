@@ -21,7 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add the run to the model in --out as one more ensemble member (its probabilities are averaged in)",
     )
-    p.add_argument("--no-flip-tta", action="store_true", help="do not average each face with its mirror image")
+    p.add_argument(
+        "--flip-tta",
+        action="store_true",
+        help="also classify each crop's mirror image inside the file (twice the cost per crop; the app's alignment "
+        "cycle already mirrors every other crop)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -33,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.emotion.release import export_run
 
     with native_stderr_silenced():
-        result = export_run(
-            args.run, args.out, data=args.data, flip_tta=not args.no_flip_tta, add_member=args.add_member
-        )
+        result = export_run(args.run, args.out, data=args.data, flip_tta=args.flip_tta, add_member=args.add_member)
     console = Console()
     console.print(report_table(result["test"]))
     print_calibration(console, result)

@@ -2,7 +2,9 @@
 
 The exported graph takes the crops exactly as face_crop makes them, (N, 48, 48) uint8, and does the scaling
 to [0, 1] itself, so the app feeds crops straight in. With `flip_tta` the graph also classifies each face's
-mirror image and averages the two (test-time augmentation baked into the file).
+mirror image and averages the two (test-time augmentation baked into the file). Exports leave it out by default:
+the app's alignment cycle mirrors every other crop (pipeline.emotion.crop.jitter_schedule), the better way to
+spend the few passes through the network a video frame affords (benchmarks/mirror_passes.py).
 """
 
 from __future__ import annotations

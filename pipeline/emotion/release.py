@@ -104,7 +104,7 @@ def export_run(
     out_dir: Path | str,
     *,
     data: Path | str = DEFAULT_DATA,
-    flip_tta: bool = True,
+    flip_tta: bool = False,
     coverage: float = COVERAGE,
     machine: str | None = None,
     add_member: bool = False,
