@@ -247,7 +247,7 @@ def _files_lines(card: ModelCard) -> list[str]:
     lines += [
         f"Runtime: TFLite ({card.quantization}), input (N, 48, 48) uint8, output (N, 7) softmax;",
         f"{card.parameters:,} parameters; horizontal-flip test-time augmentation in the graph: "
-        f"{'yes' if card.flip_tta else 'no'}.",
+        f"{'yes' if card.flip_tta else 'no (the app mirrors every other crop of its alignment cycle instead)'}.",
         "",
     ]
     return lines
