@@ -218,7 +218,7 @@ def test_a_costlier_network_gets_fewer_crops_per_video_frame(tiny_models_dir, tm
     wide = 264_648_448  # --widths 48,96,192,384, one crop: the shipped network
     assert VIDEO_MULTIPLY_ADDS_PER_FACE // wide == crops(wide) == 3
     assert crops(2 * wide) == 1, "the same network with the mirror image in its file: twice the cost per crop"
-    assert crops(2 * wide, members=2) == 1, "two of them share the budget"
+    assert crops(2 * wide, members=2) == 1, "an ensemble of two wide networks: each crop goes through both"
     assert crops(wide + DEFAULT_NETWORK_MULTIPLY_ADDS // 2, members=2) == 2, "a wide and a default network"
     assert crops(None) == 3, "a card without costs: the default network with its mirror image, 236M a crop"
     assert crops(None, members=2) == 1
