@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--counts", default=",".join(map(str, COUNTS)), help="alignment counts, comma-separated")
     args = parser.parse_args()
     counts = [int(count) for count in args.counts.split(",")]
-    labels_name = args.labels or (read_model_card(args.models).temperature or {}).get("labels", "fer2013")
+    labels_name = args.labels or read_model_card(args.models).calibration_labels
 
     split = load_split(args.data, args.split, labels_name)
     images, labels = split.images[: args.limit], split.labels[: args.limit]

@@ -27,6 +27,7 @@ from pipeline.emotion.calibration import apply_temperature, fit_temperature, neg
 from pipeline.emotion.classifier import EmotionClassifier, read_model_card
 from pipeline.emotion.crop import Jitter, jitter_schedule, reframe_crop
 from pipeline.emotion.data import load_split
+from pipeline.emotion.evaluate import predict_split
 
 
 def schedules(passes: int) -> dict[str, list[Jitter]]:
@@ -50,20 +51,21 @@ def main() -> None:
     card = read_model_card(args.models)
     if card.flip_tta:
         raise SystemExit(f"{args.models}: the mirror image is inside the model file; export one without it")
-    labels_name = args.labels or (card.temperature or {}).get("labels", "fer2013")
+    labels_name = args.labels or card.calibration_labels
     split = load_split(args.data, args.split, labels_name)
     classifier = EmotionClassifier.load(args.models, calibrated=False)
 
     started = time.perf_counter()
     ways = {(way, passes): crops for passes in range(1, args.passes + 1) for way, crops in schedules(passes).items()}
     needed = sorted({jitter for crops in ways.values() for jitter in crops})
-    probs = {}  # one pass of every image under each crop that some schedule uses
-    for jitter in needed:
-        images = np.stack([reframe_crop(image, jitter) for image in split.images])
-        probs[jitter] = np.concatenate([classifier.predict(images[i : i + 256]) for i in range(0, len(images), 256)])
+    # One pass of every image under each crop that some schedule uses.
+    probs = {
+        jitter: predict_split(classifier, np.stack([reframe_crop(image, jitter) for image in split.images]))
+        for jitter in needed
+    }
 
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for (way, passes), crops in sorted(ways.items(), key=lambda item: (item[0][1], item[0][0])):
+    for (way, passes), crops in ways.items():
         averaged = np.mean([probs[jitter] for jitter in crops], axis=0)
         temperature = fit_temperature(averaged, split.labels)
         results.setdefault(str(passes), {})[way] = {

@@ -112,9 +112,10 @@ def crop_transform(face: Face, jitter: JitterLike = NO_JITTER) -> np.ndarray:
 def _jittered(matrix: np.ndarray, jitter: JitterLike) -> np.ndarray:
     """A crop's 2x3 affine matrix moved by `jitter`: dx, dy crop pixels, scaled about the crop's centre, then
     mirrored about its vertical centre line."""
-    dx, dy, scale, mirror = Jitter(*jitter)
-    if (dx, dy, scale, mirror) == NO_JITTER:
+    jitter = Jitter(*jitter)
+    if jitter == NO_JITTER:
         return matrix
+    dx, dy, scale, mirror = jitter
     matrix = matrix * scale
     matrix[:, 2] += (1.0 - scale) * (CROP_SIZE / 2.0) + np.array([dx, dy])
     if mirror:

@@ -54,6 +54,11 @@ class ModelCard:
     def temperature_value(self) -> float:
         return float((self.temperature or {}).get("value", 1.0))
 
+    @property
+    def calibration_labels(self) -> str:
+        """The label set the model was calibrated by (the one it answers to); fer2013 for an uncalibrated card."""
+        return str((self.temperature or {}).get("labels", "fer2013"))
+
     @classmethod
     def read(cls, models_dir: Path | str = MODELS_DIR) -> ModelCard:
         """The card of models_dir (ModelError when it is missing, malformed or for other classes)."""
