@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.emotion import EMOTIONS
-from pipeline.emotion.calibration import apply_temperature
+from pipeline.emotion.calibration import apply_class_bias, apply_temperature
 from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, ModelError, read_model_card
 
 
@@ -110,6 +110,31 @@ def test_a_face_is_its_crops_averaged_then_calibrated_by_the_cards_temperature(m
     assert np.allclose(raw.face_probabilities(crops), averaged, atol=1e-6)
     assert np.allclose(calibrated.face_probabilities(crops), apply_temperature(averaged, 0.5), atol=1e-6)
     assert calibrated.face_probabilities(crops[:0]).shape == (0, 7)
+
+
+def test_a_class_bias_shifts_the_decision_before_the_temperature_and_is_left_out_uncalibrated(models_copy):
+    card_path = models_copy / MODEL_CARD
+    text, card = card_path.read_text(), read_model_card(models_copy)
+    card.temperature = {"value": 0.5}
+    card.class_bias = {"values": {"neutral": -1.5, "angry": 0.25}}
+    start, end = text.index("```json\n") + len("```json\n"), text.rindex("\n```")
+    card_path.write_text(text[:start] + json.dumps(card.to_json(), indent=2) + text[end:])
+    biased = EmotionClassifier.load(models_copy)
+    bias = np.array([0.25, 0, 0, 0, 0, 0, -1.5])
+    assert np.array_equal(biased.class_bias, bias)
+    assert biased.describe()["class_bias"]["neutral"] == -1.5
+    crops = np.random.default_rng(5).integers(0, 256, (4, 3, 48, 48), dtype=np.uint8)
+    raw = EmotionClassifier.load(models_copy, calibrated=False)
+    averaged = raw.face_probabilities(crops)
+    expected = apply_temperature(apply_class_bias(averaged, bias), 0.5)
+    assert np.allclose(biased.face_probabilities(crops), expected, atol=1e-6)
+    assert np.allclose(biased.uncalibrated().face_probabilities(crops), averaged, atol=1e-6)
+    assert "class_bias" not in raw.describe()
+    # The shift by hand: neutral's share falls by e^1.5 against the others, angry's rises by e^0.25.
+    p = np.array([[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4]])
+    shifted = p * np.exp(bias)
+    assert np.allclose(apply_class_bias(p, bias), shifted / shifted.sum(), atol=1e-6)
+    assert apply_class_bias(p, np.zeros(7)) is not None and np.allclose(apply_class_bias(p, None), p)
 
 
 def test_a_card_without_a_temperature_is_uncalibrated_and_a_bad_one_is_refused(classifier, models_copy):

@@ -167,6 +167,10 @@ def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_s
         ("--mixup", "-1"),
         ("--widths", "32,64"),
         ("--widths", "32,64,wide,256"),
+        ("--learning-rate", "0"),
+        ("--warmup-epochs", "-1"),
+        ("--wild", "/nonexistent/muxspace"),
+        ("--init", "/nonexistent/best.keras"),
     ],
 )
 def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
@@ -191,6 +195,73 @@ def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():
     assert webcam.min() >= 0.0 and webcam.max() <= 1.0
     changed = [not np.allclose(a, b, atol=1e-5) for a, b in zip(plain, webcam, strict=True)]
     assert 8 < sum(changed) < 32  # each degradation hits about half the batch, so some images come through as they were
+
+
+def test_the_domain_degradation_is_reproducible_in_range_and_leaves_some_images_alone():
+    import tensorflow as tf
+
+    from pipeline.emotion.model import domain_degrade
+
+    images = tf.constant(np.random.default_rng(3).random((64, 48, 48, 1)), tf.float32)
+    seed = tf.constant([5, 6], tf.int64)
+    degraded = domain_degrade(images, seed).numpy()
+    assert np.array_equal(degraded, domain_degrade(images, seed).numpy())
+    assert degraded.shape == (64, 48, 48, 1) and degraded.min() >= 0.0 and degraded.max() <= 1.0
+    changed = [not np.allclose(a, b, atol=1e-5) for a, b in zip(images.numpy(), degraded, strict=True)]
+    assert 32 < sum(changed) < 64  # four steps, each on about half the batch: few images escape all four
+
+
+def test_fine_tuning_starts_from_a_runs_weights_and_adds_the_wild_faces_the_detector_finds(tmp_path):
+    import cv2
+    import keras
+
+    from tests.media import portrait
+
+    data = tmp_path / "tiny.npz"
+    write_tiny_fer2013(data, seed=0, n_train=32)
+    base = tmp_path / "base"
+    train(TrainConfig(data=str(data), epochs=1, batch_size=16, widths=(4, 8, 8, 8), warmup_epochs=0), base)
+
+    # A muxspace-shaped folder: two real faces (grey, longest side 128 px, cropped tight), one photo without a
+    # face, and one labelled contempt, which is not one of the seven.
+    wild = tmp_path / "wild"
+    wild.mkdir()
+    hopper = cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2GRAY)[60:380, 110:430]
+    astronaut = cv2.cvtColor(portrait("astronaut"), cv2.COLOR_BGR2GRAY)[20:260, 150:350]
+    for name, image in (("hopper.jpg", hopper), ("astronaut.jpg", astronaut), ("contempt.jpg", hopper)):
+        scale = 128 / max(image.shape)
+        cv2.imwrite(str(wild / name), cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(wild / "wall.jpg"), np.full((128, 128), 128, np.uint8))
+    (wild / "labels.csv").write_text(
+        "file,labeller,emotion\nhopper.jpg,a,neutral\nastronaut.jpg,a,happy\nwall.jpg,b,sad\ncontempt.jpg,b,contempt\n"
+    )
+
+    tuned = tmp_path / "tuned"
+    config = TrainConfig(
+        data=str(data),
+        epochs=1,
+        batch_size=16,
+        widths=(4, 8, 8, 8),
+        warmup_epochs=0,
+        learning_rate=1e-9,  # so small that the convolutions keep the weights they started from
+        init=str(base / "best.keras"),
+        wild=str(wild),
+        domain_augment=True,
+    )
+    train(config, tuned)
+    assert json.loads((tuned / "wild.json").read_text()) == {
+        "wild": str(wild),
+        "photos": 3,
+        "faces": 2,
+        "no_face": 1,
+        "unreadable": 0,
+    }
+    with np.load(tuned / "wild_crops.npz") as npz:
+        assert npz["x"].shape == (2, 48, 48) and list(npz["y"]) == [6, 3]
+    start = keras.models.load_model(base / "best.keras").get_layer("conv1_1").get_weights()[0]
+    after = keras.models.load_model(tuned / "checkpoint.keras").get_layer("conv1_1").get_weights()[0]
+    assert np.allclose(start, after, atol=1e-6)
+    assert "--init" in training_account(tuned)["command"] and "--wild" in training_account(tuned)["command"]
 
 
 def test_mixup_blends_each_image_mostly_with_itself_and_its_target_alike():

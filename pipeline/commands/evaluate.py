@@ -11,8 +11,16 @@ from pipeline.commands import UsageError, check_jitter_crops, native_stderr_sile
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
 
-    p = sub.add_parser("eval", help="evaluate the emotion model on FER-2013 (the paper's Table 3)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p = sub.add_parser(
+        "eval", help="evaluate the emotion model on FER-2013 (the paper's Table 3) or the real-world development set"
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="fer2013.npz (default: %(default)s), or `realworld-dev` (or its folder, with jaffe/ and ckplus48.npz): "
+        "JAFFE through the photo path, CK+48 through the crop path",
+    )
     p.add_argument("--split", default="test", help="test (PrivateTest, default) or val (PublicTest)")
     p.add_argument("--labels", default="fer2013", help="fer2013 (default) or ferplus (FER+ majority vote)")
     p.add_argument(
@@ -39,6 +47,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+REALWORLD = "realworld-dev"
+
+
+def run_realworld(args: argparse.Namespace) -> int:
+    """`fertui eval --data realworld-dev`: the development set through the paths the app runs."""
+    import json
+
+    from pipeline.emotion.classifier import EmotionClassifier
+    from pipeline.emotion.evaluate import plot_confusion
+    from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld, realworld_tables
+    from pipeline.engine import STILL_JITTER_CROPS
+
+    if args.path != "direct" or args.limit is not None or args.split != "test":
+        raise UsageError("--path, --split and --limit are for FER-2013; the development set has its own paths")
+    check_jitter_crops(args.jitter_crops)
+    root = default_realworld_dir() if str(args.data) == REALWORLD else args.data
+    with native_stderr_silenced():
+        classifier = EmotionClassifier.load(args.model)
+        report, _ = evaluate_realworld(root, classifier, args.jitter_crops or STILL_JITTER_CROPS)
+    if args.plot:
+        for name, part in {**report["parts"], "pooled": report["pooled"]}.items():
+            target = args.plot.with_name(f"{args.plot.stem}-{name}{args.plot.suffix or '.png'}")
+            title = f"{name}: accuracy {part['accuracy']:.3f}, macro recall {part['macro_recall']:.3f}"
+            try:
+                plot_confusion(part, target, title)
+            except OSError as exc:
+                raise UsageError(f"cannot write the plot {target}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for table in realworld_tables(report):
+            console.print(table)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -46,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.emotion.data import Split, load_split
     from pipeline.emotion.evaluate import evaluate, plot_confusion, report_dict, report_table, risk_coverage_table
 
+    if str(args.data) == REALWORLD or (args.data.is_dir() and (args.data / "jaffe").is_dir()):
+        return run_realworld(args)
     if args.split not in ("test", "val"):
         raise UsageError(f"unknown split '{args.split}' (choose test or val)")
     if args.limit is not None and args.limit < 1:

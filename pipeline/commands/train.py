@@ -10,6 +10,7 @@ from pipeline.commands import UsageError, require_train_extra
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS
+    from pipeline.emotion.train import TrainConfig
 
     p = sub.add_parser("train", help="train the emotion classifier on FER-2013")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
@@ -41,6 +42,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="channels of the network's four conv stages (default: %(default)s)",
     )
     p.add_argument("--webcam-augment", action="store_true", help="also train on webcam-like blur, gamma and noise")
+    p.add_argument(
+        "--domain-augment",
+        action="store_true",
+        help="wider scale and shift, lower resolution, JPEG loss, gamma and occluders (the gap between datasets)",
+    )
+    p.add_argument(
+        "--wild",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="add the in-the-wild faces of muxspace's folder (labels.csv), cut by the app's detector and crop",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="MODEL.keras",
+        help="start from this run's weights (fine-tuning: same --widths) instead of random ones",
+    )
+    p.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="peak (default: %(default)s)")
+    p.add_argument(
+        "--warmup-epochs", type=int, default=TrainConfig.warmup_epochs, help="linear warm-up (default: %(default)s)"
+    )
     p.add_argument(
         "--mixup",
         type=float,
@@ -84,6 +108,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--mixup must be 0 (off) or positive")
     if not 0.0 <= args.teacher_weight <= 1.0:
         raise UsageError("--teacher-weight must be in [0, 1]")
+    if not 0.0 < args.learning_rate <= 1.0:
+        raise UsageError("--learning-rate must be in (0, 1]")
+    if args.warmup_epochs < 0:
+        raise UsageError("--warmup-epochs must not be negative")
+    for option, path in (("--wild", args.wild), ("--init", args.init)):
+        if path is not None and not path.exists():
+            raise UsageError(f"{option}: {path} does not exist")
     config = TrainConfig(
         data=str(args.data),
         labels=args.labels,
@@ -92,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
         class_weight_power=args.class_weight_power,
         widths=widths,
         webcam_augment=args.webcam_augment,
+        domain_augment=args.domain_augment,
+        wild=None if args.wild is None else str(args.wild),
+        init=None if args.init is None else str(args.init),
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
         mixup_alpha=args.mixup,
         teacher=None if args.teacher is None else str(args.teacher),
         teacher_weight=args.teacher_weight,

@@ -39,6 +39,17 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     return (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def apply_class_bias(probs: np.ndarray, bias: np.ndarray | list[float] | None) -> np.ndarray:
+    """Each class's probability times exp(bias), rows renormalised: a shift of the log prior that moves the
+    decision (for example away from `neutral`, which FER+ calls a mild expression and a posed study does not).
+    A bias of None or all zeros returns the rows unchanged."""
+    probs = np.asarray(probs, dtype=np.float32)
+    if bias is None or not np.any(bias) or len(probs) == 0:
+        return probs
+    shifted = probs.astype(np.float64) * np.exp(np.asarray(bias, dtype=np.float64))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
     """Mean -log p(true class)."""
     picked = np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), labels]

@@ -10,13 +10,14 @@ flatbuffer of ops and weights.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.emotion.calibration import UNCLEAR_METRICS, apply_temperature, unclear_mask
+from pipeline.emotion.calibration import UNCLEAR_METRICS, apply_class_bias, apply_temperature, unclear_mask
 from pipeline.emotion.model_card import MODEL_CARD, ModelCard
 from pipeline.model_files import ModelError, read_verified
 from pipeline.tflite import make_interpreter
@@ -47,8 +48,11 @@ class EmotionClassifier:
         temperature: float = 1.0,
         num_threads: int = 1,
         multiply_adds_per_face: int | None = None,
+        class_bias: Sequence[float] | None = None,
     ) -> None:
         """files: (path, sha256) of each member; an ensemble averages its members' probabilities.
+
+        class_bias: a log-prior shift per class (EMOTIONS order) applied before the temperature; None: none.
 
         multiply_adds_per_face: one face's cost through every member (None: not known; the card predates it).
         """
@@ -61,6 +65,10 @@ class EmotionClassifier:
         if not temperature > 0.0:
             raise ModelError(f"temperature must be positive, the model card says {temperature}")
         self.temperature = float(temperature)
+        bias = np.zeros(len(EMOTIONS)) if class_bias is None else np.asarray(class_bias, dtype=np.float64)
+        if bias.shape != (len(EMOTIONS),) or not np.all(np.isfinite(bias)):
+            raise ModelError(f"the class bias must be {len(EMOTIONS)} finite numbers, the model card says {class_bias}")
+        self.class_bias = bias
         self.num_threads = num_threads
         self.multiply_adds_per_face = multiply_adds_per_face
         self._members = [_Member(Path(path), sha256, num_threads) for path, sha256 in files]
@@ -77,7 +85,8 @@ class EmotionClassifier:
     ) -> EmotionClassifier:
         """The model named by models_dir/MODEL_CARD.md, checked against the sha256 written there.
 
-        calibrated=False ignores the card's temperature (and unclear rule): the raw averages, to fit them on.
+        calibrated=False ignores the card's temperature, class bias and unclear rule: the raw averages, to fit
+        them on.
         """
         models_dir = Path(models_dir)
         card = ModelCard.read(models_dir)
@@ -91,7 +100,16 @@ class EmotionClassifier:
             temperature=card.temperature_value if calibrated else 1.0,
             num_threads=num_threads,
             multiply_adds_per_face=sum(known_costs) if len(known_costs) == len(costs) else None,
+            class_bias=card.class_bias_values if calibrated else None,
         )
+
+    def uncalibrated(self) -> EmotionClassifier:
+        """The same networks without temperature, class bias or unclear rule (sharing the loaded files: use it
+        on the thread that uses this one)."""
+        plain = copy.copy(self)
+        plain.temperature, plain.class_bias = 1.0, np.zeros(len(EMOTIONS))
+        plain.unclear_metric, plain.unclear_threshold = "margin", 0.0
+        return plain
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities (N, 7) float32 for crops (N, 48, 48) uint8 (face_crop's output): each member's output,
@@ -117,8 +135,9 @@ class EmotionClassifier:
         return self.calibrate(averaged)
 
     def calibrate(self, probs: np.ndarray) -> np.ndarray:
-        """The card's temperature applied to (N, 7) probabilities (unchanged at temperature 1)."""
-        probs = np.asarray(probs, dtype=np.float32)
+        """The card's class bias, then its temperature, applied to (N, 7) probabilities (unchanged without
+        either)."""
+        probs = apply_class_bias(np.asarray(probs, dtype=np.float32), self.class_bias)
         return probs if self.temperature == 1.0 else apply_temperature(probs, self.temperature)
 
     def unclear(self, probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
@@ -127,6 +146,8 @@ class EmotionClassifier:
 
     def describe(self) -> dict[str, object]:
         described: dict[str, object] = {"file": self.path.name, "sha256": self.sha256}
+        if self.class_bias.any():
+            described["class_bias"] = dict(zip(EMOTIONS, map(float, self.class_bias), strict=True))
         if len(self._members) > 1:
             described["members"] = [{"file": name, "sha256": digest} for name, digest in self.files.items()]
         return {

@@ -187,8 +187,9 @@ def report_table(report: dict):
     return table
 
 
-def plot_confusion(report: dict, path: Path) -> Path:
-    """The confusion matrix as a PNG: colour = share of the true class, text = count."""
+def plot_confusion(report: dict, path: Path, title: str | None = None) -> Path:
+    """The confusion matrix as a PNG: colour = share of the true class, text = count (a row without faces is
+    left blank)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,8 +204,11 @@ def plot_confusion(report: dict, path: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(
-        f"FER-2013 {report['split']} ({report['labels']} labels): "
-        f"accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}"
+        title
+        or (
+            f"FER-2013 {report['split']} ({report['labels']} labels): "
+            f"accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}"
+        )
     )
     for (i, j), count in np.ndenumerate(confusion):
         ax.text(j, i, str(count), ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black")

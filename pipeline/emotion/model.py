@@ -59,9 +59,10 @@ def multiply_adds(model: keras.Model) -> int:
     return int(total)
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False) -> tf.Tensor:
+def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False, domain: bool = False) -> tf.Tensor:
     """Random flip, rotation (+-12 deg), scale (0.85-1.15), shift (+-10%), brightness/contrast and a cutout;
-    with `webcam`, then a webcam's degradations (see webcam_degrade).
+    with `webcam`, then a webcam's degradations (see webcam_degrade); with `domain`, a wider scale (0.8-1.25) and
+    shift (+-15%) and then the differences between datasets (see domain_degrade).
 
     `images` is a (B, 48, 48, 1) float32 batch in [0, 1]; `seed` a shape-(2,) int tensor, so a batch's
     augmentation is reproducible from the epoch and batch index (this is what makes --resume exact).
@@ -72,9 +73,10 @@ def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False) -> tf.Tens
 
     flip = tf.where(uniform(0, 0.0, 1.0) < 0.5, -1.0, 1.0)
     angle = uniform(1, -12.0, 12.0) * (math.pi / 180.0)
-    scale = uniform(2, 0.85, 1.15)
-    shift_x = uniform(3, -0.1, 0.1) * INPUT_SIZE
-    shift_y = uniform(4, -0.1, 0.1) * INPUT_SIZE
+    low, high, shift = (0.8, 1.25, 0.15) if domain else (0.85, 1.15, 0.1)
+    scale = uniform(2, low, high)
+    shift_x = uniform(3, -shift, shift) * INPUT_SIZE
+    shift_y = uniform(4, -shift, shift) * INPUT_SIZE
     # Output pixel (x, y) samples input at A @ (x - c) + c + shift, with A = R(angle) / scale and a flip in x.
     c = (INPUT_SIZE - 1) / 2.0
     cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
@@ -110,7 +112,45 @@ def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False) -> tf.Tens
     if webcam:
         # Its own seed stream, so the augmentation above is the same with or without this step.
         images = webcam_degrade(images, tf.random.experimental.stateless_fold_in(seed, 1))
+    if domain:
+        images = domain_degrade(images, tf.random.experimental.stateless_fold_in(seed, 3))
     return images
+
+
+def domain_degrade(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """What separates one collection of faces from another, beyond framing: each on a random half of the batch,
+    a lower resolution (down to 16-40 px and back), JPEG loss (quality 20-80), a gamma of 0.6-1.6 (exposure and
+    the grey conversion of colour photos), and a larger occluder (a 24x12 bar: a hand, glasses, a microphone)."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, num=8)
+    uniform = lambda i, lo, hi: tf.random.stateless_uniform([batch, 1, 1, 1], seeds[i], lo, hi)  # noqa: E731
+    half = lambda i: uniform(i, 0.0, 1.0) < 0.5  # noqa: E731
+
+    # One reduced size per batch (resize works on a batch at one size), applied to a random half of it.
+    size = tf.random.stateless_uniform([], seeds[0], 16, 41, dtype=tf.int32)
+    small = tf.image.resize(images, tf.stack([size, size]), method="area")
+    reduced = tf.image.resize(small, [INPUT_SIZE, INPUT_SIZE], method="bilinear")
+    images = tf.where(half(1), reduced, images)
+
+    qualities = tf.random.stateless_uniform([batch], seeds[2], 20, 81, dtype=tf.int32)
+    compressed = tf.map_fn(
+        lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]),
+        (images, qualities),
+        fn_output_signature=tf.float32,
+    )
+    images = tf.where(half(3), tf.reshape(compressed, tf.shape(images)), images)
+
+    gamma = tf.where(half(4), uniform(5, 0.6, 1.6), tf.ones([batch, 1, 1, 1]))
+    images = tf.pow(tf.clip_by_value(images, 1e-6, 1.0), gamma)
+
+    corner = tf.random.stateless_uniform([batch, 2], seeds[6], 0, INPUT_SIZE, dtype=tf.int32)
+    ys = tf.range(INPUT_SIZE)[None, :, None]
+    xs = tf.range(INPUT_SIZE)[None, None, :]
+    cy, cx = corner[:, 0][:, None, None], corner[:, 1][:, None, None]
+    bar = (ys >= cy) & (ys < cy + 12) & (xs >= cx - 12) & (xs < cx + 12)
+    bar = tf.logical_and(bar, half(7)[:, :, :, 0])[..., None]
+    fill = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value(tf.where(bar, tf.broadcast_to(fill, tf.shape(images)), images), 0.0, 1.0)
 
 
 _BLUR = [0.0625, 0.25, 0.375, 0.25, 0.0625]  # a 5-tap binomial kernel, close to a Gaussian of sigma 1

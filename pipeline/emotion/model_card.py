@@ -38,6 +38,9 @@ class ModelCard:
     status: str  # "final", or "interim" while the training run goes on
     exported: str  # ISO 8601
     temperature: dict[str, Any] | None = None  # {"value", ...: how it was fitted}; None: not calibrated
+    # A log-prior correction per class, added before the temperature ({"values": {emotion: b}, ...: how it was
+    # chosen}); None: none. It moves the decision, the temperature then calibrates.
+    class_bias: dict[str, Any] | None = None
     # An ensemble: the files whose probabilities are averaged, `model` first. Empty: `model` alone.
     members: list[str] = field(default_factory=list)
 
@@ -53,6 +56,12 @@ class ModelCard:
     @property
     def temperature_value(self) -> float:
         return float((self.temperature or {}).get("value", 1.0))
+
+    @property
+    def class_bias_values(self) -> list[float]:
+        """The bias of each class in EMOTIONS order (zeros without one)."""
+        values = (self.class_bias or {}).get("values", {})
+        return [float(values.get(emotion, 0.0)) for emotion in EMOTIONS]
 
     @property
     def calibration_labels(self) -> str:
@@ -86,8 +95,9 @@ class ModelCard:
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        if data["temperature"] is None:
-            del data["temperature"]
+        for optional in ("temperature", "class_bias"):
+            if data[optional] is None:
+                del data[optional]
         if not data["members"]:
             del data["members"]
         return data

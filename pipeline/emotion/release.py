@@ -78,6 +78,16 @@ def training_account(run_dir: Path) -> dict:
         command += ["--widths", ",".join(map(str, config["widths"]))]
     if config.get("webcam_augment"):
         command += ["--webcam-augment"]
+    if config.get("domain_augment"):
+        command += ["--domain-augment"]
+    if config.get("wild"):
+        command += ["--wild", str(config["wild"])]
+    if config.get("init"):
+        command += ["--init", str(config["init"])]
+    if config.get("learning_rate", defaults.learning_rate) != defaults.learning_rate:
+        command += ["--learning-rate", str(config["learning_rate"])]
+    if config.get("warmup_epochs", defaults.warmup_epochs) != defaults.warmup_epochs:
+        command += ["--warmup-epochs", str(config["warmup_epochs"])]
     if config.get("mixup_alpha"):
         command += ["--mixup", str(config["mixup_alpha"])]
     if config.get("teacher"):

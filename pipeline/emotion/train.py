@@ -39,6 +39,9 @@ class TrainConfig:
     class_weight_power: float = 0.5  # 0: no re-weighting, 1: inverse frequency
     original_weight: float = 0.0  # ferplus-votes: share of the original FER-2013 label mixed into the targets
     webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
+    domain_augment: bool = False  # wider framing, resolution, JPEG, gamma, occluders (model.domain_degrade)
+    wild: str | None = None  # muxspace's folder: its faces, cut by the app's detector and crop, added to training
+    init: str | None = None  # a .keras model to start from (fine-tuning) instead of random weights
     mixup_alpha: float = 0.0  # > 0: blend pairs of training images and their targets (model.mixup)
     equalize: bool = False  # histogram-equalise every image first (compared in benchmarks.regularisers; not shipped)
     teacher: str | None = None  # a model folder whose probabilities are mixed into the targets (distillation)
@@ -103,6 +106,26 @@ def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
     return replace(split, targets=mixed.astype(np.float32))
 
 
+def wild_split(config: TrainConfig, out: Path) -> Split:
+    """muxspace's faces as a training split (targets one-hot: one labeller each), cut once into the run folder."""
+    from pipeline.emotion.wild import cached_wild_crops
+
+    images, labels, account = cached_wild_crops(Path(config.wild or ""), out / "wild_crops.npz")
+    _atomic_write_text(out / "wild.json", json.dumps({"wild": config.wild, **account}, indent=2))
+    return Split("wild", images, labels, "wild", np.eye(len(EMOTIONS), dtype=np.float32)[labels])
+
+
+def joined(first: Split, second: Split) -> Split:
+    """Two training splits as one (targets made explicit for both)."""
+    return Split(
+        first.name,
+        np.concatenate([first.images, second.images]),
+        np.concatenate([first.labels, second.labels]),
+        first.labels_name,
+        np.concatenate([first.training_targets(), second.training_targets()]),
+    )
+
+
 def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, epoch: int):
     """One epoch's batches: shuffled and augmented from (seed, epoch), so a resumed epoch is the same epoch."""
     from pipeline.emotion.model import augment, mixup
@@ -116,7 +139,7 @@ def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, e
     def augment_batch(index, batch):
         images, targets, sample_weights = batch
         seed = tf.stack([tf.constant(config.seed + 7919 * epoch, tf.int64), index])
-        images = augment(images, seed, webcam=config.webcam_augment)
+        images = augment(images, seed, webcam=config.webcam_augment, domain=config.domain_augment)
         if config.mixup_alpha > 0:
             mix_seed = tf.random.experimental.stateless_fold_in(seed, 2)
             images, targets, sample_weights = mixup(images, targets, sample_weights, config.mixup_alpha, mix_seed)
@@ -176,6 +199,8 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
         train_split = train_split.subset(np.arange(min(config.limit, len(train_split))))
     if config.teacher:
         train_split = teacher_targets(config, train_split, out)
+    if config.wild:
+        train_split = joined(train_split, wild_split(config, out))
 
     import keras
     import tensorflow as tf
@@ -203,6 +228,9 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     else:
         keras.utils.set_random_seed(config.seed)
         model = build_model(widths=config.widths, weight_decay=config.weight_decay)
+        if config.init:
+            # Fine-tuning: the same architecture, its weights from an earlier run (the optimizer starts afresh).
+            model.set_weights(keras.models.load_model(config.init, safe_mode=True).get_weights())
         _compile(model, config, steps_per_epoch)
         cfg = asdict(config)
         _atomic_write_text(out / "config.json", json.dumps(cfg, indent=2))
