@@ -40,8 +40,11 @@ def _bias(neutral: float) -> np.ndarray:
     return bias
 
 
-def candidate_lines(name: str, classifier: EmotionClassifier, data: Path, biases: list[float]) -> list[dict]:
-    """One figure line per neutral bias for one loaded (uncalibrated) candidate."""
+def candidate_lines(
+    name: str, classifier: EmotionClassifier, data: Path, biases: list[float], save: Path | None = None
+) -> list[dict]:
+    """One figure line per neutral bias for one loaded (uncalibrated) candidate; `save`: a folder to keep its
+    probabilities in (NAME.npz), to compare ensembles and corrections without running the model again."""
     _, parts = evaluate_realworld(default_realworld_dir(), classifier, STILL_JITTER_CROPS)
     crops = video_jitter_crops(EngineConfig(), classifier)
     original = load_split(data, "val", "fer2013")
@@ -49,6 +52,10 @@ def candidate_lines(name: str, classifier: EmotionClassifier, data: Path, biases
     val_probs = predict_split(classifier, original.images, crops)
     # The FER+ split drops images whose majority is not one of the seven: find them among the original's.
     ferplus_index = _ferplus_rows(data)
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{part.name}_{key}": getattr(part, key) for part in parts for key in ("raw", "labels", "found")}
+        np.savez(save / f"{Path(name).name}.npz", val_raw=val_probs, **arrays)
     lines = []
     for neutral in biases:
         bias = _bias(neutral)
@@ -101,15 +108,18 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="store_true", help="runs: the last epoch instead of best.keras")
     parser.add_argument("--neutral-bias", default="0", help="comma-separated log-prior shifts of neutral")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--save", type=Path, default=None, help="keep each candidate's probabilities here")
     args = parser.parse_args()
     biases = [float(b) for b in args.neutral_bias.split(",")]
     for folder in args.models:
-        for line in candidate_lines(str(folder), EmotionClassifier.load(folder, calibrated=False), args.data, biases):
+        for line in candidate_lines(
+            str(folder), EmotionClassifier.load(folder, calibrated=False), args.data, biases, args.save
+        ):
             print(json.dumps(line), flush=True)
     for run_dir in args.run:
         with tempfile.TemporaryDirectory() as scratch:
             classifier = run_classifier(run_dir, Path(scratch), args.checkpoint)
-            for line in candidate_lines(str(run_dir), classifier, args.data, biases):
+            for line in candidate_lines(str(run_dir), classifier, args.data, biases, args.save):
                 print(json.dumps(line), flush=True)
 
 

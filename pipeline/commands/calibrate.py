@@ -47,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     with console.status("val and test through the photo path (5-10 minutes on 2 cores)"), native_stderr_silenced():
         result = calibrate_model_dir(
-            args.models, data=args.data, coverage=args.coverage, limit=args.limit, labels=args.labels
+            args.models,
+            data=args.data,
+            coverage=args.coverage,
+            limit=args.limit,
+            labels=args.labels,
+            realworld=args.limit is None,  # the development set too, for a whole calibration
         )
     print_calibration(console, result)
     console.print(report_table(result["test_path"]))

@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.emotion.release import export_run
 
     with native_stderr_silenced():
-        result = export_run(args.run, args.out, data=args.data, flip_tta=args.flip_tta, add_member=args.add_member)
+        result = export_run(
+            args.run, args.out, data=args.data, flip_tta=args.flip_tta, add_member=args.add_member, realworld=True
+        )
     console = Console()
     console.print(report_table(result["test"]))
     print_calibration(console, result)

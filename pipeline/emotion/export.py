@@ -225,10 +225,41 @@ def render_card_head(card: ModelCard, training: dict) -> str:
         "`train` (Training, 28,709 images), model selected on `val` (PublicTest, 3,589), reported on `test`",
         "(PrivateTest, 3,589).",
         "",
+        *_extra_data_lines(training),
     ]
     if training:
         lines += ["## Training", "", *_training_lines(training)]
     return "\n".join(lines) + "\n"
+
+
+def _extra_data_lines(training: dict) -> list[str]:
+    """Where the training images beyond FER-2013 came from, and the weights a fine-tuning run started from."""
+    config = training.get("config", {})
+    lines = []
+    if config.get("labels") == "ferplus-votes":
+        weight = config.get("original_weight")
+        mixed = f", mixed with {weight:g} of the original label." if weight else "."
+        lines += [
+            "Targets: the FER+ annotators' votes (Barsoum et al., 2016; ten per image, github.com/microsoft/FERPlus,",
+            f"MIT licence) as a distribution{mixed}",
+            "",
+        ]
+    if config.get("wild"):
+        wild = training.get("wild", {})
+        lines += [
+            "In-the-wild faces: muxspace facial_expressions (news photos of public figures and film stills, many",
+            "ethnicities; one labeller per photo; repository licence Apache-2.0), cut by the app's own detector and",
+            f"`face_crop`: {wild.get('faces', '?')} faces of {wild.get('photos', '?')} photos labelled with one of the",
+            f"seven emotions ({wild.get('no_face', '?')} without a face found, `contempt` left out), one-hot targets.",
+            "",
+        ]
+    if config.get("init"):
+        lines += [f"Fine-tuned from the weights in `{config['init']}` (see the training command below).", ""]
+    lines += [
+        "Never trained on: the real-world development set (JAFFE, CK+48), used only to choose between candidates.",
+        "",
+    ]
+    return lines
 
 
 def _files_lines(card: ModelCard) -> list[str]:
@@ -371,6 +402,35 @@ def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:
                 f"| {coverage:.0%} | {top['threshold']:.3f} | {top['accuracy_on_kept']:.4f} "
                 f"| {margin['threshold']:.3f} | {margin['accuracy_on_kept']:.4f} |"
             )
+    lines.append("")
+    if calibration and calibration.get("realworld"):
+        lines += _realworld_lines(calibration["realworld"])
+    return lines
+
+
+def _realworld_lines(report: dict) -> list[str]:
+    """The development set's table (pipeline.emotion.realworld): never trained on, used to choose."""
+    parts = {**report["parts"], "both, pooled": report["pooled"]}
+    lines = [
+        "## On real people: the development set",
+        "",
+        f"Posed, observer-checked photos no fertui model trains on (`fertui eval --data realworld-dev`; "
+        f"{report['jitter_crops']} alignments per face, calibrated as the app shows them). JAFFE through the photo "
+        "path, CK+48 (no neutral) through the crop path. Shown right: the label the app shows is the posed one "
+        "(`unclear` counts as wrong). Confusion matrices: `confusion-realworld-<part>.png` beside this card.",
+        "",
+        "| part | faces | found | top class right | shown right | unclear | macro recall |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, part in parts.items():
+        lines.append(
+            f"| {name} | {part['n']} | {part['coverage']:.1%} | {part['accuracy']:.3f} | {part['shown_right']:.3f} "
+            f"| {part['unclear_fraction']:.1%} | {part['macro_recall']:.3f} |"
+        )
+    lines += ["", "Recall by class:", "", "| part | " + " | ".join(EMOTIONS) + " |", "| --- |" + " --- |" * 7]
+    for name, part in parts.items():
+        cells = [f"{part['recall'][e]:.2f}" if e in part["recall"] else "" for e in EMOTIONS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
     return lines
 

@@ -94,7 +94,9 @@ def training_account(run_dir: Path) -> dict:
         command += ["--teacher", str(config["teacher"]), "--teacher-weight", str(config["teacher_weight"])]
     if config.get("limit"):
         command += ["--limit", str(config["limit"])]
+    wild = run_dir / "wild.json"
     return {
+        **({"wild": json.loads(wild.read_text())} if wild.is_file() else {}),
         "command": shlex.join(command),
         "run_dir": str(run_dir),
         "labels": config["labels"],
@@ -118,6 +120,7 @@ def export_run(
     coverage: float = COVERAGE,
     machine: str | None = None,
     add_member: bool = False,
+    realworld: bool = False,
 ) -> dict:
     """Export the run's best weights on val into out_dir with its model card, then calibrate it; returns the
     reports: {"quantized", "val_accuracy_by_format", "exported"} and calibrate_model_dir's result.
@@ -227,8 +230,25 @@ def export_run(
         "val_accuracy_by_format": accuracy,
         "exported": training["exported"],
         **({"ensemble_val_accuracy": ensemble_accuracy} if add_member else {}),
-        **calibrate_model_dir(out_dir, data=data, coverage=coverage, labels=labels),
+        **calibrate_model_dir(out_dir, data=data, coverage=coverage, labels=labels, realworld=realworld),
     }
+
+
+def realworld_report(classifier: EmotionClassifier, models_dir: Path) -> dict | None:
+    """The development set through the app's paths with the calibrated model, its confusion matrices drawn beside
+    the card (`confusion-realworld-<part>.png`); None where the set is not on this machine."""
+    from pipeline.emotion.evaluate import plot_confusion
+    from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld
+    from pipeline.engine import STILL_JITTER_CROPS
+
+    root = default_realworld_dir()
+    if not (root / "jaffe").is_dir() or not (root / "ckplus48.npz").is_file():
+        return None
+    report, _ = evaluate_realworld(root, classifier, STILL_JITTER_CROPS)
+    for name, part in {**report["parts"], "pooled": report["pooled"]}.items():
+        title = f"{name}: accuracy {part['accuracy']:.3f}, macro recall {part['macro_recall']:.3f}"
+        plot_confusion(part, models_dir / f"confusion-realworld-{name}.png", title)
+    return report
 
 
 def calibrate_model_dir(
@@ -238,11 +258,13 @@ def calibrate_model_dir(
     coverage: float = COVERAGE,
     limit: int | None = None,
     labels: str = "fer2013",
+    realworld: bool = False,
 ) -> dict:
     """Fit the temperature and choose the `unclear` rule on val through the photo path; rewrite the card.
 
     limit: only the first N images of each split (quick checks; the card then says so in its criterion).
     labels: the label set the model answers to (fer2013, or ferplus for a model trained on the FER+ votes).
+    realworld: also report the development set (pipeline.emotion.realworld) where it is on this machine.
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
     from pipeline.emotion.detection_path import run_path
@@ -253,6 +275,8 @@ def calibrate_model_dir(
 
     models_dir = Path(models_dir)
     raw = EmotionClassifier.load(models_dir, calibrated=False)
+    # The card's class bias moves the decision and stays; the temperature is fitted on the shifted answers.
+    raw.class_bias = np.array(ModelCard.read(models_dir).class_bias_values)
     splits = load_splits(Path(data), labels, ("val", "test"))
     val, test = (splits[name].subset(np.arange(len(splits[name]))[:limit]) for name in ("val", "test"))
 
@@ -352,6 +376,9 @@ def calibrate_model_dir(
     for name, report in reports.items():
         if name.startswith("test split") and "photo" not in name:
             plot_confusion(report, models_dir / f"confusion-test-{report['labels']}.png")
+    realworld_figures = realworld_report(shipped, models_dir) if realworld else None
+    if realworld_figures is not None:
+        calibration["realworld"] = realworld_figures
     card_path = models_dir / MODEL_CARD
     text = card_head(card_path.read_text(encoding="utf-8")) + render_card_tail(card, reports, calibration)
     write_private_atomic(card_path, text.encode("utf-8"))
@@ -359,6 +386,7 @@ def calibrate_model_dir(
         "temperature": card.temperature,
         "unclear": unclear,
         "calibration": calibration,
+        "realworld": realworld_figures,
         "val": reports["val split"],
         "test": reports["test split"],
         "test_path": reports["test split, photo path (detected faces)"],
