@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from pipeline.commands import UsageError, say
@@ -67,6 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="shortest run of one label that counts as an episode (default: 0.5 s)",
     )
     p.add_argument("--group", default=None, metavar="COLUMN", help="figure: one panel per value of this map column")
+    # `--window -0.5,3.0` as the user writes it: argparse takes a value that starts with "-" for a value only when
+    # it looks like a negative number, and "-0.5,3.0" is not one by its own pattern.
+    p._negative_number_matcher = re.compile(r"^-\d*\.?\d+(,-?\d*\.?\d+)?$")
     p.set_defaults(handler=run)
 
 
