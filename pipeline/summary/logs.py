@@ -7,6 +7,7 @@ order; the same log in CSV and in Parquet gives the same values in the same orde
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def _header(path: Path) -> tuple[str, list[str]]:
         raise UsageError(f"{path}: empty, not a fertui session log")
     if first.startswith("{"):
         return "jsonl", list(json.loads(first))
-    return "csv", [name.strip() for name in first.split(",")]
+    return "csv", [name.strip() for name in next(csv.reader([first]))]
 
 
 def _batches(path: Path, fmt: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
