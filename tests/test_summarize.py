@@ -3,6 +3,7 @@ around events, the baseline, dropped frames, photos, and the same numbers from C
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -175,3 +176,17 @@ def test_a_log_that_is_not_a_session_log_is_one_line(tmp_path: Path) -> None:
 def test_a_malformed_window_is_refused(text: str) -> None:
     with pytest.raises(UsageError, match="--window"):
         parse_window(text)
+
+
+def test_events_beside_the_recorded_video_serve_a_batch_log(tmp_path: Path) -> None:
+    video = tmp_path / "study" / "p01.mp4"
+    video.parent.mkdir()
+    write_events(video, [(0.5, "stimulus")])  # the stimulus software's file, beside the video
+    log = write_log(tmp_path / "p01.mp4.csv", UNEVEN)
+    Path(f"{log}.meta.json").write_text(json.dumps({"batch": {"input": "p01.mp4", "path": str(video)}}))
+    entry = find_logs([tmp_path])[0]
+    assert entry.source == video and entry.input == "p01.mp4"
+    windows = windows_for(entry.path, "trial_type", source=entry.source)
+    assert [w.condition for w in windows] == [BEFORE_FIRST, "stimulus"]
+    write_events(log, [(1.0, "rest")])  # the log's own events file comes first
+    assert [w.condition for w in windows_for(entry.path, "trial_type", source=entry.source)] == [BEFORE_FIRST, "rest"]

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     assign_participants(entries, args.by, args.participants)
     summaries = []
     for entry in entries:
-        windows = windows_for(entry.path, args.conditions, around, only)
+        windows = windows_for(entry.path, args.conditions, around, only, entry.source)
         summaries.append(summarize_log(entry.path, windows, min_episode=args.min_episode, stills=entry.stills))
     summary = build(entries, summaries, args.baseline)
     write_table(summary, out, fmt)

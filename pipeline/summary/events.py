@@ -98,11 +98,17 @@ def around_events(events: list[Event], window: tuple[float, float]) -> list[Wind
 
 
 def windows_for(
-    log: Path, column: str | None, around: tuple[float, float] | None = None, only: set[str] | None = None
+    log: Path,
+    column: str | None,
+    around: tuple[float, float] | None = None,
+    only: set[str] | None = None,
+    source: Path | None = None,
 ) -> list[Window]:
-    """The log's windows, sorted by start: by `column` of its events file (only the events whose condition is in
-    `only`, when given), or the whole session."""
+    """The log's windows, sorted by start: by `column` of its events file (`LOG.events.tsv`, else the recorded
+    video's `SOURCE.events.tsv`), only the events whose condition is in `only` when given; or the whole session."""
     path = events_path_for(log)
+    if not path.is_file() and source is not None:
+        path = events_path_for(source)
     if column is None or not path.is_file():
         return [Window(WHOLE_SESSION, -math.inf, math.inf)]
     events = [e for e in read_events(path, column) if only is None or e.condition in only]

@@ -33,6 +33,13 @@ class LogEntry:
     fields: dict[str, str] = field(default_factory=dict)  # participant and the map's other columns
 
     @property
+    def source(self) -> Path | None:
+        """The video a batch log was made from (its events file may lie beside it)."""
+        batch = self.meta.get("batch")
+        path = batch.get("path") if isinstance(batch, dict) else None
+        return Path(path) if isinstance(path, str) and path else None
+
+    @property
     def stills(self) -> bool:
         config = self.meta.get("config")
         return bool(isinstance(config, dict) and config.get("stills"))
