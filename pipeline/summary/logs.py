@@ -26,8 +26,10 @@ REQUIRED = ("frame", "time_s", "face_id", "emotion")
 COLUMNS = (*REQUIRED, *EMOTIONS)
 TYPES = {"frame": pa.int64(), "time_s": pa.float64(), "face_id": pa.int64(), "emotion": pa.string()}
 TYPES.update({emotion: pa.float64() for emotion in EMOTIONS})
-BLOCK_BYTES = 1 << 22  # CSV and JSON Lines: 4 MB of text per block
-BLOCK_ROWS = 32_768  # Parquet: rows per batch
+# One thread and small blocks: the reader cannot run ahead of the (single-threaded) summary, and the peak stays
+# flat however long the log (benchmarks.summarize: 4 MB blocks read on several threads peaked 2x higher).
+BLOCK_BYTES = 1 << 20  # CSV and JSON Lines: 1 MB of text per block
+BLOCK_ROWS = 8192  # Parquet: rows per batch
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,17 @@ def _header(path: Path) -> tuple[str, list[str]]:
 def _batches(path: Path, fmt: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
     types = {c: TYPES[c] for c in columns}
     if fmt == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BLOCK_ROWS, columns=columns)
+        yield from pq.ParquetFile(path).iter_batches(batch_size=BLOCK_ROWS, columns=columns, use_threads=False)
     elif fmt == "csv":
         convert = pa_csv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
-        yield from pa_csv.open_csv(path, pa_csv.ReadOptions(block_size=BLOCK_BYTES), convert_options=convert)
+        yield from pa_csv.open_csv(
+            path, pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES), convert_options=convert
+        )
     else:
         parse = pa_json.ParseOptions(explicit_schema=pa.schema(types), unexpected_field_behavior="ignore")
-        yield from pa_json.open_json(path, pa_json.ReadOptions(block_size=BLOCK_BYTES), parse_options=parse)
+        yield from pa_json.open_json(
+            path, pa_json.ReadOptions(use_threads=False, block_size=BLOCK_BYTES), parse_options=parse
+        )
 
 
 def read_blocks(path: Path) -> Iterator[Block]:
