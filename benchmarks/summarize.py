@@ -1,12 +1,12 @@
 """Peak memory and time of `fertui summarize` on long generated session logs: bounded by the block size, not the
 length of the study.
 
-    uv run python -m benchmarks.summarize [--hours 1,10] [--formats csv,parquet] [--fps 30]
+    uv run python -m benchmarks.summarize [--hours 1,3,10] [--formats csv,parquet] [--fps 30]
 
 For each length, writes one session log of that many hours (one face in about 90% of frames at an uneven rate
 around `--fps`, labels in runs of a few seconds, no landmarks; an events file switching between rest and stimulus
 every 30 s), then runs the real `fertui summarize LOG --conditions trial_type --baseline rest` in a fresh process
-and reads its peak resident memory (ru_maxrss from wait4). Prints JSON: per format and length, rows, log size,
+and reads its peak resident memory (VmHWM from /proc, Linux). Prints JSON: per format and length, rows, log size,
 wall seconds and peak RSS. Run it alone: other work on the CPU changes the seconds (not the memory).
 """
 
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipeline.frames import LOG_COLUMNS
 from pipeline.labels import EMOTIONS
-from pipeline.parquet_log import schema_for
+from pipeline.parquet_log import ROWS_PER_GROUP, schema_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_FRAMES = 100_000
@@ -75,7 +75,10 @@ def write_log(path: Path, hours: float, fps: float, fmt: str) -> int:
     while total < frames:
         n = min(CHUNK_FRAMES, frames - total)
         table, time_s = _chunk(rng, total, time_s, n, fps)
-        writer.write_table(table)
+        if isinstance(writer, pq.ParquetWriter):
+            writer.write_table(table, row_group_size=ROWS_PER_GROUP)  # row groups as `fertui batch` writes them
+        else:
+            writer.write_table(table)
         total, rows = total + n, rows + table.num_rows
     writer.close()
     onsets = np.arange(0.0, time_s, EVENT_EVERY_S)
@@ -85,22 +88,34 @@ def write_log(path: Path, hours: float, fps: float, fmt: str) -> int:
     return rows
 
 
+CHILD = """
+import sys
+from tui.cli import main
+code = main(sys.argv[1:])
+status = open("/proc/self/status").read().splitlines()
+print(next(line for line in status if line.startswith("VmHWM")), file=sys.stderr)
+sys.exit(code)
+"""
+"""Runs the command and reports its own high-water mark. VmHWM belongs to the process's memory since exec: the
+child's ru_maxrss would also count this parent's memory at the moment it was forked (Linux keeps the larger)."""
+
+
 def summarize(log: Path, out: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of `fertui summarize` on `log`, in a fresh process."""
-    args = [sys.executable, "-m", "tui.cli", "summarize", str(log), "--out", str(out)]
+    args = [sys.executable, "-c", CHILD, "summarize", str(log), "--out", str(out)]
     args += ["--conditions", "trial_type", "--baseline", "rest"]
     started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"fertui summarize failed:\n{process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-    return seconds, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise SystemExit(f"fertui summarize failed:\n{done.stderr[-2000:]}")
+    kilobytes = int(done.stderr.strip().splitlines()[-1].split()[1])  # "VmHWM:   123456 kB"
+    return seconds, kilobytes / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", default="1,10", help="log lengths in hours, comma-separated")
+    parser.add_argument("--hours", default="1,3,10", help="log lengths in hours, comma-separated")
     parser.add_argument("--formats", default="csv,parquet")
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args()

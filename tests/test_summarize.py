@@ -190,3 +190,13 @@ def test_events_beside_the_recorded_video_serve_a_batch_log(tmp_path: Path) -> N
     assert [w.condition for w in windows] == [BEFORE_FIRST, "stimulus"]
     write_events(log, [(1.0, "rest")])  # the log's own events file comes first
     assert [w.condition for w in windows_for(entry.path, "trial_type", source=entry.source)] == [BEFORE_FIRST, "rest"]
+
+
+def test_the_last_frame_holds_for_the_median_interval() -> None:
+    from collections import Counter
+
+    from pipeline.summary.accumulate import _median_interval
+
+    assert _median_interval(Counter({1000: 2, 2000: 1, 8000: 1})) == 0.15  # 0.1, 0.1, 0.2, 0.8 s
+    assert _median_interval(Counter({333: 5, 334: 1, 667: 1})) == 0.0333
+    assert _median_interval(Counter()) == 0.0

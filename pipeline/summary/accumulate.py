@@ -179,15 +179,17 @@ class _Accumulator:
 
 
 def _median_interval(intervals: Counter[int]) -> float:
-    """The median of the counted frame intervals (ticks), in seconds; 0 when there are none."""
+    """The median of the counted frame intervals (ticks), in seconds (the mean of the middle two for an even
+    count); 0 when there are none."""
     count = sum(intervals.values())
     if not count:
         return 0.0
-    middle, seen, values = (count - 1) / 2, 0, []
+    wanted = {(count - 1) // 2, count // 2}  # the positions of the middle value(s) in sorted order
+    middle, seen = [], 0
     for ticks in sorted(intervals):
-        lo, seen = seen, seen + intervals[ticks]
-        values += [ticks] * sum(1 for i in (math.floor(middle), math.ceil(middle)) if lo <= i < seen)
-    return sum(values) / len(values) / TICKS_PER_S
+        middle += [ticks for position in wanted if seen <= position < seen + intervals[ticks]]
+        seen += intervals[ticks]
+    return sum(middle) / len(middle) / TICKS_PER_S
 
 
 def summarize_log(path: Path, windows: list[Window], *, min_episode: float = 0.5, stills: bool = False) -> LogSummary:

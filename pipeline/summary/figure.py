@@ -78,8 +78,9 @@ def _group_panels(figure, summary: Summary, conditions: list[str], group: str) -
             offset = x - 0.4 + width * (k + 0.5)
             mean, spread = np.nanmean(shares, axis=0), np.nanstd(shares, axis=0)
             axis.bar(offset, mean, width, yerr=spread, capsize=2, color=palette[k], alpha=0.75, label=condition)
+            shown = np.nanmax(shares, axis=0) > 0  # no dots along the floor for labels nobody showed
             for row in shares:
-                axis.plot(offset, row, "o", color="black", markersize=2.5, alpha=0.6)
+                axis.plot(offset[shown], row[shown], "o", color="black", markersize=2.5, alpha=0.6)
         axis.set_title(f"{group} {value} (n = {len(members)}): mean share, SD as bars, dots = participants")
         axis.set_xticks(x, LABELS)
         axis.set_ylim(0, 1)
@@ -100,7 +101,7 @@ def draw_figure(summary: Summary, out: Path, group: str | None = None) -> None:
         size = (3.0 * columns + 0.3 * len(conditions) + 1.4, 3.4 * rows + 0.4)
     else:
         groups = {summary.fields.get(p, {}).get(group) for p in summary.pooled} or {None}
-        size = (max(8.0, 1.2 * len(LABELS) * max(1, len(conditions)) ** 0.5), 3.2 * len(groups) + 0.9)
+        size = (max(8.0, 1.2 * len(LABELS) * max(1, len(conditions)) ** 0.5), 2.6 * len(groups) + 0.6)
     figure = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(figure)
     if group is None:
