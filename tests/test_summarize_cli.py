@@ -132,6 +132,8 @@ BAD = [
     (["--conditions", "trial_type", "EVENTS"], "onset 'soon' is not a number"),
     (["NOTALOG"], "not a fertui session log"),
     (["--baseline", "rest"], "--baseline 'rest': no log has a face"),
+    (["--group", "group"], "--group sets the figure's panels"),
+    (["--group", "group", "--figure", "x.png"], "--group group: no such column for"),
 ]
 
 

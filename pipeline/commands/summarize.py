@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     around = parse_window(args.window) if args.window is not None else None
     if (around is not None or args.only) and args.conditions is None:
         raise UsageError("--window and --only need --conditions COLUMN (the events' column naming conditions)")
+    if args.group is not None and args.figure is None:
+        raise UsageError("--group sets the figure's panels: give --figure PNG too")
     only = {v.strip() for v in args.only.split(",") if v.strip()} if args.only else None
     out, fmt = _table_path(args)
     entries = find_logs(args.logs)
@@ -108,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         windows = windows_for(entry.path, args.conditions, around, only, entry.source)
         summaries.append(summarize_log(entry.path, windows, min_episode=args.min_episode, stills=entry.stills))
     summary = build(entries, summaries, args.baseline)
+    lacking = sorted(p for p, fields in summary.fields.items() if args.group is not None and args.group not in fields)
+    if lacking:
+        raise UsageError(f"--group {args.group}: no such column for {', '.join(lacking)} (add it to the map)")
     write_table(summary, out, fmt)
     say(f"summary: {out} ({len(summary.rows)} rows from {len(entries)} log(s))", err=False)
     if args.figure is not None:
