@@ -23,6 +23,7 @@ END_TO_END_MODULES = {
     "test_batch_cli",
     "test_cli_robust",
     "test_calibrate_cli",
+    "test_summarize_cli",
     "test_e2e_tmux",
     "test_e2e_xterm",
     "test_lost_source",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import stat
@@ -151,6 +152,13 @@ async def test_e_exports_a_log_and_summary_that_parse(tmp_path):
     summary = json.loads(export.summary.read_text())
     assert summary["share"] == {"happy": 0.5, "sad": 0.5}
     assert set(summary["faces"]) == {"1", "2"}
+    # the summary table beside it: one row per face track, one label each (the fake's faces do not change)
+    assert export.table == export.log.with_name(f"{export.log.stem}.summary.csv")
+    with export.table.open(newline="") as handle:
+        table = {row["face_id"]: row for row in csv.DictReader(handle)}
+    assert set(table) == {"1", "2"} and {table["1"]["condition"], table["2"]["condition"]} == {"(whole session)"}
+    assert {(table[f]["share_happy"], table[f]["share_sad"]) for f in table} == {("1.0", "0.0"), ("0.0", "1.0")}
+    assert float(table["1"]["seconds"]) > 0 and table["1"]["frames"] == str(len({r["frame"] for r in rows}))
 
 
 async def test_s_writes_an_owner_only_png_of_the_annotated_frame(tmp_path):

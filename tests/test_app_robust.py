@@ -106,6 +106,6 @@ async def test_exports_and_snapshots_are_owner_only(tmp_path) -> None:
         await pilot.press("q")
     assert stat.S_IMODE(exports.stat().st_mode) == 0o700
     written = sorted(p.name for p in exports.iterdir())
-    assert len(written) == 3, written  # the exported log, its summary, the snapshot
+    assert len(written) == 4, written  # the exported log, its summary and summary table, the snapshot
     for path in [*exports.iterdir(), app.session_log.path, app.session_log.meta_path]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -33,6 +33,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from pipeline.engine import EngineConfig
+from pipeline.errors import FertuiError
 from pipeline.frames import FrameResult
 from pipeline.runner import Runner
 from pipeline.session import Session, Stop, StopReason, session_metadata
@@ -451,10 +452,13 @@ class FertuiApp(App[None]):
         """Re-read and write the whole log off the UI thread: a long session's export must not freeze the app."""
         try:
             export = export_session(session_log, self.config.export_dir, self.config.export_format)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, FertuiError) as exc:  # FertuiError: a malformed events file
             self._notify_from_worker(f"export failed: {exc}", severity="error", timeout=8)
             return
-        self._notify_from_worker(f"exported {export.rows} rows to {export.log}\nsummary: {export.summary}", timeout=8)
+        table = f"\ntable: {export.table}" if export.table else ""
+        self._notify_from_worker(
+            f"exported {export.rows} rows to {export.log}\nsummary: {export.summary}{table}", timeout=8
+        )
         self.last_export = export
 
     def action_snapshot(self) -> None:

@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 
-from pipeline.commands import analyze, batch, calibrate, evaluate, export, report, train
+from pipeline.commands import analyze, batch, calibrate, evaluate, export, report, summarize, train
 from pipeline.errors import FertuiError
 from tui import live
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_parser(sub)
     batch.add_parser(sub)
     report.add_parser(sub)
+    summarize.add_parser(sub)
     evaluate.add_parser(sub)
     export.add_parser(sub)
     calibrate.add_parser(sub)

@@ -17,6 +17,10 @@ import numpy as np
 
 from pipeline.frames import FrameResult
 from pipeline.sinks import DIR_MODE, FILE_MODE, SessionLog, encode_rows, read_log, summarize_rows
+from pipeline.summary.accumulate import summarize_log
+from pipeline.summary.events import windows_for
+from pipeline.summary.study import LogEntry
+from pipeline.summary.table import build, write_table
 from tui.render import LANDMARK_COLOR, emotion_color, face_caption
 
 
@@ -25,6 +29,7 @@ class Export:
     log: Path
     summary: Path
     rows: int
+    table: Path | None = None  # the summary table (`fertui summarize`'s columns), when the log has rows
 
 
 def _stamp() -> str:
@@ -74,7 +79,19 @@ def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
             _write_private(out, encode_rows(rows, fmt, header=True, columns=log.columns))
     summary_path = out.with_name(f"{out.stem}.summary.json")
     _write_private(summary_path, json.dumps(session_summary(log, rows, out), indent=2, default=str).encode() + b"\n")
-    return Export(out, summary_path, len(rows))
+    table = summary_table(log, out) if rows else None
+    return Export(out, summary_path, len(rows), table)
+
+
+def summary_table(log: SessionLog, exported: Path) -> Path:
+    """`fertui summarize` of the exported log, beside it as `<name>.summary.csv`: conditions from the session
+    log's events file (by trial_type) when it has one, else the whole session."""
+    entry = LogEntry(exported, log.path.name, meta=log.metadata, fields={"participant": log.path.name})
+    windows = windows_for(log.path, "trial_type")
+    summary = build([entry], [summarize_log(exported, windows, stills=entry.stills)])
+    path = _unique(exported.with_name(f"{exported.stem}.summary.csv"))
+    write_table(summary, path, "csv")
+    return path
 
 
 def session_summary(log: SessionLog, rows: list[dict[str, object]], exported: Path) -> dict[str, object]:

@@ -1,0 +1,116 @@
+"""The events file beside a log (`LOG.events.tsv`, BIDS-style) and the windows of time it makes.
+
+Columns, tab-separated with a header: `onset` (s, on the log's `time_s` clock), `duration`, `trial_type`, `value`,
+`frame`, `wall_time`, `source`; `n/a` or an empty cell is missing. A window is a stretch of the log's clock named by
+a condition: between consecutive events (`between_events`: from one event's onset to the next one's, the last to
+the log's end, and the time before the first event named BEFORE_FIRST), around each event (`around_events`:
+[onset + a, onset + b]), or the whole session (WHOLE_SESSION) when a log has no events.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UsageError
+
+EVENTS_SUFFIX = ".events.tsv"
+MISSING = ("", "n/a")
+WHOLE_SESSION = "(whole session)"
+BEFORE_FIRST = "(before first event)"
+
+
+@dataclass(frozen=True)
+class Event:
+    onset: float
+    condition: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) on the log's clock, in seconds; `index` tells two windows of one condition apart."""
+
+    condition: str
+    start: float
+    end: float
+    index: int = 0
+
+
+def events_path_for(log: str | os.PathLike) -> Path:
+    return Path(f"{os.fspath(log)}{EVENTS_SUFFIX}")
+
+
+def read_events(path: Path, column: str) -> list[Event]:
+    """Events with an onset and a value in `column`, in onset order (UsageError, one line, when malformed)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t")
+            fields = reader.fieldnames or []
+            if "onset" not in fields or column not in fields:
+                wanted = "onset" if "onset" not in fields else column
+                raise UsageError(f"{path}: no {wanted!r} column (columns: {', '.join(fields) or 'none'})")
+            events = []
+            for line, row in enumerate(reader, start=2):
+                onset_text = (row.get("onset") or "").strip()
+                try:
+                    onset = float(onset_text)
+                except ValueError:
+                    raise UsageError(f"{path}:{line}: onset {onset_text!r} is not a number of seconds") from None
+                if not math.isfinite(onset):
+                    raise UsageError(f"{path}:{line}: onset {onset_text!r} is not a number of seconds")
+                condition = (row.get(column) or "").strip()
+                if condition not in MISSING:
+                    events.append(Event(onset, condition))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: cannot read events ({exc})") from exc
+    return sorted(events, key=lambda e: e.onset)
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """`-0.5,3.0` -> (-0.5, 3.0): seconds around an event's onset; the first below the second."""
+    try:
+        before, after = (float(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--window {text!r}: give two numbers of seconds, such as -0.5,3.0") from None
+    if not (math.isfinite(before) and math.isfinite(after)) or before >= after:
+        raise UsageError(f"--window {text!r}: the start must be before the end, such as -0.5,3.0")
+    return before, after
+
+
+def between_events(events: list[Event]) -> list[Window]:
+    """From each onset to the next (the last: to the log's end); the time before the first is BEFORE_FIRST."""
+    if not events:
+        return [Window(WHOLE_SESSION, -math.inf, math.inf)]
+    windows = [Window(BEFORE_FIRST, -math.inf, events[0].onset)]
+    ends = [e.onset for e in events[1:]] + [math.inf]
+    windows += [Window(e.condition, e.onset, end, i) for i, (e, end) in enumerate(zip(events, ends, strict=True))]
+    return [w for w in windows if w.end > w.start]
+
+
+def around_events(events: list[Event], window: tuple[float, float]) -> list[Window]:
+    """[onset + a, onset + b] around each event (they may overlap); the whole session when there are none."""
+    if not events:
+        return [Window(WHOLE_SESSION, -math.inf, math.inf)]
+    return [Window(e.condition, e.onset + window[0], e.onset + window[1], i) for i, e in enumerate(events)]
+
+
+def windows_for(
+    log: Path,
+    column: str | None,
+    around: tuple[float, float] | None = None,
+    only: set[str] | None = None,
+    source: Path | None = None,
+) -> list[Window]:
+    """The log's windows, sorted by start: by `column` of its events file (`LOG.events.tsv`, else the recorded
+    video's `SOURCE.events.tsv`), only the events whose condition is in `only` when given; or the whole session."""
+    path = events_path_for(log)
+    if not path.is_file() and source is not None:
+        path = events_path_for(source)
+    if column is None or not path.is_file():
+        return [Window(WHOLE_SESSION, -math.inf, math.inf)]
+    events = [e for e in read_events(path, column) if only is None or e.condition in only]
+    windows = around_events(events, around) if around is not None else between_events(events)
+    return sorted(windows, key=lambda w: (w.start, w.index))

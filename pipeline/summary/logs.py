@@ -1,0 +1,102 @@
+"""A session log read in bounded chunks: CSV, JSON Lines or Parquet (told apart by content, as `read_log` does).
+
+Only the columns a summary needs are read (never the 136 landmark columns), one block of rows at a time, so a log
+of many hours costs the memory of one block. Each block comes as plain Python lists per column, in the log's
+order; the same log in CSV and in Parquet gives the same values in the same order.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from pipeline.errors import UsageError
+from pipeline.labels import EMOTIONS
+from pipeline.parquet_log import is_parquet
+
+REQUIRED = ("frame", "time_s", "face_id", "emotion")
+COLUMNS = (*REQUIRED, *EMOTIONS)
+TYPES = {"frame": pa.int64(), "time_s": pa.float64(), "face_id": pa.int64(), "emotion": pa.string()}
+TYPES.update({emotion: pa.float64() for emotion in EMOTIONS})
+# One thread and small blocks: the reader cannot run ahead of the (single-threaded) summary, and the peak stays
+# flat however long the log (benchmarks.summarize: 4 MB blocks read on several threads peaked 2x higher).
+BLOCK_BYTES = 1 << 20  # CSV and JSON Lines: 1 MB of text per block
+BLOCK_ROWS = 8192  # Parquet: rows per batch
+
+
+@dataclass(frozen=True)
+class Block:
+    """One chunk of a log: a list per column; `probs` is None where the log has no probability columns."""
+
+    frame: list[int]
+    time_s: list[float]
+    face_id: list[int | None]
+    emotion: list[str | None]
+    probs: list[list[float | None]] | None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _header(path: Path) -> tuple[str, list[str]]:
+    """The log's format and its column names."""
+    if is_parquet(path):
+        return "parquet", list(pq.ParquetFile(path).schema_arrow.names)
+    with path.open(encoding="utf-8", newline="") as handle:
+        first = handle.readline().strip()
+    if not first:
+        raise UsageError(f"{path}: empty, not a fertui session log")
+    if first.startswith("{"):
+        return "jsonl", list(json.loads(first))
+    return "csv", [name.strip() for name in next(csv.reader([first]))]
+
+
+def _batches(path: Path, fmt: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    types = {c: TYPES[c] for c in columns}
+    if fmt == "parquet":
+        # pre_buffer off: with it, pyarrow caches the column chunks it read ahead, and a 10 h log's peak doubled
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        yield from parquet.iter_batches(batch_size=BLOCK_ROWS, columns=columns, use_threads=False)
+    elif fmt == "csv":
+        convert = pa_csv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
+        yield from pa_csv.open_csv(
+            path, pa_csv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES), convert_options=convert
+        )
+    else:
+        parse = pa_json.ParseOptions(explicit_schema=pa.schema(types), unexpected_field_behavior="ignore")
+        yield from pa_json.open_json(
+            path, pa_json.ReadOptions(use_threads=False, block_size=BLOCK_BYTES), parse_options=parse
+        )
+
+
+def read_blocks(path: Path) -> Iterator[Block]:
+    """The log's rows, block by block (UsageError, one line, for a file that is not a fertui session log)."""
+    try:
+        fmt, names = _header(path)
+    except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException) as exc:
+        raise UsageError(f"{path}: not a fertui session log ({_first_line(exc)})") from exc
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise UsageError(f"{path}: not a fertui session log (no {', '.join(missing)} column)")
+    has_probs = all(e in names for e in EMOTIONS)
+    columns = [c for c in COLUMNS if c in REQUIRED or has_probs]
+    try:
+        for batch in _batches(path, fmt, columns):
+            if batch.num_rows == 0:
+                continue
+            data = {name: batch.column(name).to_pylist() for name in columns}
+            if None in data["frame"] or None in data["time_s"]:
+                raise UsageError(f"{path}: not a fertui session log (a row without frame or time_s)")
+            probs = [data[e] for e in EMOTIONS] if has_probs else None
+            yield Block(data["frame"], data["time_s"], data["face_id"], data["emotion"], probs)
+    except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException) as exc:
+        raise UsageError(f"{path}: not a fertui session log ({_first_line(exc)})") from exc
