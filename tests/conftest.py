@@ -5,7 +5,13 @@ Real portraits and generated media come from tests/media.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Lab Streaming Layer finds streams by multicast: keep every test's discovery on this machine. liblsl reads the
+# configuration when pylsl is first imported, so this comes before anything imports it (tests/test_lsl.py checks).
+LSL_LOOPBACK_CFG = Path(__file__).resolve().parent / "lsl_loopback.cfg"
+os.environ["LSLAPICFG"] = str(LSL_LOOPBACK_CFG)
 
 import cv2
 import numpy as np
