@@ -180,6 +180,12 @@ class FrameSource(ABC):
         return frame
 
     @property
+    def clock_origin(self) -> float:
+        """`time.monotonic()` when the source was opened. For a live source (a camera, the live demo, a recording
+        played at its own rate) a frame was captured at about `clock_origin + frame.time_s`."""
+        return self._start_mono
+
+    @property
     def frame_count(self) -> int | None:
         """How many frames the source will deliver, when known."""
         count = self._frame_count()
