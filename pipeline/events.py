@@ -17,7 +17,7 @@ import math
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,7 +180,6 @@ class EventsLog:
     thread, LSL markers from an inlet thread, and the session closes it from a third.
 
     `create`: make the file (with its header) now, even if no event comes; otherwise on the first event.
-    Each event also goes to the `listeners` (an LSL marker outlet), after it is on disk.
     """
 
     def __init__(self, path: str | os.PathLike, *, create: bool = False) -> None:
@@ -191,7 +190,6 @@ class EventsLog:
         self._lock = threading.Lock()
         self._fd = -1
         self.created = False
-        self._listeners: list[Callable[[Event], None]] = []
         if create:
             with self._lock:
                 self._open()
@@ -207,12 +205,9 @@ class EventsLog:
         except OSError as exc:
             raise SinkError(f"cannot write events file {self.path}: {exc.strerror or exc}") from exc
 
-    def add_listener(self, listener: Callable[[Event], None]) -> None:
-        self._listeners.append(listener)
-
     def add(self, *events: Event) -> None:
-        """Append events (one write) and hand them to the listeners. After close, or once a write failed, an
-        event is dropped; the write error is kept in `write_error`."""
+        """Append events (one write). After close, or once a write failed, an event is dropped; the write error is
+        kept in `write_error`."""
         with self._lock:
             if self.closed or self.write_error is not None:
                 return
@@ -225,10 +220,6 @@ class EventsLog:
                 return
             for event in events:
                 self.counts[event.source] += 1
-        for event in events:
-            for listener in self._listeners:
-                with contextlib.suppress(Exception):  # a broken listener must not lose the next event
-                    listener(event)
 
     @property
     def count(self) -> int:

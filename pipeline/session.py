@@ -127,12 +127,15 @@ class Session:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Open the source (a SourceError surfaces here), start the LSL streams on its clock, then the threads."""
+        self.source.open()
         if self.streams is not None:
             self.streams.start(self.source.clock_origin, self.events)
         self.runner.start()
 
     def mark(self, trial_type: str, frame: Frame, *, value: str | None = None, source: EventSource = "key") -> Event:
-        """Drop a marker at `frame` (the frame shown): its onset is the frame's time_s, its wall time now."""
+        """Drop a marker at `frame` (the frame shown): its onset is the frame's time_s, its wall time now; it goes to
+        the events file and the LSL marker stream (stamped with the frame's capture time, as its samples are)."""
         event = Event(
             onset=round(frame.time_s, 4),  # as the log writes time_s, so the two compare equal
             trial_type=trial_type,
@@ -143,6 +146,8 @@ class Session:
         )
         if self.events is not None:
             self.events.add(event)
+        if self.streams is not None:
+            self.streams.send_marker(event, frame.captured)
         return event
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -13,19 +13,27 @@ from pathlib import Path
 LSL_LOOPBACK_CFG = Path(__file__).resolve().parent / "lsl_loopback.cfg"
 os.environ["LSLAPICFG"] = str(LSL_LOOPBACK_CFG)
 
-import cv2
-import numpy as np
-import pytest
+import cv2  # noqa: E402 - after LSLAPICFG
+import numpy as np  # noqa: E402 - after LSLAPICFG
+import pytest  # noqa: E402 - after LSLAPICFG
 
-from tests.media import moving_portrait_frames, portrait, write_video
-from tests.model_fixtures import make_tiny_models_dir
+from tests.media import moving_portrait_frames, portrait, write_video  # noqa: E402 - after LSLAPICFG
+from tests.model_fixtures import make_tiny_models_dir  # noqa: E402 - after LSLAPICFG
 
 # Each test module's kind, so a quick subset runs alone (`uv run pytest -m unit`). Unlisted modules are unit tests:
 # functions and classes on real inputs, in this process.
-APP_MODULES = {"test_app", "test_app_robust", "test_app_snapshots", "test_cli_live", "test_graphics_app"}
+APP_MODULES = {
+    "test_app",
+    "test_app_lab",
+    "test_app_robust",
+    "test_app_snapshots",
+    "test_cli_live",
+    "test_graphics_app",
+}
 """The Textual app driven by its Pilot, or the live command."""
 END_TO_END_MODULES = {
     "test_cli_analyze",
+    "test_cli_events",
     "test_batch_cli",
     "test_cli_robust",
     "test_calibrate_cli",
