@@ -51,7 +51,7 @@ async def test_keys_and_a_note_write_three_events_at_the_frames_shown(tmp_path):
         shown = app.last_view.result.frame
         await pilot.press("n")
         assert isinstance(app.screen, NoteScreen)
-        for key in "looked away":
+        for key in "saw 2nd face":
             await pilot.press("space" if key == " " else key)
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.last_marker is not dropped[1], what="the note")
@@ -63,7 +63,7 @@ async def test_keys_and_a_note_write_three_events_at_the_frames_shown(tmp_path):
     assert [(e.trial_type, e.value, e.source) for e in events] == [
         ("stimulus", "1", "key"),
         ("response", "2", "key"),
-        ("note", "looked away", "note"),
+        ("note", "saw 2nd face", "note"),
     ]
     assert events == dropped
     time_of_frame = {row["frame"]: row["time_s"] for row in read_log(log)}
@@ -123,15 +123,16 @@ class CaptureClockSource(FakeSource):
         import pylsl
 
         self._clock = pylsl.local_clock
-        self.captured_lsl: dict[int, float] = {}
+        self.captured_lsl: dict[int, tuple[float, float]] = {}  # frame: (capture time, +- how sure)
 
     def _next(self) -> Frame | None:
         frame = super()._next()  # paced like a camera
         if frame is None:
             return None
-        lsl_now = self._clock()
-        now = time.monotonic()
-        self.captured_lsl[frame.index] = lsl_now
+        before = self._clock()  # LSL's clock read on either side of the capture instant: a loaded machine can
+        now = time.monotonic()  # switch threads between two calls, so the bracket says how sure the reading is
+        after = self._clock()
+        self.captured_lsl[frame.index] = ((before + after) / 2, (after - before) / 2)
         return replace(frame, time_s=now - self.clock_origin, captured=now)
 
 
@@ -228,10 +229,11 @@ async def test_lsl_streams_one_sample_per_face_row_at_capture_time_and_every_mar
         assert stamp - origin == pytest.approx(row["time_s"], abs=1e-3)
         assert sample[:-1] == pytest.approx([row[c] for c in columns], abs=1e-4)
         assert sample[-1] == (1.0 if row["emotion"] == "unclear" else 0.0)
-        capture_gaps.append(stamp - source.captured_lsl[row["frame"]])
+        captured, uncertainty = source.captured_lsl[row["frame"]]
+        capture_gaps.append(max(0.0, abs(stamp - captured) - uncertainty))
     # Stamped at capture: within 5 ms of when the frame was read (not when it was processed or sent).
-    assert max(abs(gap) for gap in capture_gaps) < 0.005, capture_gaps
-    print(f"LSL stamp - capture time: max {max(map(abs, capture_gaps)) * 1000:.2f} ms over {len(capture_gaps)}")
+    assert max(capture_gaps) < 0.005, capture_gaps
+    print(f"LSL stamp - capture time: max {max(capture_gaps) * 1000:.3f} ms over {len(capture_gaps)} samples")
 
     # Every marker, at the time of the frame it was dropped at, as the events file has it.
     events = read_events(tmp_path / "s.csv.events.tsv")
@@ -266,6 +268,8 @@ async def test_lsl_markers_records_a_stimulus_programs_markers_within_a_frame(tm
     events = read_events(tmp_path / "session.csv.events.tsv")
     assert [(e.trial_type, e.source) for e in events] == [(t, "lsl") for t, _ in sent]
     times = [r["time_s"] for r in read_log(tmp_path / "session.csv")]
+    gaps = [event.onset - (when - origin) for event, (_, when) in zip(events, sent, strict=True)]
+    print(f"--lsl-markers onset - sending time: {', '.join(f'{gap * 1000:.3f}' for gap in gaps)} ms")
     for event, (_, when) in zip(events, sent, strict=True):
         assert abs(event.onset - (when - origin)) < 1 / FPS  # within one frame of its sending time
         assert min(times) <= event.onset <= max(times) + 1 / FPS

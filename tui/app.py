@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from rich.table import Table
@@ -524,9 +524,11 @@ class FertuiApp(App[None]):
 
         self.push_screen(NoteScreen(f"frame {frame.index}, {frame.time_s:.2f} s"), write)
 
-    def drop_marker(self, trial_type: str, frame: Frame, *, value: str, source: str = "key") -> Event:
+    def drop_marker(
+        self, trial_type: str, frame: Frame, *, value: str, source: Literal["key", "note"] = "key"
+    ) -> Event:
         """Write a marker at `frame` (the one shown) to the events file and the LSL marker stream, and show it."""
-        event = self.session.mark(trial_type, frame, value=value, source="note" if source == "note" else "key")
+        event = self.session.mark(trial_type, frame, value=value, source=source)
         self.last_marker = event
         self._marker_shown_until = time.monotonic() + MARKER_SHOWN_S
         self.status_bar.show(self.status_figures())

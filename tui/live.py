@@ -160,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     if log is not None:
         why = f"; {stop.text}" if stop.text else ""
         say(f"fertui: session log {log.path} ({log.rows_written} rows){why}", err=False)
+    events = app.session.events
+    if events is not None and events.created:
+        say(f"fertui: events {events.path} ({events.count} events)", err=False)
     if stop.reason in (StopReason.STAGE_ERROR, StopReason.SOURCE_FAILED, StopReason.DISK_FULL):
         say(f"fertui: stopped: {stop.text}")
     return stop.exit_code
