@@ -48,15 +48,17 @@ async def test_keys_and_a_note_write_three_events_at_the_frames_shown(tmp_path):
         await pilot.press("2")
         dropped.append(app.last_marker)
         await wait_until(pilot, lambda: app.last_view.result.frame.index > dropped[1].frame, what="a later frame")
-        shown = app.last_view.result.frame
         await pilot.press("n")
-        assert isinstance(app.screen, NoteScreen)
+        note = app.screen
+        assert isinstance(note, NoteScreen)
+        at_n = int(note.at.split(",")[0].removeprefix("frame "))  # the frame shown when n was pressed
         for key in "saw 2nd face":
             await pilot.press("space" if key == " " else key)
+        await wait_until(pilot, lambda: app.last_view.result.frame.index > at_n, what="a frame after n")
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.last_marker is not dropped[1], what="the note")
         dropped.append(app.last_marker)
-        assert dropped[2].frame == shown.index  # the frame shown when n was pressed, not when enter was
+        assert dropped[2].frame == at_n  # where n was pressed, not where enter was
         await _quit(pilot)
     log = tmp_path / "session.csv"
     events = read_events(f"{log}.events.tsv")
