@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"fertui: session log {log.path} ({log.rows_written} rows){why}", err=False)
     events = app.session.events
     if events is not None and events.created:
-        say(f"fertui: events {events.path} ({events.count} events)", err=False)
+        say(f"fertui: events {events.path} ({events.count} event{'' if events.count == 1 else 's'})", err=False)
     if stop.reason in (StopReason.STAGE_ERROR, StopReason.SOURCE_FAILED, StopReason.DISK_FULL):
         say(f"fertui: stopped: {stop.text}")
     return stop.exit_code
