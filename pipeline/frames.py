@@ -8,6 +8,7 @@ converter from a result to log rows; every sink uses it.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -55,8 +56,10 @@ def log_columns(landmarks: bool) -> tuple[str, ...]:
 class Frame:
     """One captured image.
 
-    `time_s` is the capture time in monotonic seconds since the session started; `wall_time` the
-    wall clock (seconds since the epoch) at capture. `source_name` is the file name for image inputs.
+    `time_s` is the frame's time in the log (see pipeline/sources.py: for a camera, monotonic seconds since the
+    session started); `wall_time` the wall clock (seconds since the epoch) at capture; `captured` time.monotonic()
+    when the frame was made, which is when it was read (the LSL streams stamp samples with it). `source_name` is
+    the file name for image inputs.
     """
 
     index: int
@@ -64,6 +67,7 @@ class Frame:
     wall_time: float
     image: np.ndarray  # (H, W, 3) uint8, BGR (OpenCV order)
     source_name: str = ""
+    captured: float = field(default_factory=time.monotonic)
 
     @property
     def width(self) -> int:

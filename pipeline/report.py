@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from pipeline.frames import SMOOTHED_PREFIX
 from pipeline.labels import EMOTIONS, UNCLEAR
 from pipeline.sinks import summarize_rows, write_private_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from pipeline.events import Event
 
 MAX_FACES = 8
 """At most this many faces (those seen longest) get a row in the picture."""
@@ -43,8 +49,28 @@ def _series(rows: list[dict[str, object]], face_id: int) -> tuple[np.ndarray, np
     return times, probs, "smoothed" if smoothed else "raw"
 
 
-def render_report(rows: list[dict[str, object]], out: str | os.PathLike, title: str = "") -> dict[str, object]:
-    """Draw the session picture for log rows into `out` (PNG, mode 0600). Returns what was drawn."""
+EVENT_COLOR = "#222222"
+EVENT_LABEL_CHARS = 24
+
+
+def _draw_events(axis: Axes, events: Sequence[Event]) -> None:
+    """Each event as a labelled vertical line over the probabilities (an event with a duration: a shaded span)."""
+    for event in events:
+        if event.duration:
+            axis.axvspan(event.onset, event.onset + event.duration, color=EVENT_COLOR, alpha=0.08, linewidth=0)
+        axis.axvline(event.onset, color=EVENT_COLOR, linestyle="--", linewidth=0.9, alpha=0.8)
+        label = event.label if len(event.label) <= EVENT_LABEL_CHARS else event.label[: EVENT_LABEL_CHARS - 1] + "…"
+        axis.text(
+            event.onset, 0.98, f" {label}", rotation=90, va="top", ha="left", fontsize="x-small", color=EVENT_COLOR,
+            transform=axis.get_xaxis_transform(), clip_on=True,
+        )  # fmt: skip
+
+
+def render_report(
+    rows: list[dict[str, object]], out: str | os.PathLike, title: str = "", events: Sequence[Event] = ()
+) -> dict[str, object]:
+    """Draw the session picture for log rows into `out` (PNG, mode 0600), with `events` (the log's events file)
+    as labelled vertical lines over each face's probabilities. Returns what was drawn."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -61,11 +87,20 @@ def render_report(rows: list[dict[str, object]], out: str | os.PathLike, title: 
         axis = figure.add_subplot(grid[0, :])
         axis.axis("off")
         axis.text(0.5, 0.5, f"no face found in {frames} frames", ha="center", va="center", fontsize=14)
+        if events:
+            timeline = figure.add_subplot(grid[0, :], frameon=False)
+            timeline.set_yticks([])
+            timeline.set_xlabel("time (s)")
+            span = [float(cast(float, r["time_s"])) for r in rows if r.get("time_s") is not None]
+            span += [e.onset for e in events]
+            timeline.set_xlim(min(span), max(span) + 1e-3)
+            _draw_events(timeline, events)
     for row, face_id in enumerate(faces):
         times, probs, kind = _series(rows, face_id)
         timeline = figure.add_subplot(grid[row, 0])
         for column, emotion in enumerate(EMOTIONS):
             timeline.plot(times, probs[:, column], color=COLORS[emotion], label=emotion, linewidth=1.4)
+        _draw_events(timeline, events)
         timeline.set_ylim(0, 1)
         timeline.set_ylabel(f"face {face_id}\n{kind} p")
         timeline.set_xlabel("time (s)")
@@ -83,4 +118,4 @@ def render_report(rows: list[dict[str, object]], out: str | os.PathLike, title: 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     write_private_atomic(Path(out), buffer.getvalue())
-    return {"faces": faces, "frames": frames, "path": str(out)}
+    return {"faces": faces, "frames": frames, "events": len(events), "path": str(out)}

@@ -16,10 +16,13 @@ from __future__ import annotations
 import enum
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipeline.events import Event, EventsLog, EventSource, iso_utc
+from pipeline.frames import Frame
 from pipeline.processors.base import Processor
 from pipeline.runner import Runner
 from pipeline.sinks import SessionLog, Sink
@@ -27,6 +30,7 @@ from pipeline.sources import FrameSource
 
 if TYPE_CHECKING:
     from pipeline.engine import EngineConfig
+    from pipeline.lsl import LslStreams
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -93,7 +97,12 @@ def session_metadata(
 
 
 class Session:
-    """Owns a source, its processors, the runner and the session log, and stops them all for one Stop."""
+    """Owns a source, its processors, the runner, the session log, its events file and the LSL streams, and stops
+    them all for one Stop.
+
+    `events`: the events file beside the log (markers, an experiment's events, LSL markers); `streams`: the Lab
+    Streaming Layer outlets and inlet (`--lsl`, `--lsl-markers`), whose expression outlet is one more sink.
+    """
 
     def __init__(
         self,
@@ -102,16 +111,44 @@ class Session:
         log: SessionLog | None,
         *,
         extra_sinks: Sequence[Sink] = (),
+        events: EventsLog | None = None,
+        streams: LslStreams | None = None,
     ) -> None:
         self.source = source
         self.processors = list(processors)
         self.log = log
-        self.runner = Runner(source, self.processors, [*([log] if log is not None else []), *extra_sinks])
+        self.events = events
+        self.streams = streams
+        sinks = [*([log] if log is not None else []), *extra_sinks]
+        if streams is not None and streams.sink is not None:
+            sinks.append(streams.sink)
+        self.runner = Runner(source, self.processors, sinks)
         self._stop: Stop | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Open the source (a SourceError surfaces here), start the LSL streams on its clock, then the threads."""
+        self.source.open()
+        if self.streams is not None:
+            self.streams.start(self.source.clock_origin, self.events)
         self.runner.start()
+
+    def mark(self, trial_type: str, frame: Frame, *, value: str | None = None, source: EventSource = "key") -> Event:
+        """Drop a marker at `frame` (the frame shown): its onset is the frame's time_s, its wall time now; it goes to
+        the events file and the LSL marker stream (stamped with the frame's capture time, as its samples are)."""
+        event = Event(
+            onset=round(frame.time_s, 4),  # as the log writes time_s, so the two compare equal
+            trial_type=trial_type,
+            value=value,
+            frame=frame.index,
+            wall_time=iso_utc(time.time()),
+            source=source,
+        )
+        if self.events is not None:
+            self.events.add(event)
+        if self.streams is not None:
+            self.streams.send_marker(event, frame.captured)
+        return event
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the session has come to a stop by itself (see `poll`) or was stopped; True when it has."""
@@ -144,9 +181,18 @@ class Session:
                 return self._stop
             self._stop = stop or self.poll() or Stop(StopReason.STAGE_ERROR, "stopped by an error in fertui")
         self.runner.stop(timeout=timeout, reason=self._stop.text)
+        lab: dict[str, object] = {}
+        if self.streams is not None:
+            self.streams.close()
+            lab["lsl"] = self.streams.describe()
+        if self.events is not None:
+            self.events.close()
+            lab["events_file"] = self.events.describe()
         if self.log is not None:
             self.log.close(self._stop.text)
-            self.log.update_metadata(source=self.source.describe(), run=self.runner.stats().figures(), **metadata)
+            self.log.update_metadata(
+                source=self.source.describe(), run=self.runner.stats().figures(), **lab, **metadata
+            )
         return self._stop
 
 

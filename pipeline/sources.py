@@ -175,9 +175,18 @@ class FrameSource(ABC):
 
         The runner logs it as a frame with no face (source LOST_SOURCE_NAME), so the gap is explicit in the log.
         """
-        frame = Frame(self._index, self._since_open(), time.time(), np.zeros((1, 1, 3), np.uint8), LOST_SOURCE_NAME)
+        now = time.monotonic()
+        frame = Frame(
+            self._index, now - self._start_mono, time.time(), np.zeros((1, 1, 3), np.uint8), LOST_SOURCE_NAME, now
+        )
         self._index += 1
         return frame
+
+    @property
+    def clock_origin(self) -> float:
+        """`time.monotonic()` when the source was opened. For a live source (a camera, the live demo, a recording
+        played at its own rate) a frame was captured at about `clock_origin + frame.time_s`."""
+        return self._start_mono
 
     @property
     def frame_count(self) -> int | None:
@@ -266,7 +275,8 @@ class CameraSource(FrameSource):
         ok, image = self._capture.read()
         if not ok or image is None:
             raise SourceLost(f"camera {self.device} stopped delivering frames")
-        frame = Frame(self._index, self._since_open(), time.time(), to_bgr8(image))
+        now = time.monotonic()  # the capture instant: time_s and the LSL stamp (Frame.captured) agree
+        frame = Frame(self._index, now - self._start_mono, time.time(), to_bgr8(image), captured=now)
         self._index += 1
         return frame
 
@@ -347,7 +357,8 @@ class VideoSource(FrameSource):
             due = self._start_mono + self._index / (self._fps or DEMO_FPS) - time.monotonic()
             if due > 0:
                 time.sleep(due)
-        frame = Frame(self._index, time_s, time.time(), to_bgr8(image), self.path.name)
+        delivered = time.monotonic()
+        frame = Frame(self._index, time_s, time.time(), to_bgr8(image), self.path.name, delivered)
         self._index += 1
         return frame
 
@@ -537,14 +548,13 @@ class DemoSource(FrameSource):
             delay = self._start_mono + index / self.fps - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            time_s = self._since_open()
-        else:
-            time_s = index / self.fps
+        captured, wall = time.monotonic(), time.time()  # the virtual camera's shutter, before the picture is drawn
+        time_s = captured - self._start_mono if self.live else index / self.fps
         image = cv2.warpAffine(
             self._scene, self.camera_matrix(index), DEMO_SIZE, flags=cv2.INTER_LINEAR, borderValue=(60, 60, 60)
         )
         self._index += 1
-        return Frame(index, time_s, time.time(), image, "demo")
+        return Frame(index, time_s, wall, image, "demo", captured)
 
     def _frame_count(self) -> int | None:
         return None

@@ -5,21 +5,35 @@ Real portraits and generated media come from tests/media.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pytest
+# Lab Streaming Layer finds streams by multicast: keep every test's discovery on this machine. liblsl reads the
+# configuration when pylsl is first imported, so this comes before anything imports it (tests/test_lsl.py checks).
+LSL_LOOPBACK_CFG = Path(__file__).resolve().parent / "lsl_loopback.cfg"
+os.environ["LSLAPICFG"] = str(LSL_LOOPBACK_CFG)
 
-from tests.media import moving_portrait_frames, portrait, write_video
-from tests.model_fixtures import make_tiny_models_dir
+import cv2  # noqa: E402 - after LSLAPICFG
+import numpy as np  # noqa: E402 - after LSLAPICFG
+import pytest  # noqa: E402 - after LSLAPICFG
+
+from tests.media import moving_portrait_frames, portrait, write_video  # noqa: E402 - after LSLAPICFG
+from tests.model_fixtures import make_tiny_models_dir  # noqa: E402 - after LSLAPICFG
 
 # Each test module's kind, so a quick subset runs alone (`uv run pytest -m unit`). Unlisted modules are unit tests:
 # functions and classes on real inputs, in this process.
-APP_MODULES = {"test_app", "test_app_robust", "test_app_snapshots", "test_cli_live", "test_graphics_app"}
+APP_MODULES = {
+    "test_app",
+    "test_app_lab",
+    "test_app_robust",
+    "test_app_snapshots",
+    "test_cli_live",
+    "test_graphics_app",
+}
 """The Textual app driven by its Pilot, or the live command."""
 END_TO_END_MODULES = {
     "test_cli_analyze",
+    "test_cli_events",
     "test_batch_cli",
     "test_cli_robust",
     "test_calibrate_cli",

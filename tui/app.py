@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from rich.table import Table
@@ -34,7 +34,8 @@ from textual.widgets import Footer, Static
 
 from pipeline.engine import EngineConfig
 from pipeline.errors import FertuiError
-from pipeline.frames import FrameResult
+from pipeline.events import NOTE, Event, EventsLog, events_path_for
+from pipeline.frames import Frame, FrameResult
 from pipeline.runner import Runner
 from pipeline.session import Session, Stop, StopReason, session_metadata
 from pipeline.sinks import SessionLog, default_log_path
@@ -53,9 +54,11 @@ from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
 from tui.widgets.landmarks import LandmarkPane
+from tui.widgets.note import NoteScreen
 from tui.widgets.status import StatusBar, StatusFigures
 from tui.widgets.video import VideoView
 
+MARKER_SHOWN_S = 3.0  # the status line shows the last marker this long
 PANEL_INTERVAL_S = 0.25  # face pane, landmarks, histogram and status: 4 updates a second
 RECENT = 100  # frames that shown fps and capture-to-screen latency are computed over
 MAX_LATENCY_SAMPLES = 100_000  # session-long latency figures for the metadata (about 1.5 h at 20 fps)
@@ -114,6 +117,15 @@ class FertuiApp(App[None]):
         Binding("e", "export", "Export", tooltip="export the session log and a summary to --export-dir"),
         Binding("s", "snapshot", "Snapshot", tooltip="save the annotated frame as a PNG in --export-dir"),
         Binding("g", "cycle_render", "Pixels", tooltip="next video mode the terminal shows: half-blocks, Sixel, Kitty"),
+        Binding(
+            "1",
+            "marker('1')",
+            "Marker",
+            key_display="1-9",
+            tooltip="drop a marker at the frame shown, labelled by --markers (default: the digit)",
+        ),
+        *(Binding(str(digit), f"marker('{digit}')", "Marker", show=False) for digit in range(2, 10)),
+        Binding("n", "note", "Note", tooltip="type a note, written as a marker at the frame shown when n was pressed"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this screen"),
         Binding("q", "quit", "Quit", tooltip="quit; the session log is closed complete"),
         Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
@@ -162,6 +174,8 @@ class FertuiApp(App[None]):
         self._panels_shown_for: FrameResult | None = None
         self._stopped = False
         self._note = ""
+        self.last_marker: Event | None = None
+        self._marker_shown_until = 0.0
         # Pixel modes: the last image written (rewritten after anything may have painted over it), images
         # written and their bytes, and frames dropped because the terminal had not taken the previous ones.
         self._last_graphics: GraphicsFrame | None = None
@@ -200,7 +214,7 @@ class FertuiApp(App[None]):
         self.recording = self.session_log is not None and self.config.record
         if self.session_log is not None:
             self.session_log.recording = self.recording
-        self.runner.start()
+        self.session.start()
         self.render_loop.start()
         self.set_interval(PANEL_INTERVAL_S, self._update_panels)
         self.set_interval(1.0, self._each_second)
@@ -383,7 +397,15 @@ class FertuiApp(App[None]):
             colors=self.colors_text(),
             paused=self.paused,
             note=note,
+            marker=self._marker_text(),
         )
+
+    def _marker_text(self) -> str:
+        """The last marker, for a few seconds after it was dropped (the status line)."""
+        event = self.last_marker
+        if event is None or time.monotonic() > self._marker_shown_until:
+            return ""
+        return f"◆ {event.label} @ {event.onset:.2f} s"
 
     def colors_text(self) -> str:
         """The status line's colour field: unchanged for half-blocks, the mode and its colours otherwise."""
@@ -481,6 +503,40 @@ class FertuiApp(App[None]):
     def _notify_from_worker(self, message: str, **options: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the app closed while the worker ran
             self.call_from_thread(self.notify, message, **options)
+
+    def _frame_shown(self) -> Frame | None:
+        view = self.last_view
+        if view is None:
+            self.notify("no frame shown yet: nothing to mark", severity="warning")
+            return None
+        return view.result.frame
+
+    def action_marker(self, digit: str) -> None:
+        frame = self._frame_shown()
+        if frame is not None:
+            self.drop_marker(self.config.marker_labels[int(digit) - 1], frame, value=digit)
+
+    def action_note(self) -> None:
+        frame = self._frame_shown()
+        if frame is None:
+            return
+        self._graphics_stale = True  # the note input paints over the image; it is redrawn once it closes
+
+        def write(text: str | None) -> None:
+            if text:
+                self.drop_marker(NOTE, frame, value=text, source="note")
+
+        self.push_screen(NoteScreen(f"frame {frame.index}, {frame.time_s:.2f} s"), write)
+
+    def drop_marker(
+        self, trial_type: str, frame: Frame, *, value: str, source: Literal["key", "note"] = "key"
+    ) -> Event:
+        """Write a marker at `frame` (the one shown) to the events file and the LSL marker stream, and show it."""
+        event = self.session.mark(trial_type, frame, value=value, source=source)
+        self.last_marker = event
+        self._marker_shown_until = time.monotonic() + MARKER_SHOWN_S
+        self.status_bar.show(self.status_figures())
+        return event
 
     def action_help(self) -> None:
         self._graphics_stale = True  # the help screen paints over the image; it is redrawn once it closes
@@ -648,5 +704,11 @@ def make_app(
     metadata = session_metadata("live", source, engine_config, processors, app=app_settings)
     log_path = config.log_path or default_log_path("session", config.log_format(), config.export_dir)
     landmarks = any(processor.name == "landmarks" for processor in processors)
+    streams = None
+    if config.lsl or config.lsl_markers:
+        from pipeline.lsl import LslStreams, model_sha256
+
+        streams = LslStreams(outlets=config.lsl, markers_from=config.lsl_markers, model_sha256=model_sha256(metadata))
     session_log = SessionLog(log_path, config.log_format(), metadata, landmarks=landmarks)
-    return FertuiApp(config, Session(source, processors, session_log))
+    events = EventsLog(events_path_for(session_log.path), create=True)  # the live app always has one
+    return FertuiApp(config, Session(source, processors, session_log, events=events, streams=streams))

@@ -47,6 +47,9 @@ class AppConfig:
     render: str = "halfblock"  # halfblock | sixel | kitty | auto (auto: what the terminal answered for)
     palette: PaletteSize | None = None  # Sixel colours
     graphics: TerminalGraphics = TerminalGraphics()  # what the terminal said before the app started
+    marker_labels: tuple[str, ...] = tuple(str(digit) for digit in range(1, 10))  # the labels of keys 1-9
+    lsl: bool = False  # the expression and marker outlets
+    lsl_markers: str | None = None  # the name of a stimulus program's marker stream to record
 
     def log_format(self) -> str:
         """The session log's format: from the --log suffix when it names one, else the export format."""

@@ -8,8 +8,10 @@ from pathlib import Path
 from pipeline.commands import (
     UsageError,
     add_jitter_crops_option,
+    add_lsl_options,
     build_checked_processors,
     check_jitter_crops,
+    check_lsl_options,
     open_checked_source,
     say,
 )
@@ -43,6 +45,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
     add_jitter_crops_option(parser)
     parser.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    parser.add_argument(
+        "--markers",
+        default=None,
+        metavar="1=LABEL,...",
+        help='labels of the marker keys 1-9, like "1=stimulus,2=response" (default: the digit)',
+    )
+    add_lsl_options(parser)
 
 
 NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
@@ -50,6 +59,7 @@ NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
 
 def live_config(args: argparse.Namespace, graphics=None):
     """The app's settings from the command line; `graphics`: what the terminal answered (tui/graphics/detect.py)."""
+    from pipeline.events import parse_marker_labels
     from pipeline.sinks import check_text_log_name
     from tui.config import AppConfig, parse_size, running_over_ssh
     from tui.graphics.detect import RENDER_CHOICES, TerminalGraphics
@@ -63,6 +73,11 @@ def live_config(args: argparse.Namespace, graphics=None):
         raise UsageError(f"--palette must be one of {', '.join(PALETTE_SIZES)}, not {args.palette!r}")
     check_text_log_name("--log", args.log)
     check_jitter_crops(args.jitter_crops)
+    try:
+        labels = parse_marker_labels(args.markers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    check_lsl_options(args)
     try:
         size = parse_size(args.size) if args.size else None
     except ValueError as exc:
@@ -82,6 +97,9 @@ def live_config(args: argparse.Namespace, graphics=None):
         render=args.render,
         palette=args.palette,
         graphics=graphics or TerminalGraphics(),
+        marker_labels=tuple(labels[str(digit)] for digit in range(1, 10)),
+        lsl=args.lsl,
+        lsl_markers=args.lsl_markers,
     )
 
 
@@ -142,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     if log is not None:
         why = f"; {stop.text}" if stop.text else ""
         say(f"fertui: session log {log.path} ({log.rows_written} rows){why}", err=False)
+    events = app.session.events
+    if events is not None and events.created:
+        say(f"fertui: events {events.path} ({events.count} event{'' if events.count == 1 else 's'})", err=False)
     if stop.reason in (StopReason.STAGE_ERROR, StopReason.SOURCE_FAILED, StopReason.DISK_FULL):
         say(f"fertui: stopped: {stop.text}")
     return stop.exit_code

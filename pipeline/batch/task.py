@@ -28,6 +28,7 @@ from pipeline.batch.inputs import BatchInput
 from pipeline.emotion import MODELS_DIR
 from pipeline.engine import EngineConfig
 from pipeline.errors import FertuiError
+from pipeline.events import EventsLog, events_path_for, read_events
 from pipeline.sinks import make_private_dir, meta_path_for, write_private_atomic
 
 if TYPE_CHECKING:
@@ -72,7 +73,15 @@ class BatchSettings:
             k: v for k, v in asdict(self).items() if k not in ("out_dir", "threads", "models_dir") and v is not None
         }
         models = dict(files_sha256(Path(self.models_dir)))
-        return {"settings": settings, "models": models, "input": input_signature(item.path)}
+        fingerprint: dict[str, object] = {"settings": settings, "models": models, "input": input_signature(item.path)}
+        if given_events_path(item).is_file():  # only then: a batch without events keeps its earlier fingerprints
+            fingerprint["events"] = input_signature(given_events_path(item))
+        return fingerprint
+
+
+def given_events_path(item: BatchInput) -> Path:
+    """`VIDEO.events.tsv` beside a video: the experiment's own events in video time (as `analyze --events` takes)."""
+    return Path(f"{item.path}.events.tsv")
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,10 @@ def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
     except FertuiError as exc:
         return outcome("failed", error=str(exc))
     processors: list[Processor] = []
+    events: EventsLog | None = None
     try:
+        given = given_events_path(item)
+        given_events = read_events(given, source="file") if given.is_file() and not source.stills else None
         config = settings.engine_config(stills=source.stills)
         with native_stderr_silenced():
             processors = build_processors(config)
@@ -214,21 +226,27 @@ def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
         partial_log = Path(settings.out_dir) / PARTIAL_DIR / f"{item.key}.{token}.{settings.fmt}"
         batch = {"input": item.name, "path": str(item.path), "fingerprint": fingerprint}
         metadata = session_metadata("batch", source, config, processors, batch=batch)
+        if given_events is not None:
+            events = EventsLog(events_path_for(partial_log), create=True)
+            events.add(*given_events)
         log = SessionLog(partial_log, settings.fmt, metadata, landmarks=config.landmarks)
     except FertuiError as exc:
         for processor in processors:  # a long-lived worker must not keep their threads
             processor.close()
         source.close()
+        if events is not None:
+            events.close()
+            events.path.unlink(missing_ok=True)
         return outcome("failed", error=str(exc))
 
-    session = Session(source, processors, log)
+    session = Session(source, processors, log, events=events)
     session.start()
     while not session.wait(0.2) and not STOP_REQUESTED.is_set():
         pass
     asked = Stop(StopReason.SIGNAL, "the batch was stopped") if STOP_REQUESTED.is_set() else None
     stop = session.stop(None if session.runner.done else asked)
     if stop.reason is not StopReason.FINISHED:
-        for leftover in (log.path, log.meta_path):
+        for leftover in (log.path, log.meta_path, events_path_for(log.path)):
             with contextlib.suppress(OSError):
                 leftover.unlink()
         status: TaskStatus = "interrupted" if stop.reason is StopReason.SIGNAL else "failed"
@@ -245,6 +263,8 @@ def _move_into_place(partial_log: Path, partial_meta: Path, final: Path, summary
     """Rename the complete log to its final name, then write its sidecar (which says it is complete) last."""
     meta = json.loads(partial_meta.read_text(encoding="utf-8"))
     meta["log"] = final.name
+    if isinstance(meta.get("events_file"), dict) and meta["events_file"].get("file"):
+        meta["events_file"]["file"] = events_path_for(final).name
     meta["batch"].update(
         frames=summary.frames, rows=summary.rows, faces=summary.faces, seconds=summary.seconds, host=summary.host
     )
@@ -252,6 +272,10 @@ def _move_into_place(partial_log: Path, partial_meta: Path, final: Path, summary
     final_meta = meta_path_for(final)
     with contextlib.suppress(FileNotFoundError):
         final_meta.unlink()  # an older sidecar must never describe the new log
+    with contextlib.suppress(FileNotFoundError):
+        events_path_for(final).unlink()  # nor an older events file sit beside it
     os.replace(partial_log, final)
+    if events_path_for(partial_log).exists():
+        os.replace(events_path_for(partial_log), events_path_for(final))
     write_private_atomic(final_meta, json.dumps(meta, indent=2, default=str).encode("utf-8") + b"\n")
     partial_meta.unlink()

@@ -17,6 +17,8 @@ from pipeline.errors import FertuiError, UsageError
 __all__ = [
     "UsageError",
     "add_jitter_crops_option",
+    "add_lsl_options",
+    "check_lsl_options",
     "build_checked_processors",
     "check_jitter_crops",
     "native_stderr_silenced",
@@ -45,6 +47,32 @@ def add_jitter_crops_option(parser: argparse.ArgumentParser) -> None:
         help="alignments averaged per face in each video frame (default: the model's real-time budget; fewer on a "
         "slower CPU, 1: the plain crop) or in each photo (default: 25)",
     )
+
+
+def add_lsl_options(parser: argparse.ArgumentParser) -> None:
+    """--lsl and --lsl-markers: the live app's, and `analyze`'s of a camera."""
+    parser.add_argument(
+        "--lsl",
+        action="store_true",
+        help="stream faces and probabilities (type Expression) and markers (type Markers) on Lab Streaming Layer",
+    )
+    parser.add_argument(
+        "--lsl-markers",
+        default=None,
+        metavar="NAME",
+        help="record the markers of the LSL stream NAME (a stimulus program's) in the events file",
+    )
+
+
+def check_lsl_options(args: argparse.Namespace) -> None:
+    """With --lsl or --lsl-markers, pylsl must load (one line saying how to install it otherwise); imported only
+    then, so fertui without them never loads liblsl."""
+    if args.lsl_markers is not None and not args.lsl_markers.strip():
+        raise UsageError("--lsl-markers wants the name of a marker stream")
+    if args.lsl or args.lsl_markers:
+        from pipeline.lsl import import_pylsl
+
+        import_pylsl("--lsl" if args.lsl else "--lsl-markers")
 
 
 def check_jitter_crops(crops: int | None) -> None:

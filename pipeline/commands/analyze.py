@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from pipeline.commands import (
     UsageError,
     add_jitter_crops_option,
+    add_lsl_options,
     build_checked_processors,
     check_jitter_crops,
+    check_lsl_options,
     open_checked_source,
     require_train_extra,
     say,
@@ -20,6 +22,7 @@ from pipeline.commands import (
 
 if TYPE_CHECKING:
     from pipeline.session import Session
+    from pipeline.sources import FrameSource
 
 DEMO_ANALYZE_FRAMES = 200
 
@@ -44,6 +47,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_jitter_crops_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
     p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    p.add_argument(
+        "--events",
+        type=Path,
+        default=None,
+        metavar="FILE.tsv",
+        help="a video's events (BIDS TSV: onset and duration in seconds of video time, trial_type, value): "
+        "checked, then carried into LOG.events.tsv and the report",
+    )
+    add_lsl_options(p)
     p.set_defaults(handler=run)
 
 
@@ -63,25 +75,45 @@ def check_options(args: argparse.Namespace) -> str:
         raise UsageError("--max-frames must be at least 1")
     check_jitter_crops(args.jitter_crops)
     check_text_log_name("--out", args.out)
+    check_lsl_options(args)
     return args.format or log_format_for(args.out)
+
+
+def check_source_options(args: argparse.Namespace, source: FrameSource) -> None:
+    """--events needs a video file (its onsets are in video time); LSL streams a camera as it is analysed."""
+    if args.events is not None and (source.live or source.stills):
+        raise UsageError(f"--events takes a video's events in video time; {args.source} is not a video file")
+    if (args.lsl or args.lsl_markers) and not source.live:
+        option = "--lsl" if args.lsl else "--lsl-markers"
+        raise UsageError(
+            f"{option} streams a camera as it is analysed; {args.source} is a recording (play it live with "
+            f"`fertui --source {args.source} {option}`, or give its events with --events)"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.engine import EngineConfig
+    from pipeline.events import EventsLog, events_path_for, read_events
     from pipeline.session import Session, session_metadata
     from pipeline.sinks import SessionLog, SinkError, check_writable, default_log_path
 
     fmt = check_options(args)
     if args.detector == "package":
         require_train_extra("--detector package", "mtcnn")
+    given_events = read_events(args.events, source="file") if args.events is not None else None
     out = args.out or default_log_path(_log_stem(args.source), fmt)
+    events_path = events_path_for(out)
     try:
         check_writable(out, overwrite=args.overwrite)
+        if given_events is not None or args.lsl_markers:
+            check_writable(events_path, overwrite=args.overwrite)
     except SinkError as exc:
         raise UsageError(str(exc)) from exc
     max_frames = args.max_frames or (DEMO_ANALYZE_FRAMES if args.source == "demo" else None)
     source = open_checked_source(args.source, live=False, max_frames=max_frames)
+    events = None
     try:
+        check_source_options(args, source)
         config = EngineConfig(
             min_face=args.min_face,
             detect_every=args.detect_every,
@@ -91,15 +123,26 @@ def run(args: argparse.Namespace) -> int:
             models_dir=args.models,
         ).with_jitter_crops(args.jitter_crops)
         processors = build_checked_processors(config)
+        metadata = session_metadata("analyze", source, config, processors)
+        streams = None
+        if args.lsl or args.lsl_markers:
+            from pipeline.lsl import LslStreams, model_sha256
+
+            streams = LslStreams(outlets=args.lsl, markers_from=args.lsl_markers, model_sha256=model_sha256(metadata))
         try:
-            metadata = session_metadata("analyze", source, config, processors)
+            if given_events is not None or args.lsl_markers:
+                events = EventsLog(events_path, create=True)
+                events.add(*(given_events or ()))
             log = SessionLog(out, fmt, metadata, overwrite=args.overwrite, landmarks=config.landmarks)
         except SinkError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
         source.close()
+        if events is not None:
+            events.close()
+            events.path.unlink(missing_ok=True)
         raise
-    return analyze(Session(source, processors, log))
+    return analyze(Session(source, processors, log, events=events, streams=streams))
 
 
 def analyze(session: Session) -> int:
@@ -151,6 +194,9 @@ def analyze(session: Session) -> int:
         say(f"fertui: analysis stopped: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
         return stop.exit_code
     print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
+    if session.events is not None:
+        count = session.events.count
+        say(f"events: {count} in {session.events.path}", err=False)
     for note in input_notes(source, stats):
         say(f"fertui: note: {note}")
     return 0

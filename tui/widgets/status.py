@@ -28,6 +28,7 @@ class StatusFigures:
     colors: str
     paused: bool
     note: str = ""
+    marker: str = ""  # the last marker, for a moment after it was dropped
 
 
 def _ms(value: float | None) -> str:
@@ -54,6 +55,8 @@ def status_text(s: StatusFigures) -> Text:
     else:
         text.append("○ not recording ", style="dim")
     text.append(f"tty {_rate(s.bytes_per_s)} · colours {s.colors} · ")
+    if s.marker:
+        text.append(f"{s.marker} · ", style="bold magenta")
     if s.note:
         text.append(f"{s.note} · ", style="yellow")
     text.append(f"{s.rows} rows → {s.log_path}")
