@@ -72,3 +72,19 @@ def test_fertui_eval_on_the_development_set_prints_json_and_plots(small_set, tmp
     assert main(["eval", "--data", str(small_set), "--path", "photo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fertui: ") and err.count("\n") == 1
+
+
+def test_the_shipped_model_holds_its_measured_floors_on_the_development_set(capsys):
+    """Floors just under the shipped model's figures at a video frame's 3 alignments (JAFFE 0.460, CK+48 0.731,
+    macro recall over both 0.661), so a model that is worse on real people cannot ship unnoticed. The issue's
+    targets (JAFFE >= 0.60 with every class >= 0.30, CK+48 >= 0.85, macro recall >= 0.70) are not met yet: README,
+    "On real people"."""
+    assert main(["eval", "--data", "realworld-dev", "--jitter-crops", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    jaffe, ckplus = report["parts"]["jaffe"], report["parts"]["ckplus48"]
+    assert (jaffe["n"], ckplus["n"]) == (213, 927)
+    assert jaffe["coverage"] == 1.0, "the detector finds every JAFFE face"
+    assert jaffe["accuracy"] >= 0.45
+    assert ckplus["accuracy"] >= 0.72
+    assert report["pooled"]["macro_recall"] >= 0.65
+    assert report["pooled"]["recall"]["happy"] >= 0.95
