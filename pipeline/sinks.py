@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import threading
 import time
 from collections import Counter, defaultdict
@@ -92,8 +93,19 @@ def check_text_log_name(option: str, path: str | os.PathLike | None) -> None:
 
 
 def default_log_path(stem: str, fmt: str, folder: str | os.PathLike = ".") -> Path:
-    """`folder/fertui-<stem>-<date>-<time>.<fmt>`: the log a session writes when none is named."""
-    return Path(folder).expanduser() / f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    """`folder/fertui-<stem>-<date>-<time>-<pid>.<fmt>`: the log a session writes when none is named. The process
+    id keeps sessions started in the same second apart (`for f in *.mp4; do fertui analyze "$f" & done`)."""
+    return Path(folder).expanduser() / f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.{fmt}"
+
+
+def open_log_flags(overwrite: bool) -> int:
+    """os.open flags for a new log: O_EXCL, so a second writer on one path is refused rather than interleaved;
+    with `overwrite`, an existing file is truncated instead."""
+    return os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL) | getattr(os, "O_CLOEXEC", 0)
+
+
+def already_exists(path: str | os.PathLike) -> SinkError:
+    return SinkError(f"{os.fspath(path)} already exists; choose another --out or pass --overwrite")
 
 
 def meta_path_for(path: str | os.PathLike) -> Path:
@@ -116,7 +128,7 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     if path.is_dir():
         raise SinkError(f"cannot write log {path}: it is a folder")
     if path.exists() and not overwrite:
-        raise SinkError(f"{path} already exists; choose another --out or pass --overwrite")
+        raise already_exists(path)
     parent = path.parent
     existing = parent
     while not existing.exists() and existing != existing.parent:
@@ -131,16 +143,22 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
 
 
 def write_private_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (tmp file + os.replace), owner-only."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    """Replace `path` with `data` atomically (tmp file + os.replace), owner-only. The temporary name is unique to
+    this process and call, so two writers never write into one temporary file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -283,10 +301,11 @@ class SessionLog:
             if fmt == "parquet":
                 from pipeline.parquet_log import ParquetRows
 
-                self._parquet = ParquetRows(self.path, self.columns, FILE_MODE)
+                self._parquet = ParquetRows(self.path, self.columns, FILE_MODE, overwrite=overwrite)
             else:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-                self._fd = os.open(self.path, flags, FILE_MODE)
+                self._fd = os.open(self.path, open_log_flags(overwrite), FILE_MODE)
+        except FileExistsError as exc:  # another session created it since check_writable: it is that one's log
+            raise already_exists(self.path) from exc
         except OSError as exc:
             raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
         try:

@@ -266,6 +266,34 @@ def test_report_refuses_what_is_not_a_log(tmp_path: Path) -> None:
         assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("fertui: "), done.stderr
 
 
+def test_two_sessions_on_one_out_at_once_one_writes_the_other_exits_2(moving_video, tiny_models_dir, tmp_path) -> None:
+    video, _ = moving_video
+    out = tmp_path / "same.csv"
+    command = [
+        sys.executable,
+        "-m",
+        "tui.cli",
+        "analyze",
+        str(video),
+        "--out",
+        str(out),
+        "--models",
+        str(tiny_models_dir),
+    ]
+    processes = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    results = [(process.wait(timeout=300), process.communicate()[1]) for process in processes]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert refused.count("\n") == 1 and refused.startswith(f"fertui: {out} already exists"), refused
+    rows = read_log(out)
+    frames = [row["frame"] for row in rows]
+    assert frames == sorted(frames) and sorted(set(frames)) == list(range(30)), "one writer: every frame once, in order"
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["interrupted"] is False and meta["rows"] == len(rows)
+
+
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """400 frames (40 s at 10 fps): far longer than any signal test waits."""

@@ -176,3 +176,51 @@ def test_summary_gives_each_face_its_share_of_time() -> None:
     assert summary[1]["frames"] == 10
     assert summary[1]["share"] == {"happy": pytest.approx(0.7), "sad": pytest.approx(0.3)}
     assert summary[2]["share"] == {"unclear": 1.0}
+
+
+def test_a_second_writer_on_one_path_is_refused_and_the_first_log_stays_whole(tmp_path: Path, monkeypatch) -> None:
+    # Two sessions both pass check_writable before either creates the file (the race of
+    # `for f in p*/session.mp4; do fertui analyze "$f" --out same.csv & done`): opening the log decides.
+    import pipeline.sinks as sinks
+
+    path = tmp_path / "shared.csv"
+    monkeypatch.setattr(sinks, "check_writable", lambda p, *, overwrite=False: Path(p))
+    first = SessionLog(path, "csv", {"source": "first"})
+    first.write(result(0, (face(1, 3),)))
+    with pytest.raises(SinkError, match=r"shared\.csv already exists; choose another --out or pass --overwrite"):
+        SessionLog(path, "csv", {"source": "second"})
+    first.write(result(1, (face(1, 3),)))
+    first.close()
+    assert [row["frame"] for row in read_log(path)] == [0, 1], "the first log was not truncated nor interleaved"
+    meta = json.loads(first.meta_path.read_text())
+    assert meta["source"] == "first" and meta["interrupted"] is False
+
+
+def test_overwrite_still_replaces_an_existing_log(tmp_path: Path) -> None:
+    path = tmp_path / "again.csv"
+    with SessionLog(path, "csv", {}) as log:
+        log.write(result(0))
+        log.write(result(1))
+    with SessionLog(path, "csv", {}, overwrite=True) as log:
+        log.write(result(0))
+    assert len(read_log(path)) == 1
+
+
+def test_atomic_writes_use_a_temporary_name_of_their_own(tmp_path: Path, monkeypatch) -> None:
+    import pipeline.sinks as sinks
+
+    seen: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(sinks.os, "replace", lambda src, dst: (seen.append(os.fspath(src)), real_replace(src, dst)))
+    target = tmp_path / "meta.json"
+    sinks.write_private_atomic(target, b"one")
+    sinks.write_private_atomic(target, b"two")
+    assert len(set(seen)) == 2 and all(str(os.getpid()) in name for name in seen)
+    assert target.read_bytes() == b"two" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_default_log_names_of_two_processes_in_one_second_differ(tmp_path: Path) -> None:
+    from pipeline.sinks import default_log_path
+
+    name = default_log_path("demo", "csv", tmp_path).name
+    assert name.startswith("fertui-demo-") and name.endswith(f"-{os.getpid()}.csv")
