@@ -192,44 +192,72 @@ def encode_rows(
     return _encode_csv(rows, header=header, columns=columns) if fmt == "csv" else _encode_jsonl(rows)
 
 
-class EmotionTally:
-    """Per face_id: how many processed frames showed each label (for the end-of-run table and exports)."""
+FaceKey = int | tuple[str, int]
+"""A face of a session: its face_id in a video (a track), or (image file, face_id) among photos, whose ids restart
+in every image."""
 
-    def __init__(self) -> None:
-        self.counts: dict[int, Counter[str]] = defaultdict(Counter)
-        self.first_s: dict[int, float] = {}
-        self.last_s: dict[int, float] = {}
+
+def face_key(row: dict[str, object], per_image: bool = False) -> FaceKey | None:
+    """The face a log row belongs to (None for a row with no face); see FaceKey."""
+    face_id = row.get("face_id")
+    if face_id is None or face_id == "":
+        return None
+    number = int(cast(int, face_id))
+    return (str(row.get("source") or ""), number) if per_image else number
+
+
+def face_label(key: FaceKey) -> str:
+    """How a face is named to the user: "1" in a video, "hopper.jpg #1" among photos."""
+    return f"{key[0]} #{key[1]}" if isinstance(key, tuple) else str(key)
+
+
+def is_photo_log(rows: Iterable[dict[str, object]]) -> bool:
+    """Whether a log's faces come from several images (a folder of photos): face ids then restart per image."""
+    return len({row.get("source") for row in rows if face_key(row) is not None}) > 1
+
+
+class EmotionTally:
+    """Per face (see FaceKey): how many processed frames showed each label (for the end-of-run table and exports).
+
+    `per_image`: the frames are photos, so a face is (image, face_id), not face_id alone.
+    """
+
+    def __init__(self, per_image: bool = False) -> None:
+        self.per_image = per_image
+        self.counts: dict[FaceKey, Counter[str]] = defaultdict(Counter)
+        self.first_s: dict[FaceKey, float] = {}
+        self.last_s: dict[FaceKey, float] = {}
 
     def add(self, row: dict[str, object]) -> None:
-        face_id = row.get("face_id")
-        if face_id is None or face_id == "":
+        key = face_key(row, self.per_image)
+        if key is None:
             return
-        face_id = int(cast(int, face_id))
         label = row.get("emotion") or ""
-        self.counts[face_id][str(label) or "none"] += 1
+        self.counts[key][str(label) or "none"] += 1
         time_s = float(cast(float, row["time_s"]))
-        self.first_s.setdefault(face_id, time_s)
-        self.last_s[face_id] = time_s
+        self.first_s.setdefault(key, time_s)
+        self.last_s[key] = time_s
 
-    def summary(self) -> dict[int, dict[str, object]]:
-        """{face_id: {"frames", "first_s", "last_s", "share": {label: fraction of the face's frames}}}."""
-        out = {}
-        for face_id in sorted(self.counts):
-            counts = self.counts[face_id]
+    def summary(self) -> dict[FaceKey, dict[str, object]]:
+        """{face: {"frames", "first_s", "last_s", "share": {label: fraction of the face's frames}}}: tracks by id,
+        photos' faces in the order of their images."""
+        out: dict[FaceKey, dict[str, object]] = {}
+        for key in list(self.counts) if self.per_image else sorted(self.counts):
+            counts = self.counts[key]
             total = sum(counts.values())
             labels = [*EMOTIONS, UNCLEAR, *sorted(set(counts) - {*EMOTIONS, UNCLEAR})]
-            out[face_id] = {
+            out[key] = {
                 "frames": total,
-                "first_s": self.first_s[face_id],
-                "last_s": self.last_s[face_id],
+                "first_s": self.first_s[key],
+                "last_s": self.last_s[key],
                 "share": {label: counts[label] / total for label in labels if counts[label]},
             }
         return out
 
 
-def summarize_rows(rows: Iterable[dict[str, object]]) -> dict[int, dict[str, object]]:
-    """Per face_id share of time per emotion label, from log rows (see EmotionTally.summary)."""
-    tally = EmotionTally()
+def summarize_rows(rows: Iterable[dict[str, object]], *, per_image: bool = False) -> dict[FaceKey, dict[str, object]]:
+    """Per face share of time per emotion label, from log rows (see EmotionTally.summary)."""
+    tally = EmotionTally(per_image)
     for row in rows:
         tally.add(row)
     return tally.summary()
@@ -275,7 +303,9 @@ class SessionLog:
         *,
         overwrite: bool = False,
         landmarks: bool = False,
+        per_image: bool = False,
     ) -> None:
+        """`per_image`: the source's frames are photos; the summary then counts a face per image."""
         if fmt not in BATCH_FORMATS:
             raise SinkError(f"unknown log format {fmt!r} (choose csv, jsonl or parquet)")
         self.path = check_writable(path, overwrite=overwrite)
@@ -288,7 +318,7 @@ class SessionLog:
         self.rows_written = 0
         self.frames_written = 0
         self.write_error: str | None = None
-        self.tally = EmotionTally()
+        self.tally = EmotionTally(per_image)
         self.closed = False
         self._lock = threading.Lock()
         self._good_size = 0
@@ -356,7 +386,7 @@ class SessionLog:
             for row in rows:
                 self.tally.add(row)
 
-    def summary(self) -> dict[int, dict[str, object]]:
+    def summary(self) -> dict[FaceKey, dict[str, object]]:
         return self.tally.summary()
 
     def close(self, reason: str | None = None) -> None:

@@ -89,8 +89,17 @@ def test_analyze_a_folder(hopper: object, astronaut: object, tiny_models_dir: Pa
     cv2.imwrite(str(folder / "2-collins.jpg"), astronaut)
     cv2.imwrite(str(folder / "3-wall.png"), hopper[:40, :40])  # a picture with no face
     (folder / "notes.txt").write_text("session notes")
-    rows, meta = analyze(folder, tmp_path / "folder.jsonl", tiny_models_dir, "--format", "jsonl")
+    out = tmp_path / "folder.jsonl"
+    done = fertui("analyze", str(folder), "--out", str(out), "--models", str(tiny_models_dir), "--format", "jsonl")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows, meta = read_log(out), json.loads(Path(f"{out}.meta.json").read_text())
     assert [r["source"] for r in rows] == ["1-hopper.png", "2-collins.jpg", "3-wall.png"]
+    # Face ids restart in every photo: the end table counts a face per image, never "face 1" of both.
+    assert "photos: 2 face(s) over 2 of 3 image(s)" in done.stdout, done.stdout
+    assert "1-hopper.png #1" in done.stdout and "2-collins.jpg #1" in done.stdout
+    drawn = fertui("report", str(out), "--out", str(tmp_path / "photos.png"))
+    assert drawn.returncode == 0, drawn.stderr
+    assert "photos: 2 face(s) over 3 image(s)" in drawn.stdout
     assert [r["frame"] for r in rows] == [0, 1, 2]
     assert rows[0]["face_id"] is not None and rows[1]["face_id"] is not None and rows[2]["face_id"] is None
     assert_probabilities(rows)

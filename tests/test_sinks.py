@@ -224,3 +224,23 @@ def test_default_log_names_of_two_processes_in_one_second_differ(tmp_path: Path)
 
     name = default_log_path("demo", "csv", tmp_path).name
     assert name.startswith("fertui-demo-") and name.endswith(f"-{os.getpid()}.csv")
+
+
+def test_photo_summaries_count_a_face_per_image_not_per_id(tmp_path: Path) -> None:
+    from pipeline.report import render_report
+    from pipeline.sinks import is_photo_log
+
+    def photo(index: int, name: str, faces: tuple[Face, ...]) -> FrameResult:
+        frame = Frame(index, float(index), 1_700_000_000.0, np.zeros((8, 8, 3), np.uint8), name)
+        return FrameResult(frame, faces)
+
+    path = tmp_path / "photos.csv"
+    with SessionLog(path, "csv", {}, per_image=True) as log:
+        log.write(photo(0, "a.jpg", (face(1, 3), face(2, 4))))
+        log.write(photo(1, "b.jpg", (face(1, 0),)))
+    assert list(log.summary()) == [("a.jpg", 1), ("a.jpg", 2), ("b.jpg", 1)]
+    rows = read_log(path)
+    assert is_photo_log(rows)
+    assert summarize_rows(rows, per_image=True) == log.summary()
+    drawn = render_report(rows, tmp_path / "photos.png")
+    assert drawn["per_image"] and drawn["faces_total"] == 3 and drawn["faces"] == list(log.summary())

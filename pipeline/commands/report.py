@@ -33,5 +33,8 @@ def run(args: argparse.Namespace) -> int:
         drawn = render_report(rows, out, title=f"{args.log.name}")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    print(f"report: {drawn['path']} ({len(cast(list, drawn['faces']))} face(s), {drawn['frames']} frames)")
+    if drawn["per_image"]:
+        print(f"report: {drawn['path']} (photos: {drawn['faces_total']} face(s) over {drawn['frames']} image(s))")
+    else:
+        print(f"report: {drawn['path']} ({len(cast(list, drawn['faces']))} face(s), {drawn['frames']} frames)")
     return 0
