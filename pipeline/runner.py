@@ -46,6 +46,9 @@ RECENT = 60
 RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 """Backoff between attempts to get a lost live source back (the last delay repeats)."""
 
+CLOSE_GRACE_S = 0.2
+"""After a stop's timeout, how long the caller still waits for sinks that close at once (a stuck one is left)."""
+
 GAP_FPS_FALLBACK = 10.0
 """Rows per second logged for a gap when the source was lost before its frame rate could be measured."""
 
@@ -75,6 +78,7 @@ class RunnerStats:
     error_in: str | None = None  # "source" or "stage": where the error that ended the run came from
     events: tuple[dict[str, object], ...] = ()
     gap_frames: int = 0  # stand-in frames logged while the source was lost
+    close_errors: tuple[str, ...] = ()  # a sink that failed to close, one line each
 
     def figures(self) -> dict[str, object]:
         """The run as the session metadata's `run` records it (analyze and the live app alike)."""
@@ -88,6 +92,7 @@ class RunnerStats:
             "stage_ms": self.stage_ms,
             "events": list(self.events),
             "error": self.error,
+            "close_errors": list(self.close_errors),
         }
 
 
@@ -133,6 +138,7 @@ class Runner:
         self._threads: list[threading.Thread] = []
         self._reason: str | None = None
         self._sinks_closed = False
+        self._sinks_done = threading.Event()
         self._stage = "setup"  # the stage running now, named in an error
         # figures, written by the two threads, read by stats()
         self._captured = 0
@@ -148,6 +154,7 @@ class Runner:
         self._error: str | None = None
         self._error_in: str | None = None
         self._events: list[dict[str, object]] = []
+        self._close_errors: list[str] = []
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -166,7 +173,8 @@ class Runner:
     def stop(self, timeout: float = 2.0, reason: str | None = "stopped") -> None:
         """Stop both threads and close processors and sinks; `reason` (None: a normal end) goes to the log.
 
-        Returns within about `timeout` seconds even if a stage is stuck.
+        Returns within about `timeout` seconds even if a stage, or a sink's write, is stuck: the sinks are then
+        closed from a helper thread, which waits for the stuck write rather than making the caller wait.
         """
         with self._lock:
             if self._reason is None and not self._done.is_set():
@@ -176,7 +184,11 @@ class Runner:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if not self._done.is_set():
-            self._close_sinks(self._reason or "stopped")
+            closer = threading.Thread(
+                target=self._close_sinks, args=(self._reason or "stopped",), name="fertui-close", daemon=True
+            )
+            closer.start()
+            closer.join(max(CLOSE_GRACE_S, deadline - time.monotonic()))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the run is over (source ended, error, or stopped); True when it is."""
@@ -218,6 +230,7 @@ class Runner:
                 error_in=self._error_in,
                 events=tuple(self._events),
                 gap_frames=self._gap_frames,
+                close_errors=tuple(self._close_errors),
             )
 
     # -- the capture thread ---------------------------------------------------------------------------
@@ -390,10 +403,22 @@ class Runner:
             self._gap_frames += 1
 
     def _close_sinks(self, reason: str | None) -> None:
+        """Close every sink once; a second caller waits until the first has closed them (so `done` means closed)."""
         with self._lock:
-            if self._sinks_closed:
-                return
+            closing_elsewhere = self._sinks_closed
             self._sinks_closed = True
+        if closing_elsewhere:
+            self._sinks_done.wait()
+            return
+        try:
+            self._close_each_sink(reason)
+        finally:
+            self._sinks_done.set()
+
+    def _close_each_sink(self, reason: str | None) -> None:
         for sink in self.sinks:
-            with contextlib.suppress(Exception):  # the other sinks must still close
+            try:
                 sink.close(reason)
+            except Exception as exc:  # the other sinks must still close; this one's failure is kept and reported
+                with self._lock:
+                    self._close_errors.append(f"closing {type(sink).__name__}: {type(exc).__name__}: {exc}")

@@ -389,18 +389,33 @@ class SessionLog:
     def summary(self) -> dict[FaceKey, dict[str, object]]:
         return self.tally.summary()
 
-    def close(self, reason: str | None = None) -> None:
-        """Close the log and rewrite the metadata; a reason marks the session as interrupted."""
-        with self._lock:
+    def close(self, reason: str | None = None, *, timeout: float | None = None) -> bool:
+        """Close the log and rewrite the metadata; a reason marks the session as interrupted. A failure to close
+        the file (the last row group or the footer did not fit, or anything else) is kept in `write_error` and
+        marks the log interrupted, never raised. `timeout`: give up waiting for a write that is stuck (returns
+        False, the log still open); True once the log is closed."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return False
+        try:
             if self.closed:
-                return
+                return True
             self.closed = True
+            close_error: str | None = None
             try:
                 self._close_file()
-            except OSError as exc:  # the last row group or the footer did not fit on the disk
-                self.write_error = self.write_error or f"cannot write {self.path}: {exc.strerror or exc}"
-            self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
+            except OSError as exc:
+                close_error = f"cannot write {self.path}: {exc.strerror or exc}"
+            except Exception as exc:
+                close_error = f"cannot close {self.path}: {type(exc).__name__}: {exc}"
+            finally:
+                if close_error is not None:
+                    self.write_error = self.write_error or close_error
+                    reason = reason or close_error
+                self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
             self._try_write_meta()
+            return True
+        finally:
+            self._lock.release()
 
     def _close_file(self) -> None:
         if self._parquet is not None:
@@ -434,8 +449,9 @@ class SessionLog:
                 self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 
     def _try_write_meta(self) -> None:
+        state = self._close_state or {"interrupted": True, "reason": NOT_CLOSED, "ended": None}
         try:
-            self._write_meta(**self._close_state)  # type: ignore[arg-type]  # the saved keyword arguments of close()
+            self._write_meta(**state)  # type: ignore[arg-type]  # the saved keyword arguments of close()
         except OSError as exc:
             self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 

@@ -262,3 +262,32 @@ def test_a_video_played_live_keeps_its_pace_and_drops_what_processing_cannot_tak
     indices = [result.frame.index for result in sink.results]
     assert indices == sorted(indices) and indices[-1] >= 27  # it kept up with the video to its end
     assert stats.figures()["dropped"] == stats.dropped
+
+
+def test_stop_keeps_its_timeout_while_a_sink_write_is_stuck(tmp_path) -> None:
+    # The processing thread is stuck inside the log's write (a hung disk), holding the log's lock: stop() must
+    # still return, leaving the close to a helper that waits for the write.
+    from pipeline.sinks import SessionLog
+
+    entered, release = threading.Event(), threading.Event()
+
+    class HungLog(SessionLog):
+        def write(self, result: FrameResult) -> None:
+            with self._lock:
+                entered.set()
+                release.wait()
+
+    log = HungLog(tmp_path / "hung.csv", "csv", {})
+    runner = Runner(CountingSource(10), [BoxFinder()], [log])
+    runner.start()
+    assert entered.wait(30), "the write never started"
+    stopper = threading.Thread(target=runner.stop, kwargs={"timeout": 0.5, "reason": "interrupted by SIGINT"})
+    stopper.start()
+    stopper.join(30)  # a generous ceiling; a stop blocked on the log's lock never returns
+    try:
+        assert not stopper.is_alive(), "stop() waited for the stuck write"
+        assert not log.closed and not release.is_set()
+    finally:
+        release.set()
+    stopper.join(30)
+    assert runner.wait(30) and log.closed, "once the write returns, the log is closed"
