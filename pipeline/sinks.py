@@ -274,19 +274,41 @@ def _parse_cell(column: str, value: str) -> object:
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, object]]:
-    """Rows of a session log (CSV, JSON Lines or Parquet, told apart by content), typed like result_rows."""
+    """Rows of a session log (CSV, JSON Lines or Parquet, told apart by content), typed like result_rows.
+
+    A last line cut off mid-row (a writer killed while writing it) is left out, as the log format promises; a
+    row that is cut or malformed anywhere else raises ValueError naming it.
+    """
     from pipeline.parquet_log import is_parquet, read_parquet_log
 
     path = Path(path)
     if is_parquet(path):
         return read_parquet_log(path)
     with path.open(encoding="utf-8", newline="") as handle:
-        first = handle.readline()
-        handle.seek(0)
-        if first.startswith("{"):
-            return [json.loads(line) for line in handle if line.strip()]
-        reader = csv.DictReader(handle)
-        return [{c: _parse_cell(c, row[c]) for c in reader.fieldnames or ()} for row in reader]
+        text = handle.read()
+    if text.startswith("{"):
+        lines = text.splitlines()
+        rows = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                if number == len(lines) and not text.endswith("\n"):
+                    break  # the last line, cut off mid-row
+                raise ValueError(f"line {number} is not a JSON object") from None
+        return rows
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = reader.fieldnames or ()
+    rows = []
+    for row in reader:
+        if None in row or any(row.get(c) is None for c in columns):  # too many or too few fields
+            if reader.line_num == len(text.splitlines()) and not text.endswith("\n"):
+                break  # the last line, cut off mid-row
+            raise ValueError(f"line {reader.line_num} has {len(row) - (None in row)} of {len(columns)} fields")
+        rows.append({c: _parse_cell(c, row[c]) for c in columns})
+    return rows
 
 
 class SessionLog:

@@ -266,6 +266,43 @@ def test_bad_input_is_one_line_and_exit_2(case: str, expected: str, hopper_jpg: 
         assert not out.exists()
 
 
+def test_report_on_a_log_cut_mid_row_draws_what_is_whole(video_run, tmp_path: Path) -> None:
+    log, rows, _, _ = video_run
+    text = log.read_text()
+    lines = text.splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 3])  # killed while writing the last row
+    done = fertui("report", str(cut), "--out", str(tmp_path / "cut.png"))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert len(read_log(cut)) == len(rows) - 1, "every whole row is kept, the cut one left out"
+
+    damaged = tmp_path / "damaged.csv"  # a row cut in the middle of the file is not a fertui log
+    damaged.write_text("".join(lines[:5]) + lines[5][:40] + "\n" + "".join(lines[6:]))
+    done = fertui("report", str(damaged))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"fertui: {damaged}: not a fertui session log (line 6 has ")
+
+
+def test_an_error_that_is_not_fertuis_own_is_one_line_with_the_traceback_saved(
+    video_run, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import pipeline.report
+    from tui.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib fell over")
+
+    monkeypatch.setattr(pipeline.report, "render_report", broken)
+    monkeypatch.delenv("FERTUI_DEBUG", raising=False)
+    assert main(["report", str(video_run[0]), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fertui: RuntimeError: matplotlib fell over (the traceback is in ")
+    saved = Path(err.split("the traceback is in ")[1].split(";")[0])
+    assert "Traceback" in saved.read_text() and "matplotlib fell over" in saved.read_text()
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    saved.unlink()
+
+
 def test_report_refuses_what_is_not_a_log(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.csv"
     bogus.write_text("a,b\n1,2\n")

@@ -244,3 +244,14 @@ def test_photo_summaries_count_a_face_per_image_not_per_id(tmp_path: Path) -> No
     assert summarize_rows(rows, per_image=True) == log.summary()
     drawn = render_report(rows, tmp_path / "photos.png")
     assert drawn["per_image"] and drawn["faces_total"] == 3 and drawn["faces"] == list(log.summary())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_log_cut_mid_row_reads_without_its_last_row(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"cut.{fmt}"
+    with SessionLog(path, fmt, {}) as log:
+        for index in range(3):
+            log.write(result(index, (face(1, 3),)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 25])  # the writer was killed inside the last row
+    assert [row["frame"] for row in read_log(path)] == [0, 1]
