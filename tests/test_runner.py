@@ -291,3 +291,33 @@ def test_stop_keeps_its_timeout_while_a_sink_write_is_stuck(tmp_path) -> None:
         release.set()
     stopper.join(30)
     assert runner.wait(30) and log.closed, "once the write returns, the log is closed"
+
+
+def test_session_histogram_quantiles_are_within_2_percent_of_the_exact_ones() -> None:
+    from pipeline.runner import SessionHistogram
+
+    values = np.random.default_rng(0).lognormal(mean=3.0, sigma=1.0, size=20_000)  # ms, a long right tail
+    histogram = SessionHistogram()
+    for value in values:
+        histogram.add(float(value))
+    for q in (0.05, 0.5, 0.95, 0.99):
+        assert histogram.quantile(q) == pytest.approx(np.percentile(values, 100 * q), rel=0.02)
+    assert histogram.quantile(1.0) == pytest.approx(values.max()) and SessionHistogram().quantile(0.5) is None
+
+
+def test_stage_times_and_latency_cover_the_whole_session_not_the_last_frames() -> None:
+    # 40 slow frames (at least 20 ms each) then 60 fast ones: the last 60 frames alone would say ~0 ms.
+    class SlowThenFast(BoxFinder):
+        def process(self, result: FrameResult) -> FrameResult:
+            if result.frame.index < 40:
+                time.sleep(0.02)
+            return super().process(result)
+
+    runner = Runner(CountingSource(100), [SlowThenFast()], [ListSink()])
+    runner.start()
+    assert runner.wait(60)
+    runner.stop(reason=None)
+    stats = runner.stats()
+    assert stats.frames_processed == 100
+    assert stats.stage_ms["boxes"] >= 0.4 * 20.0 * 0.99, stats.stage_ms
+    assert stats.latency_ms_p95 is not None and stats.latency_ms_p95 >= 20.0 * 0.99
