@@ -149,7 +149,7 @@ class Session:
         close_errors = list(self.runner.stats().close_errors)
         if self.log is not None:
             # A write stuck past the timeout keeps the log open: the session still stops, and says so.
-            if not self.log.close(self._stop.text, timeout=max(0.0, timeout - (time.monotonic() - started))):
+            if not self.log.close_within(self._stop.text, max(0.0, timeout - (time.monotonic() - started))):
                 close_errors.append(f"{self.log.path}: a write was still stuck when the session stopped")
             elif self.log.write_error:
                 close_errors.insert(0, self.log.write_error)

@@ -411,11 +411,15 @@ class SessionLog:
     def summary(self) -> dict[FaceKey, dict[str, object]]:
         return self.tally.summary()
 
-    def close(self, reason: str | None = None, *, timeout: float | None = None) -> bool:
+    def close(self, reason: str | None = None) -> None:
         """Close the log and rewrite the metadata; a reason marks the session as interrupted. A failure to close
         the file (the last row group or the footer did not fit, or anything else) is kept in `write_error` and
-        marks the log interrupted, never raised. `timeout`: give up waiting for a write that is stuck (returns
-        False, the log still open); True once the log is closed."""
+        marks the log interrupted, never raised."""
+        self.close_within(reason, None)
+
+    def close_within(self, reason: str | None, timeout: float | None) -> bool:
+        """`close`, giving up after `timeout` seconds of waiting for a write that is stuck: False, the log still
+        open (None: wait as long as it takes); True once the log is closed."""
         if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
             return False
         try:
