@@ -17,7 +17,7 @@ from pipeline.commands import (
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     from pipeline.emotion import MODELS_DIR
-    from tui import config as display  # the defaults the help names are the ones the app uses
+    from tui import defaults as display  # the app's own defaults (tui.config), without loading Textual
 
     parser.add_argument("--demo", action="store_true", help="run on the built-in demo (no camera needed)")
     parser.add_argument("--source", default=None, help='camera ("0", "/dev/video0"), video, image, folder or "demo"')
