@@ -29,11 +29,13 @@ def schema_for(columns: tuple[str, ...]) -> pa.Schema:
 class ParquetRows:
     """Appends log rows to a Parquet file at `path` (created owner-only), one row group per ROWS_PER_GROUP rows."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...], file_mode: int) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], file_mode: int, *, overwrite: bool = False) -> None:
+        from pipeline.sinks import open_log_flags
+
         self.columns = columns
         self.schema = schema_for(columns)
         self._pending: list[dict[str, object]] = []
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), file_mode)
+        fd = os.open(path, open_log_flags(overwrite), file_mode)  # FileExistsError: another writer has it
         os.fchmod(fd, file_mode)
         self._file = os.fdopen(fd, "wb")
         self._writer = pq.ParquetWriter(self._file, self.schema, compression="zstd")

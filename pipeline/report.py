@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.frames import SMOOTHED_PREFIX
 from pipeline.labels import EMOTIONS, UNCLEAR
-from pipeline.sinks import summarize_rows, write_private_atomic
+from pipeline.sinks import FaceKey, face_key, face_label, is_photo_log, summarize_rows, write_private_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,9 +38,9 @@ COLORS = {
 }
 
 
-def _series(rows: list[dict[str, object]], face_id: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _series(rows: list[dict[str, object]], face: FaceKey, per_image: bool) -> tuple[np.ndarray, np.ndarray, str]:
     """Times and (N, 7) probabilities of one face: the smoothed ones when the log has them, else raw."""
-    own = [r for r in rows if r.get("face_id") == face_id]
+    own = [r for r in rows if face_key(r, per_image) == face]
     smoothed = all(r.get(SMOOTHED_PREFIX + EMOTIONS[0]) is not None for r in own)
     prefix = SMOOTHED_PREFIX if smoothed else ""
     own = [r for r in own if r.get(prefix + EMOTIONS[0]) is not None]
@@ -74,14 +74,21 @@ def render_report(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    summary = summarize_rows(rows)
-    faces = sorted(summary, key=lambda f: -cast(int, summary[f]["frames"]))[:MAX_FACES]
-    faces.sort()
+    per_image = is_photo_log(rows)  # photos: face ids restart in every image, so a face is (image, id)
+    summary = summarize_rows(rows, per_image=per_image)
+    order = list(summary)
+    faces = sorted(order, key=lambda f: -cast(int, summary[f]["frames"]))[:MAX_FACES]
+    faces.sort(key=order.index)
     frames = len({r["frame"] for r in rows})
     n_rows = max(1, len(faces))
     figure = Figure(figsize=(12, 2.6 * n_rows + 0.8), layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(title or f"fertui session: {frames} frames, {len(summary)} face(s)")
+    if per_image:
+        images = len({key[0] for key in summary if isinstance(key, tuple)})
+        heading = f"fertui photos: {len(summary)} face(s) over {images} of {frames} image(s)"
+    else:
+        heading = f"fertui session: {frames} frames, {len(summary)} face(s)"
+    figure.suptitle(f"{title}: {heading}" if title else heading)
     grid = figure.add_gridspec(n_rows, 2, width_ratios=(3, 1))
     if not faces:
         axis = figure.add_subplot(grid[0, :])
@@ -95,27 +102,34 @@ def render_report(
             span += [e.onset for e in events]
             timeline.set_xlim(min(span), max(span) + 1e-3)
             _draw_events(timeline, events)
-    for row, face_id in enumerate(faces):
-        times, probs, kind = _series(rows, face_id)
+    for row, face in enumerate(faces):
+        times, probs, kind = _series(rows, face, per_image)
         timeline = figure.add_subplot(grid[row, 0])
         for column, emotion in enumerate(EMOTIONS):
             timeline.plot(times, probs[:, column], color=COLORS[emotion], label=emotion, linewidth=1.4)
         _draw_events(timeline, events)
         timeline.set_ylim(0, 1)
-        timeline.set_ylabel(f"face {face_id}\n{kind} p")
+        timeline.set_ylabel(f"face {face_label(face)}\n{kind} p")
         timeline.set_xlabel("time (s)")
         timeline.grid(alpha=0.3)
         if row == 0:
             timeline.legend(ncol=len(EMOTIONS), fontsize="small", loc="upper left", bbox_to_anchor=(0, 1.25))
-        share = cast(dict[str, float], summary[face_id]["share"])
+        share = cast(dict[str, float], summary[face]["share"])
         labels = [label for label in (*EMOTIONS, UNCLEAR) if label in share]
         bars = figure.add_subplot(grid[row, 1])
         values = [share[label] for label in labels]
         bars.barh(labels, values, color=[COLORS.get(label, "#333333") for label in labels])
         bars.set_xlim(0, 1)
         bars.invert_yaxis()
-        bars.set_xlabel(f"share of {summary[face_id]['frames']} frames")
+        bars.set_xlabel(f"share of {summary[face]['frames']} frames")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     write_private_atomic(Path(out), buffer.getvalue())
-    return {"faces": faces, "frames": frames, "events": len(events), "path": str(out)}
+    return {
+        "faces": faces,
+        "faces_total": len(summary),
+        "frames": frames,
+        "per_image": per_image,
+        "events": len(events),
+        "path": str(out),
+    }

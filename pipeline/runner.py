@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import math
 import queue
 import threading
 import time
@@ -41,10 +42,14 @@ from pipeline.sinks import EventSink, Sink
 from pipeline.sources import FrameSource, SourceLost
 
 RECENT = 60
-"""How many recent frames the fps, latency and stage-time figures are computed over."""
+"""How many recent frames the fps figures are computed over (the live rate). Latency and stage times are the
+whole session's (SessionHistogram, running means), as the sidecar's `run` reports them."""
 
 RETRY_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 """Backoff between attempts to get a lost live source back (the last delay repeats)."""
+
+CLOSE_GRACE_S = 0.2
+"""After a stop's timeout, how long the caller still waits for sinks that close at once (a stuck one is left)."""
 
 GAP_FPS_FALLBACK = 10.0
 """Rows per second logged for a gap when the source was lost before its frame rate could be measured."""
@@ -59,6 +64,36 @@ class DropPolicy(enum.Enum):
     BLOCK = "block"  # files: the capture thread waits for room, nothing is dropped
 
 
+class SessionHistogram:
+    """Quantiles of a whole session's values (ms) in fixed memory: counts in bins 2% wide on a log scale from
+    0.01 ms to about 3 hours, so a quantile is within 1% of the exact one (and exact at the extremes)."""
+
+    LOW_MS = 0.01
+    RATIO = 1.02
+    BINS = 1200
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(self.BINS, dtype=np.int64)
+        self.n = 0
+        self.low = math.inf
+        self.high = -math.inf
+
+    def add(self, value_ms: float) -> None:
+        ratio = max(value_ms, self.LOW_MS) / self.LOW_MS
+        self.counts[min(self.BINS - 1, int(math.log(ratio) / math.log(self.RATIO)))] += 1
+        self.n += 1
+        self.low, self.high = min(self.low, value_ms), max(self.high, value_ms)
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile (0..1) of every value added; None before the first."""
+        if self.n == 0:
+            return None
+        rank = q * (self.n - 1) + 1  # the ordinal of the value the quantile falls on, 1-based
+        index = int(np.searchsorted(np.cumsum(self.counts), rank))
+        middle = self.LOW_MS * self.RATIO ** (index + 0.5)
+        return float(min(self.high, max(self.low, middle)))
+
+
 @dataclass(frozen=True)
 class RunnerStats:
     capture_fps: float = 0.0
@@ -67,14 +102,15 @@ class RunnerStats:
     frames_processed: int = 0
     dropped: int = 0
     paused_skipped: int = 0
-    latency_ms_p50: float | None = None
+    latency_ms_p50: float | None = None  # capture to result, over the whole session (SessionHistogram)
     latency_ms_p95: float | None = None
-    stage_ms: dict[str, float] = field(default_factory=dict)
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean ms per stage over the whole session
     source_state: SourceState = "running"
     error: str | None = None
     error_in: str | None = None  # "source" or "stage": where the error that ended the run came from
     events: tuple[dict[str, object], ...] = ()
     gap_frames: int = 0  # stand-in frames logged while the source was lost
+    close_errors: tuple[str, ...] = ()  # a sink that failed to close, one line each
 
     def figures(self) -> dict[str, object]:
         """The run as the session metadata's `run` records it (analyze and the live app alike)."""
@@ -88,6 +124,7 @@ class RunnerStats:
             "stage_ms": self.stage_ms,
             "events": list(self.events),
             "error": self.error,
+            "close_errors": list(self.close_errors),
         }
 
 
@@ -133,6 +170,7 @@ class Runner:
         self._threads: list[threading.Thread] = []
         self._reason: str | None = None
         self._sinks_closed = False
+        self._sinks_done = threading.Event()
         self._stage = "setup"  # the stage running now, named in an error
         # figures, written by the two threads, read by stats()
         self._captured = 0
@@ -142,12 +180,13 @@ class Runner:
         self._gap_frames = 0
         self._capture_stamps: deque[float] = deque(maxlen=RECENT)
         self._process_stamps: deque[float] = deque(maxlen=RECENT)
-        self._latencies_ms: deque[float] = deque(maxlen=RECENT)
-        self._stage_ms: dict[str, deque[float]] = {}
+        self._latencies_ms = SessionHistogram()
+        self._stage_ms: dict[str, list[float]] = {}  # stage -> [total ms, frames]
         self._source_state: SourceState = "running"
         self._error: str | None = None
         self._error_in: str | None = None
         self._events: list[dict[str, object]] = []
+        self._close_errors: list[str] = []
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -166,7 +205,8 @@ class Runner:
     def stop(self, timeout: float = 2.0, reason: str | None = "stopped") -> None:
         """Stop both threads and close processors and sinks; `reason` (None: a normal end) goes to the log.
 
-        Returns within about `timeout` seconds even if a stage is stuck.
+        Returns within about `timeout` seconds even if a stage, or a sink's write, is stuck: the sinks are then
+        closed from a helper thread, which waits for the stuck write rather than making the caller wait.
         """
         with self._lock:
             if self._reason is None and not self._done.is_set():
@@ -176,7 +216,11 @@ class Runner:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if not self._done.is_set():
-            self._close_sinks(self._reason or "stopped")
+            closer = threading.Thread(
+                target=self._close_sinks, args=(self._reason or "stopped",), name="fertui-close", daemon=True
+            )
+            closer.start()
+            closer.join(max(CLOSE_GRACE_S, deadline - time.monotonic()))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the run is over (source ended, error, or stopped); True when it is."""
@@ -202,7 +246,6 @@ class Runner:
 
     def stats(self) -> RunnerStats:
         with self._lock:
-            latencies = np.array(self._latencies_ms) if self._latencies_ms else None
             return RunnerStats(
                 capture_fps=_fps(self._capture_stamps),
                 processed_fps=_fps(self._process_stamps),
@@ -210,14 +253,15 @@ class Runner:
                 frames_processed=self._processed,
                 dropped=self._dropped,
                 paused_skipped=self._paused_skipped,
-                latency_ms_p50=None if latencies is None else float(np.percentile(latencies, 50)),
-                latency_ms_p95=None if latencies is None else float(np.percentile(latencies, 95)),
-                stage_ms={name: float(np.mean(v)) for name, v in self._stage_ms.items() if v},
+                latency_ms_p50=self._latencies_ms.quantile(0.50),
+                latency_ms_p95=self._latencies_ms.quantile(0.95),
+                stage_ms={name: total / count for name, (total, count) in self._stage_ms.items() if count},
                 source_state=self._source_state,
                 error=self._error,
                 error_in=self._error_in,
                 events=tuple(self._events),
                 gap_frames=self._gap_frames,
+                close_errors=tuple(self._close_errors),
             )
 
     # -- the capture thread ---------------------------------------------------------------------------
@@ -376,9 +420,11 @@ class Runner:
         with self._lock:
             self._processed += 1
             self._process_stamps.append(now)
-            self._latencies_ms.append((now - captured_at) * 1000.0)
+            self._latencies_ms.add((now - captured_at) * 1000.0)
             for name, ms in result.timings_ms.items():
-                self._stage_ms.setdefault(name, deque(maxlen=RECENT)).append(ms)
+                total = self._stage_ms.setdefault(name, [0.0, 0])
+                total[0] += ms
+                total[1] += 1
 
     def _write_gap(self, frame: Frame) -> None:
         """A stand-in frame of a lost source: no processor sees it, the sinks log it as a frame with no face."""
@@ -390,10 +436,22 @@ class Runner:
             self._gap_frames += 1
 
     def _close_sinks(self, reason: str | None) -> None:
+        """Close every sink once; a second caller waits until the first has closed them (so `done` means closed)."""
         with self._lock:
-            if self._sinks_closed:
-                return
+            closing_elsewhere = self._sinks_closed
             self._sinks_closed = True
+        if closing_elsewhere:
+            self._sinks_done.wait()
+            return
+        try:
+            self._close_each_sink(reason)
+        finally:
+            self._sinks_done.set()
+
+    def _close_each_sink(self, reason: str | None) -> None:
         for sink in self.sinks:
-            with contextlib.suppress(Exception):  # the other sinks must still close
+            try:
                 sink.close(reason)
+            except Exception as exc:  # the other sinks must still close; this one's failure is kept and reported
+                with self._lock:
+                    self._close_errors.append(f"closing {type(sink).__name__}: {type(exc).__name__}: {exc}")

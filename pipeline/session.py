@@ -180,6 +180,7 @@ class Session:
             if self._stop is not None:
                 return self._stop
             self._stop = stop or self.poll() or Stop(StopReason.STAGE_ERROR, "stopped by an error in fertui")
+        started = time.monotonic()
         self.runner.stop(timeout=timeout, reason=self._stop.text)
         lab: dict[str, object] = {}
         if self.streams is not None:
@@ -188,11 +189,21 @@ class Session:
         if self.events is not None:
             self.events.close()
             lab["events_file"] = self.events.describe()
+        close_errors = list(self.runner.stats().close_errors)
         if self.log is not None:
-            self.log.close(self._stop.text)
-            self.log.update_metadata(
-                source=self.source.describe(), run=self.runner.stats().figures(), **lab, **metadata
-            )
+            # A write stuck past the timeout keeps the log open: the session still stops, and says so.
+            if not self.log.close_within(self._stop.text, max(0.0, timeout - (time.monotonic() - started))):
+                close_errors.append(f"{self.log.path}: a write was still stuck when the session stopped")
+            elif self.log.write_error:
+                close_errors.insert(0, self.log.write_error)
+            if self.log.closed:
+                self.log.update_metadata(
+                    source=self.source.describe(), run=self.runner.stats().figures(), **lab, **metadata
+                )
+        if close_errors and self._stop.reason is StopReason.FINISHED:
+            # The session ran to its end, but what it recorded may be incomplete: that is no success.
+            with self._lock:
+                self._stop = Stop(StopReason.DISK_FULL, close_errors[0])
         return self._stop
 
 

@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import threading
 import time
 from collections import Counter, defaultdict
@@ -92,8 +93,19 @@ def check_text_log_name(option: str, path: str | os.PathLike | None) -> None:
 
 
 def default_log_path(stem: str, fmt: str, folder: str | os.PathLike = ".") -> Path:
-    """`folder/fertui-<stem>-<date>-<time>.<fmt>`: the log a session writes when none is named."""
-    return Path(folder).expanduser() / f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    """`folder/fertui-<stem>-<date>-<time>-<pid>.<fmt>`: the log a session writes when none is named. The process
+    id keeps sessions started in the same second apart (`for f in *.mp4; do fertui analyze "$f" & done`)."""
+    return Path(folder).expanduser() / f"fertui-{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.{fmt}"
+
+
+def open_log_flags(overwrite: bool) -> int:
+    """os.open flags for a new log: O_EXCL, so a second writer on one path is refused rather than interleaved;
+    with `overwrite`, an existing file is truncated instead."""
+    return os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL) | getattr(os, "O_CLOEXEC", 0)
+
+
+def already_exists(path: str | os.PathLike) -> SinkError:
+    return SinkError(f"{os.fspath(path)} already exists; choose another --out or pass --overwrite")
 
 
 def meta_path_for(path: str | os.PathLike) -> Path:
@@ -116,7 +128,7 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     if path.is_dir():
         raise SinkError(f"cannot write log {path}: it is a folder")
     if path.exists() and not overwrite:
-        raise SinkError(f"{path} already exists; choose another --out or pass --overwrite")
+        raise already_exists(path)
     parent = path.parent
     existing = parent
     while not existing.exists() and existing != existing.parent:
@@ -131,16 +143,22 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
 
 
 def write_private_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (tmp file + os.replace), owner-only."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    """Replace `path` with `data` atomically (tmp file + os.replace), owner-only. The temporary name is unique to
+    this process and call, so two writers never write into one temporary file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -174,44 +192,72 @@ def encode_rows(
     return _encode_csv(rows, header=header, columns=columns) if fmt == "csv" else _encode_jsonl(rows)
 
 
-class EmotionTally:
-    """Per face_id: how many processed frames showed each label (for the end-of-run table and exports)."""
+FaceKey = int | tuple[str, int]
+"""A face of a session: its face_id in a video (a track), or (image file, face_id) among photos, whose ids restart
+in every image."""
 
-    def __init__(self) -> None:
-        self.counts: dict[int, Counter[str]] = defaultdict(Counter)
-        self.first_s: dict[int, float] = {}
-        self.last_s: dict[int, float] = {}
+
+def face_key(row: dict[str, object], per_image: bool = False) -> FaceKey | None:
+    """The face a log row belongs to (None for a row with no face); see FaceKey."""
+    face_id = row.get("face_id")
+    if face_id is None or face_id == "":
+        return None
+    number = int(cast(int, face_id))
+    return (str(row.get("source") or ""), number) if per_image else number
+
+
+def face_label(key: FaceKey) -> str:
+    """How a face is named to the user: "1" in a video, "hopper.jpg #1" among photos."""
+    return f"{key[0]} #{key[1]}" if isinstance(key, tuple) else str(key)
+
+
+def is_photo_log(rows: Iterable[dict[str, object]]) -> bool:
+    """Whether a log's faces come from several images (a folder of photos): face ids then restart per image."""
+    return len({row.get("source") for row in rows if face_key(row) is not None}) > 1
+
+
+class EmotionTally:
+    """Per face (see FaceKey): how many processed frames showed each label (for the end-of-run table and exports).
+
+    `per_image`: the frames are photos, so a face is (image, face_id), not face_id alone.
+    """
+
+    def __init__(self, per_image: bool = False) -> None:
+        self.per_image = per_image
+        self.counts: dict[FaceKey, Counter[str]] = defaultdict(Counter)
+        self.first_s: dict[FaceKey, float] = {}
+        self.last_s: dict[FaceKey, float] = {}
 
     def add(self, row: dict[str, object]) -> None:
-        face_id = row.get("face_id")
-        if face_id is None or face_id == "":
+        key = face_key(row, self.per_image)
+        if key is None:
             return
-        face_id = int(cast(int, face_id))
         label = row.get("emotion") or ""
-        self.counts[face_id][str(label) or "none"] += 1
+        self.counts[key][str(label) or "none"] += 1
         time_s = float(cast(float, row["time_s"]))
-        self.first_s.setdefault(face_id, time_s)
-        self.last_s[face_id] = time_s
+        self.first_s.setdefault(key, time_s)
+        self.last_s[key] = time_s
 
-    def summary(self) -> dict[int, dict[str, object]]:
-        """{face_id: {"frames", "first_s", "last_s", "share": {label: fraction of the face's frames}}}."""
-        out = {}
-        for face_id in sorted(self.counts):
-            counts = self.counts[face_id]
+    def summary(self) -> dict[FaceKey, dict[str, object]]:
+        """{face: {"frames", "first_s", "last_s", "share": {label: fraction of the face's frames}}}: tracks by id,
+        photos' faces in the order of their images."""
+        out: dict[FaceKey, dict[str, object]] = {}
+        for key in list(self.counts) if self.per_image else sorted(self.counts):
+            counts = self.counts[key]
             total = sum(counts.values())
             labels = [*EMOTIONS, UNCLEAR, *sorted(set(counts) - {*EMOTIONS, UNCLEAR})]
-            out[face_id] = {
+            out[key] = {
                 "frames": total,
-                "first_s": self.first_s[face_id],
-                "last_s": self.last_s[face_id],
+                "first_s": self.first_s[key],
+                "last_s": self.last_s[key],
                 "share": {label: counts[label] / total for label in labels if counts[label]},
             }
         return out
 
 
-def summarize_rows(rows: Iterable[dict[str, object]]) -> dict[int, dict[str, object]]:
-    """Per face_id share of time per emotion label, from log rows (see EmotionTally.summary)."""
-    tally = EmotionTally()
+def summarize_rows(rows: Iterable[dict[str, object]], *, per_image: bool = False) -> dict[FaceKey, dict[str, object]]:
+    """Per face share of time per emotion label, from log rows (see EmotionTally.summary)."""
+    tally = EmotionTally(per_image)
     for row in rows:
         tally.add(row)
     return tally.summary()
@@ -228,19 +274,41 @@ def _parse_cell(column: str, value: str) -> object:
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, object]]:
-    """Rows of a session log (CSV, JSON Lines or Parquet, told apart by content), typed like result_rows."""
+    """Rows of a session log (CSV, JSON Lines or Parquet, told apart by content), typed like result_rows.
+
+    A last line cut off mid-row (a writer killed while writing it) is left out, as the log format promises; a
+    row that is cut or malformed anywhere else raises ValueError naming it.
+    """
     from pipeline.parquet_log import is_parquet, read_parquet_log
 
     path = Path(path)
     if is_parquet(path):
         return read_parquet_log(path)
     with path.open(encoding="utf-8", newline="") as handle:
-        first = handle.readline()
-        handle.seek(0)
-        if first.startswith("{"):
-            return [json.loads(line) for line in handle if line.strip()]
-        reader = csv.DictReader(handle)
-        return [{c: _parse_cell(c, row[c]) for c in reader.fieldnames or ()} for row in reader]
+        text = handle.read()
+    if text.startswith("{"):
+        lines = text.splitlines()
+        rows = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                if number == len(lines) and not text.endswith("\n"):
+                    break  # the last line, cut off mid-row
+                raise ValueError(f"line {number} is not a JSON object") from None
+        return rows
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = reader.fieldnames or ()
+    rows = []
+    for row in reader:
+        if None in row or any(row.get(c) is None for c in columns):  # too many or too few fields
+            if reader.line_num == len(text.splitlines()) and not text.endswith("\n"):
+                break  # the last line, cut off mid-row
+            raise ValueError(f"line {reader.line_num} has {len(row) - (None in row)} of {len(columns)} fields")
+        rows.append({c: _parse_cell(c, row[c]) for c in columns})
+    return rows
 
 
 class SessionLog:
@@ -257,7 +325,9 @@ class SessionLog:
         *,
         overwrite: bool = False,
         landmarks: bool = False,
+        per_image: bool = False,
     ) -> None:
+        """`per_image`: the source's frames are photos; the summary then counts a face per image."""
         if fmt not in BATCH_FORMATS:
             raise SinkError(f"unknown log format {fmt!r} (choose csv, jsonl or parquet)")
         self.path = check_writable(path, overwrite=overwrite)
@@ -270,7 +340,7 @@ class SessionLog:
         self.rows_written = 0
         self.frames_written = 0
         self.write_error: str | None = None
-        self.tally = EmotionTally()
+        self.tally = EmotionTally(per_image)
         self.closed = False
         self._lock = threading.Lock()
         self._good_size = 0
@@ -283,10 +353,11 @@ class SessionLog:
             if fmt == "parquet":
                 from pipeline.parquet_log import ParquetRows
 
-                self._parquet = ParquetRows(self.path, self.columns, FILE_MODE)
+                self._parquet = ParquetRows(self.path, self.columns, FILE_MODE, overwrite=overwrite)
             else:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-                self._fd = os.open(self.path, flags, FILE_MODE)
+                self._fd = os.open(self.path, open_log_flags(overwrite), FILE_MODE)
+        except FileExistsError as exc:  # another session created it since check_writable: it is that one's log
+            raise already_exists(self.path) from exc
         except OSError as exc:
             raise SinkError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
         try:
@@ -337,21 +408,40 @@ class SessionLog:
             for row in rows:
                 self.tally.add(row)
 
-    def summary(self) -> dict[int, dict[str, object]]:
+    def summary(self) -> dict[FaceKey, dict[str, object]]:
         return self.tally.summary()
 
     def close(self, reason: str | None = None) -> None:
-        """Close the log and rewrite the metadata; a reason marks the session as interrupted."""
-        with self._lock:
+        """Close the log and rewrite the metadata; a reason marks the session as interrupted. A failure to close
+        the file (the last row group or the footer did not fit, or anything else) is kept in `write_error` and
+        marks the log interrupted, never raised."""
+        self.close_within(reason, None)
+
+    def close_within(self, reason: str | None, timeout: float | None) -> bool:
+        """`close`, giving up after `timeout` seconds of waiting for a write that is stuck: False, the log still
+        open (None: wait as long as it takes); True once the log is closed."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return False
+        try:
             if self.closed:
-                return
+                return True
             self.closed = True
+            close_error: str | None = None
             try:
                 self._close_file()
-            except OSError as exc:  # the last row group or the footer did not fit on the disk
-                self.write_error = self.write_error or f"cannot write {self.path}: {exc.strerror or exc}"
-            self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
+            except OSError as exc:
+                close_error = f"cannot write {self.path}: {exc.strerror or exc}"
+            except Exception as exc:
+                close_error = f"cannot close {self.path}: {type(exc).__name__}: {exc}"
+            finally:
+                if close_error is not None:
+                    self.write_error = self.write_error or close_error
+                    reason = reason or close_error
+                self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
             self._try_write_meta()
+            return True
+        finally:
+            self._lock.release()
 
     def _close_file(self) -> None:
         if self._parquet is not None:
@@ -385,8 +475,9 @@ class SessionLog:
                 self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 
     def _try_write_meta(self) -> None:
+        state = self._close_state or {"interrupted": True, "reason": NOT_CLOSED, "ended": None}
         try:
-            self._write_meta(**self._close_state)  # type: ignore[arg-type]  # the saved keyword arguments of close()
+            self._write_meta(**state)  # type: ignore[arg-type]  # the saved keyword arguments of close()
         except OSError as exc:
             self.write_error = self.write_error or f"cannot write {self.meta_path}: {exc.strerror or exc}"
 

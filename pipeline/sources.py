@@ -233,7 +233,13 @@ class FrameSource(ABC):
 
 
 class CameraSource(FrameSource):
-    """A camera by index (`0`) or device path (`/dev/video0`) through cv2.VideoCapture."""
+    """A camera by index (`0`) or device path (`/dev/video0`) through cv2.VideoCapture.
+
+    Only the thread that opens and reads the camera (the capture thread, which also reopens it after a loss)
+    touches the VideoCapture. What it negotiated (resolution, fps) is published as one immutable snapshot at
+    open, which `describe` (called from the UI thread) reads: a reconnect that releases the capture meanwhile
+    cannot pull it away under the reader.
+    """
 
     live = True
 
@@ -251,6 +257,7 @@ class CameraSource(FrameSource):
         self.name = f"camera {device}"
         self.requested = {"width": width, "height": height, "fps": fps}
         self._capture: cv2.VideoCapture | None = None
+        self._negotiated: tuple[list[int], float | None] | None = None  # (resolution, fps), replaced whole
         self._index = 0
 
     def _open(self) -> None:
@@ -269,6 +276,8 @@ class CameraSource(FrameSource):
         if fps:
             capture.set(cv2.CAP_PROP_FPS, fps)
         self._capture = capture
+        resolution = [int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))]
+        self._negotiated = (resolution, float(capture.get(cv2.CAP_PROP_FPS)) or None)
 
     def _next(self) -> Frame | None:
         assert self._capture is not None
@@ -281,18 +290,16 @@ class CameraSource(FrameSource):
         return frame
 
     def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
+        capture, self._capture = self._capture, None
+        self._negotiated = None
+        if capture is not None:
+            capture.release()
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
-        if self._capture is not None:
-            info["resolution"] = [
-                int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            ]
-            info["fps"] = float(self._capture.get(cv2.CAP_PROP_FPS)) or None
+        negotiated = self._negotiated  # one read of the published snapshot; the capture itself is not touched
+        if negotiated is not None:
+            info["resolution"], info["fps"] = list(negotiated[0]), negotiated[1]
         info["requested"] = self.requested
         return info
 

@@ -6,6 +6,7 @@ Real portraits and generated media come from tests/media.py.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 # Lab Streaming Layer finds streams by multicast: keep every test's discovery on this machine. liblsl reads the
@@ -17,8 +18,8 @@ import cv2  # noqa: E402 - after LSLAPICFG
 import numpy as np  # noqa: E402 - after LSLAPICFG
 import pytest  # noqa: E402 - after LSLAPICFG
 
+from tests.make_tiny_models import TINY_MODELS  # noqa: E402 - after LSLAPICFG
 from tests.media import moving_portrait_frames, portrait, write_video  # noqa: E402 - after LSLAPICFG
-from tests.model_fixtures import make_tiny_models_dir  # noqa: E402 - after LSLAPICFG
 
 # Each test module's kind, so a quick subset runs alone (`uv run pytest -m unit`). Unlisted modules are unit tests:
 # functions and classes on real inputs, in this process.
@@ -64,7 +65,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
-    return make_tiny_models_dir(tmp_path_factory.mktemp("models"), unclear={"metric": "margin", "threshold": 0.05})
+    """A copy of the committed tiny model (tests/data/tiny-models, made by tests/make_tiny_models.py): a real
+    TFLite file and card, loaded without TensorFlow and without training anything."""
+    return Path(shutil.copytree(TINY_MODELS, tmp_path_factory.mktemp("models") / "tiny-models"))
 
 
 @pytest.fixture(scope="session")

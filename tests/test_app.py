@@ -108,11 +108,17 @@ async def test_space_pauses_and_resumes_processing(tmp_path):
         await wait_for_panels(pilot)
         await pilot.press("space")
         assert app.paused is True and app.runner.paused is True
-        await pilot.pause(0.2)
-        frozen = app.runner.stats().frames_processed
-        await pilot.pause(0.4)
+        # Events, not durations: once the processing thread has discarded a frame, nothing in flight is left;
+        # then frames keep arriving (and are discarded) while nothing more is processed.
+        await wait_until(
+            pilot, lambda: app.runner.stats().paused_skipped >= 1, what="the pause taking hold", timeout=30
+        )
+        frozen, skipped = app.runner.stats().frames_processed, app.runner.stats().paused_skipped
+        await wait_until(
+            pilot, lambda: app.runner.stats().paused_skipped >= skipped + 3, what="frames while paused", timeout=30
+        )
         assert app.runner.stats().frames_processed == frozen
-        assert "PAUSED" in str(app.query_one("#status").render())
+        await wait_until(pilot, lambda: "PAUSED" in str(app.query_one("#status").render()), what="PAUSED shown")
         await pilot.press("space")
         assert app.paused is False
         await wait_until(pilot, lambda: app.runner.stats().frames_processed > frozen, what="processing again")
@@ -126,9 +132,15 @@ async def test_r_toggles_recording(tmp_path):
         assert app.recording and log.recording and log.rows_written > 0
         await pilot.press("r")
         assert app.recording is False and log.recording is False
-        await pilot.pause(0.1)
-        rows = log.rows_written
-        await pilot.pause(0.4)
+        # A frame already being written may still land; once a later frame is processed, none can.
+        processed = app.runner.stats().frames_processed
+        await wait_until(
+            pilot, lambda: app.runner.stats().frames_processed >= processed + 2, what="a later frame", timeout=30
+        )
+        rows, processed = log.rows_written, app.runner.stats().frames_processed
+        await wait_until(
+            pilot, lambda: app.runner.stats().frames_processed >= processed + 3, what="more frames", timeout=30
+        )
         assert log.rows_written == rows
         await pilot.press("r")
         await wait_until(pilot, lambda: log.rows_written > rows, what="recording again")

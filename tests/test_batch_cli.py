@@ -267,6 +267,71 @@ def test_nothing_to_analyze_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no videos or photo folders found" in done.stderr
 
 
+def test_a_closed_output_does_not_stop_the_work(study: Path, tiny_models_dir: Path, tmp_path: Path) -> None:
+    # `fertui batch ... 2>&1 | head -1`: the reader of the progress lines goes away after the first one.
+    out = tmp_path / "out"
+    inputs = [str(study / "p01" / "interview.avi"), str(study / "p02" / "interview.avi")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "batch", *inputs, "--out", str(out), "--jobs", "1"]
+        + ["--models", str(tiny_models_dir)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    process.stderr.close()  # the reader is gone before anything is written
+    assert process.wait(timeout=300) == 0
+    rows = manifest(out)
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "p01/interview.avi": "done",
+        "p02/interview.avi": "done",
+    }, "every queued input ran and was recorded"
+    assert (out / "p01" / "interview.avi.csv").is_file() and (out / "p02" / "interview.avi.csv").is_file()
+
+
+def test_a_manifest_that_cannot_be_written_stops_the_batch_in_one_line(
+    study: Path, tiny_models_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from pipeline.batch import manifest as manifest_module
+    from tui.cli import main
+
+    real_write = manifest_module.write_private_atomic
+    calls = []
+
+    def write_until_the_disk_fills(path: Path, data: bytes) -> None:
+        calls.append(1)
+        if len(calls) > 1:  # the plan is recorded; the first finished input's outcome does not fit
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(manifest_module, "write_private_atomic", write_until_the_disk_fills)
+    inputs = [str(study / "p01" / "interview.avi"), str(study / "p02" / "interview.avi")]
+    code = main(["batch", *inputs, "--out", str(tmp_path / "out"), "--jobs", "1", "--models", str(tiny_models_dir)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fertui: batch stopped: cannot write ") and "No space left on device" in last
+    assert "Traceback" not in err
+    assert len(calls) == 2, "no input finished after the failure went unrecorded"
+
+
+def test_a_corrupt_manifest_is_one_line_and_exit_2(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.csv").write_bytes(b"input,status\n\xff\xfe\x00garbage\n")
+    done = fertui("batch", str(study), "--out", str(out))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "is not a manifest fertui can read" in done.stderr
+
+
+def test_a_manifest_path_taken_by_a_folder_is_one_line_and_exit_2(study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "manifest.csv").mkdir(parents=True)
+    done = fertui("batch", str(study), "--out", str(out))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "manifest.csv is not a file" in done.stderr
+
+
 # -- Dask -------------------------------------------------------------------------------------------------------
 
 

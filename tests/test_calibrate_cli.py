@@ -23,6 +23,7 @@ needs_data = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not
 def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_cards_calibration(tmp_path, capsys):
     models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
     before = (models / MODEL_CARD).read_text()
+    assert read_model_card(models).calibration_labels == "ferplus", "the shipped card is calibrated by FER+"
     assert main(["calibrate", "--models", str(models), "--limit", "54", "--coverage", "0.8"]) == 0
     out = capsys.readouterr().out
     assert "expected calibration error on test" in out and "risk-coverage" in out
@@ -39,11 +40,12 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
     # The split's own images are reported as the app classifies a face in a video frame (the model's budget of
     # alignments), and as one crop beside.
     frame_crops = video_jitter_crops(EngineConfig(), EmotionClassifier.load(models))
-    assert f"### test split (fer2013 labels, 54 faces, {frame_crops} alignment jitters averaged)" in text
+    assert card.temperature["labels"] == card.unclear["labels"] == "ferplus", "by the card's own labels"
+    assert f"### test split (ferplus labels, 54 faces, {frame_crops} alignment jitters averaged)" in text
     assert f"| direct (the 48x48 images, {frame_crops} jitters) | 54 |" in text
     assert "| direct (the 48x48 images, one crop) | 54 |" in text
     assert card.files == read_model_card(MODELS_DIR).files, "the model file is not touched"
-    assert (models / "confusion-test-fer2013.png").read_bytes().startswith(b"\x89PNG")
+    assert (models / "confusion-test-ferplus.png").read_bytes().startswith(b"\x89PNG")
 
     classifier = EmotionClassifier.load(models)
     assert classifier.temperature == pytest.approx(temperature["value"])
@@ -70,9 +72,11 @@ def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_c
 
 
 @needs_data
-def test_a_model_of_the_ferplus_votes_is_calibrated_by_the_ferplus_majority(tmp_path, capsys):
-    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
-    assert main(["calibrate", "--models", str(models), "--limit", "27", "--labels", "ferplus"]) == 0
+def test_a_model_of_the_ferplus_votes_is_calibrated_by_the_ferplus_majority_into_a_new_folder(tmp_path, capsys):
+    before = (MODELS_DIR / MODEL_CARD).read_bytes()
+    models = tmp_path / "models"
+    assert main(["calibrate", "--out", str(models), "--limit", "27", "--labels", "ferplus"]) == 0
+    assert (MODELS_DIR / MODEL_CARD).read_bytes() == before, "the installed card is read, not rewritten"
     card = read_model_card(models)
     assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
     text = (models / MODEL_CARD).read_text()
@@ -87,3 +91,31 @@ def test_calibrate_refuses_a_coverage_outside_0_to_1(capsys):
     assert main(["calibrate", "--coverage", "1.5"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fertui: --coverage") and err.count("\n") == 1
+
+
+def test_a_bare_calibrate_leaves_the_shipped_card_byte_identical(capsys):
+    before = (MODELS_DIR / MODEL_CARD).read_bytes()
+    assert main(["calibrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fertui: calibrate writes a model card: name a new folder with --out")
+    assert err.count("\n") == 1
+    assert (MODELS_DIR / MODEL_CARD).read_bytes() == before
+
+
+def test_calibrate_refuses_labels_other_than_the_cards_in_one_line(tmp_path, capsys):
+    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
+    before = (models / MODEL_CARD).read_bytes()
+    assert read_model_card(models).calibration_labels == "ferplus"
+    assert main(["calibrate", "--models", str(models), "--labels", "fer2013"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fertui: --labels fer2013: this model is calibrated by the ferplus labels")
+    assert err.count("\n") == 1
+    assert (models / MODEL_CARD).read_bytes() == before
+
+
+def test_calibrate_out_must_be_a_new_folder(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("x")
+    assert main(["calibrate", "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert "exists and is not an empty folder" in err and err.count("\n") == 1

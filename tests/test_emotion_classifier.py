@@ -208,3 +208,22 @@ def test_an_ensemble_averages_its_members_and_checks_every_file(tmp_path):
         EmotionClassifier.load(ensemble_dir)
     with pytest.raises(ModelError, match="not a fertui model card"):
         ModelCard.from_json({**card.to_json(), "members": ["emotion.tflite", "missing.tflite"]})
+
+
+def test_the_committed_tiny_model_loads_without_tensorflow() -> None:
+    # The end-to-end tests run this file (tests/make_tiny_models.py makes it): no TensorFlow, no training.
+    import subprocess
+    import sys
+
+    from tests.make_tiny_models import TINY_MODELS
+
+    code = (
+        "import sys, numpy as np; from pipeline.emotion.classifier import EmotionClassifier; "
+        f"c = EmotionClassifier.load({str(TINY_MODELS)!r}); "
+        "p = c.face_probabilities(np.zeros((1, 1, 48, 48), np.uint8)); "
+        "assert p.shape == (1, 7) and abs(float(p.sum()) - 1) < 1e-3; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert sum(path.stat().st_size for path in TINY_MODELS.iterdir()) < 64_000, "a few KB, committed"

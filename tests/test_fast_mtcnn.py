@@ -248,3 +248,20 @@ def test_close_ends_the_pyramid_threads_and_a_later_detection_starts_them_again(
     assert len(pyramid_threads()) == before
     assert len(detector.detect(hopper)) == 1
     detector.close()
+
+
+def test_pnet_interpreters_are_bounded_over_photos_of_many_sizes() -> None:
+    # A folder of photos in many sizes: one P-Net interpreter per pyramid level size, never dropped, grew the
+    # process until it ran out of memory. Only the last frame size's levels keep theirs; faces are found as before.
+    from pipeline.detector.fast_mtcnn import level_sizes, pyramid_scales
+
+    detector = FastMTCNN(warmup_size=None)
+    face = cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2RGB)
+    for i in range(8):
+        width, height = 400 + 37 * i, 300 + 23 * i
+        canvas = background((width, height)).copy()
+        paste(canvas, face, 10, 10, 200)
+        assert len(detector.detect(canvas)) == 1, (width, height)
+        levels = level_sizes(height, width, pyramid_scales(height, width, detector.min_face_size, 0.709))
+        assert sorted(detector._pnet.planned_shapes) == sorted((1, h, w, 3) for h, w in levels)
+    detector.close()

@@ -92,3 +92,49 @@ def test_the_signal_catcher_records_the_first_signal_and_hands_it_on():
     assert signals.received == signal.SIGTERM and seen == [signal.SIGTERM]
     assert signals.stop == Stop.from_signal(signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) == before  # put back as it was
+
+
+def test_a_log_whose_last_flush_fails_is_recorded_and_fails_the_session(tmp_path):
+    # A Parquet log's last row group or footer can fail with more than OSError (here pyarrow's ValueError):
+    # the error goes to the sidecar and the exit code; Session.stop neither raises nor reports success.
+    source = CountingSource(20)
+    stage = BoxFinder()
+    metadata = session_metadata("test", source, EngineConfig(), [stage])
+    log = SessionLog(tmp_path / "session.parquet", "parquet", metadata)
+    assert log._parquet is not None
+    real_close = log._parquet.close
+
+    def failing_close() -> None:
+        real_close()
+        raise ValueError("Table schema does not match schema used to create file")
+
+    log._parquet.close = failing_close  # type: ignore[method-assign]
+    session = Session(source, [stage], log)
+    session.start()
+    assert session.wait(10.0)
+    stop = session.stop()
+    assert stop.reason is StopReason.DISK_FULL and stop.exit_code == 1
+    assert stop.text == f"cannot close {log.path}: ValueError: Table schema does not match schema used to create file"
+    meta = _meta(session)
+    assert meta["interrupted"] is True and meta["reason"] == stop.text and meta["write_error"] == stop.text
+    assert meta["run"]["frames_processed"] == 20, "the metadata is still completed after the failed close"
+
+
+def test_a_sink_that_fails_to_close_is_reported_not_swallowed(tmp_path):
+    class BrokenSink:
+        def write(self, result) -> None:
+            pass
+
+        def close(self, reason=None) -> None:
+            raise RuntimeError("events file vanished")
+
+    source = CountingSource(5)
+    stage = BoxFinder()
+    metadata = session_metadata("test", source, EngineConfig(), [stage])
+    session = Session(source, [stage], SessionLog(tmp_path / "s.csv", "csv", metadata), extra_sinks=[BrokenSink()])
+    session.start()
+    assert session.wait(10.0)
+    stop = session.stop()
+    assert stop.exit_code == 1 and stop.text == "closing BrokenSink: RuntimeError: events file vanished"
+    meta = _meta(session)
+    assert meta["run"]["close_errors"] == [stop.text] and meta["rows"] == 5

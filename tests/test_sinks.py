@@ -176,3 +176,82 @@ def test_summary_gives_each_face_its_share_of_time() -> None:
     assert summary[1]["frames"] == 10
     assert summary[1]["share"] == {"happy": pytest.approx(0.7), "sad": pytest.approx(0.3)}
     assert summary[2]["share"] == {"unclear": 1.0}
+
+
+def test_a_second_writer_on_one_path_is_refused_and_the_first_log_stays_whole(tmp_path: Path, monkeypatch) -> None:
+    # Two sessions both pass check_writable before either creates the file (the race of
+    # `for f in p*/session.mp4; do fertui analyze "$f" --out same.csv & done`): opening the log decides.
+    import pipeline.sinks as sinks
+
+    path = tmp_path / "shared.csv"
+    monkeypatch.setattr(sinks, "check_writable", lambda p, *, overwrite=False: Path(p))
+    first = SessionLog(path, "csv", {"source": "first"})
+    first.write(result(0, (face(1, 3),)))
+    with pytest.raises(SinkError, match=r"shared\.csv already exists; choose another --out or pass --overwrite"):
+        SessionLog(path, "csv", {"source": "second"})
+    first.write(result(1, (face(1, 3),)))
+    first.close()
+    assert [row["frame"] for row in read_log(path)] == [0, 1], "the first log was not truncated nor interleaved"
+    meta = json.loads(first.meta_path.read_text())
+    assert meta["source"] == "first" and meta["interrupted"] is False
+
+
+def test_overwrite_still_replaces_an_existing_log(tmp_path: Path) -> None:
+    path = tmp_path / "again.csv"
+    with SessionLog(path, "csv", {}) as log:
+        log.write(result(0))
+        log.write(result(1))
+    with SessionLog(path, "csv", {}, overwrite=True) as log:
+        log.write(result(0))
+    assert len(read_log(path)) == 1
+
+
+def test_atomic_writes_use_a_temporary_name_of_their_own(tmp_path: Path, monkeypatch) -> None:
+    import pipeline.sinks as sinks
+
+    seen: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(sinks.os, "replace", lambda src, dst: (seen.append(os.fspath(src)), real_replace(src, dst)))
+    target = tmp_path / "meta.json"
+    sinks.write_private_atomic(target, b"one")
+    sinks.write_private_atomic(target, b"two")
+    assert len(set(seen)) == 2 and all(str(os.getpid()) in name for name in seen)
+    assert target.read_bytes() == b"two" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_default_log_names_of_two_processes_in_one_second_differ(tmp_path: Path) -> None:
+    from pipeline.sinks import default_log_path
+
+    name = default_log_path("demo", "csv", tmp_path).name
+    assert name.startswith("fertui-demo-") and name.endswith(f"-{os.getpid()}.csv")
+
+
+def test_photo_summaries_count_a_face_per_image_not_per_id(tmp_path: Path) -> None:
+    from pipeline.report import render_report
+    from pipeline.sinks import is_photo_log
+
+    def photo(index: int, name: str, faces: tuple[Face, ...]) -> FrameResult:
+        frame = Frame(index, float(index), 1_700_000_000.0, np.zeros((8, 8, 3), np.uint8), name)
+        return FrameResult(frame, faces)
+
+    path = tmp_path / "photos.csv"
+    with SessionLog(path, "csv", {}, per_image=True) as log:
+        log.write(photo(0, "a.jpg", (face(1, 3), face(2, 4))))
+        log.write(photo(1, "b.jpg", (face(1, 0),)))
+    assert list(log.summary()) == [("a.jpg", 1), ("a.jpg", 2), ("b.jpg", 1)]
+    rows = read_log(path)
+    assert is_photo_log(rows)
+    assert summarize_rows(rows, per_image=True) == log.summary()
+    drawn = render_report(rows, tmp_path / "photos.png")
+    assert drawn["per_image"] and drawn["faces_total"] == 3 and drawn["faces"] == list(log.summary())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_log_cut_mid_row_reads_without_its_last_row(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"cut.{fmt}"
+    with SessionLog(path, fmt, {}) as log:
+        for index in range(3):
+            log.write(result(index, (face(1, 3),)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 25])  # the writer was killed inside the last row
+    assert [row["frame"] for row in read_log(path)] == [0, 1]

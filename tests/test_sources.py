@@ -164,6 +164,36 @@ def test_camera_that_does_not_exist_is_refused() -> None:
         open_source("97").open()
 
 
+def test_camera_describe_reads_a_snapshot_and_never_the_capture(moving_video) -> None:
+    # The UI thread calls describe() four times a second while the capture thread may release the capture and
+    # set it to None on a reconnect: describe must not touch the VideoCapture at all.
+    path, _ = moving_video
+    source = CameraSource(str(path))  # a device path OpenCV opens: a real VideoCapture, 320x240
+    source.open()
+    real = source._capture
+
+    class CaptureThreadOnly:
+        """The capture as the capture thread owns it: any other use is a race."""
+
+        def read(self):
+            return real.read()
+
+        def release(self) -> None:
+            real.release()
+
+        def get(self, prop: int) -> float:
+            raise AssertionError("describe() touched the VideoCapture")
+
+    source._capture = CaptureThreadOnly()
+    info = source.describe()
+    assert info["resolution"] == [320, 240] and info["fps"] == pytest.approx(10.0)
+    assert source.read() is not None
+    source.reopen()  # what the capture thread does after a loss: release, then open again
+    assert source.describe()["resolution"] == [320, 240]
+    source.close()
+    assert "resolution" not in source.describe(), "a closed camera reports no settings, and does not fail"
+
+
 def test_truncated_video_ends_early_and_says_how_far_it_got(moving_video, tmp_path: Path) -> None:
     path, _ = moving_video
     data = path.read_bytes()

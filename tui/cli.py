@@ -16,6 +16,8 @@ from pipeline.errors import FertuiError
 from tui import live
 
 EXIT_BAD_INPUT = 2
+DEBUG_ENV = "FERTUI_DEBUG"
+"""Set (to anything) to let an error that is not fertui's own end in its full traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,29 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # not fertui's own: still one line, and the traceback where it can be read
+        if os.environ.get(DEBUG_ENV):
+            raise
+        where = save_traceback()
+        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        hint = f"the traceback is in {where}" if where else "the traceback could not be saved"
+        print(f"fertui: {type(exc).__name__}: {detail} ({hint}; {DEBUG_ENV}=1 prints it)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def save_traceback() -> str | None:
+    """Write the current exception's traceback to an owner-only file in the temporary folder; its path."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="fertui-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"fertui {' '.join(sys.argv[1:])}\n")
+            traceback.print_exc(file=handle)
+    except OSError:
+        return None
+    return path
 
 
 def main_exit() -> None:

@@ -11,22 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.sinks import log_format_for
+from tui import defaults
 from tui.graphics.detect import RENDER_CHOICES, RenderMode, TerminalGraphics, choose_mode
 from tui.graphics.sixel import PALETTE_SIZES, PaletteSize
 from tui.render import COLOR_MODES, ColorDepth
 
-LOCAL_FPS = 20.0
-LOCAL_COLORS: ColorDepth = "5"  # 5 bits: bounded distinct styles, ~45 KB a frame at 80x30 cells (benchmarks/app.py)
+LOCAL_FPS = defaults.LOCAL_FPS
+LOCAL_COLORS: ColorDepth = defaults.LOCAL_COLORS
 LOCAL_BUDGET = 4_000_000  # bytes per second: a local terminal rarely needs governing
-SSH_FPS = 12.0
-SSH_COLORS: ColorDepth = "4"
+SSH_FPS = defaults.SSH_FPS
+SSH_COLORS: ColorDepth = defaults.SSH_COLORS
 SSH_BUDGET = 600_000  # bytes per second: about 5 Mbit/s before `ssh -C` compression
 SSH_TEXTUAL_FPS = "30"  # Textual's own screen-update cap over SSH (its default is 60)
-# Pixel modes send a whole image per frame (tens of KB at 320x240, benchmarks/app.py): over SSH they start
-# slow and coarse, and the governor steps them down from there; locally they aim for the source's rate.
-SSH_PIXEL_FPS = 8.0
-SSH_PALETTE: PaletteSize = "64"
-LOCAL_PALETTE: PaletteSize = "256"
+SSH_PIXEL_FPS = defaults.SSH_PIXEL_FPS
+SSH_PALETTE: PaletteSize = defaults.SSH_PALETTE
+LOCAL_PALETTE: PaletteSize = defaults.LOCAL_PALETTE
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,23 @@ from pipeline.commands import (
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     from pipeline.emotion import MODELS_DIR
+    from tui import defaults as display  # the app's own defaults (tui.config), without loading Textual
 
     parser.add_argument("--demo", action="store_true", help="run on the built-in demo (no camera needed)")
     parser.add_argument("--source", default=None, help='camera ("0", "/dev/video0"), video, image, folder or "demo"')
-    parser.add_argument("--fps", type=float, default=None, help="display frame rate (default: 20, over SSH 12)")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help=f"display frame rate (default: {display.LOCAL_FPS:g}, over SSH {display.SSH_FPS:g}, "
+        f"{display.SSH_PIXEL_FPS:g} for Sixel or Kitty)",
+    )
     parser.add_argument(
         "--colors",
         choices=("8", "6", "5", "4", "256"),
         default=None,
-        help="bits per colour channel, or the 256-colour palette (default: 6, over SSH 5)",
+        help=f"bits per colour channel, or the 256-colour palette (default: {display.LOCAL_COLORS}, "
+        f"over SSH {display.SSH_COLORS})",
     )
     parser.add_argument(
         "--render",
@@ -36,7 +44,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="video as halfblock (default, any terminal), sixel, kitty, or auto (what the terminal answers for)",
     )
     parser.add_argument(
-        "--palette", default=None, metavar="N", help="Sixel colours: 256 or 64 (default: 256, over SSH 64)"
+        "--palette",
+        default=None,
+        metavar="N",
+        help=f"Sixel colours: 256 or 64 (default: {display.LOCAL_PALETTE}, over SSH {display.SSH_PALETTE})",
     )
     parser.add_argument("--size", default=None, metavar="COLSxROWS", help="largest video size in cells, e.g. 80x24")
     parser.add_argument("--export-dir", type=Path, default=Path("."), help="where e and s write (default: here)")

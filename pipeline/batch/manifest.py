@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from pipeline.batch.task import TaskSummary
+from pipeline.errors import FertuiError
 from pipeline.sinks import write_private_atomic
 
 MANIFEST_COLUMNS = (
@@ -33,15 +34,29 @@ def manifest_name(shard: tuple[int, int] | None) -> str:
     return "manifest.csv" if shard is None else f"manifest-shard-{shard[0]}-of-{shard[1]}.csv"
 
 
+class ManifestError(FertuiError):
+    """The manifest cannot be read or written: the batch's own bookkeeping, so the batch stops (one line)."""
+
+
 class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows: dict[str, dict[str, str]] = {}
+        if path.exists() and not path.is_file():
+            raise ManifestError(f"{path} is not a file; move it away or choose another --out")
         if path.is_file():
-            with path.open(encoding="utf-8", newline="") as handle:
-                for row in csv.DictReader(handle):
-                    if row.get("input"):
-                        self.rows[row["input"]] = {c: row.get(c) or "" for c in MANIFEST_COLUMNS}
+            try:
+                with path.open(encoding="utf-8", newline="") as handle:
+                    for row in csv.DictReader(handle):
+                        if row.get("input"):
+                            self.rows[row["input"]] = {c: row.get(c) or "" for c in MANIFEST_COLUMNS}
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise ManifestError(
+                    f"{path} is not a manifest fertui can read ({type(exc).__name__}: {exc}); "
+                    "move it away or choose another --out"
+                ) from None
+            except OSError as exc:
+                raise ManifestError(f"cannot read {path}: {exc.strerror or exc}") from None
 
     def status(self, name: str) -> str | None:
         row = self.rows.get(name)
@@ -74,4 +89,7 @@ class Manifest:
         writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows[name] for name in sorted(self.rows))
-        write_private_atomic(self.path, buffer.getvalue().encode("utf-8"))
+        try:
+            write_private_atomic(self.path, buffer.getvalue().encode("utf-8"))
+        except OSError as exc:
+            raise ManifestError(f"cannot write {self.path}: {exc.strerror or exc}") from exc

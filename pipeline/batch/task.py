@@ -29,7 +29,7 @@ from pipeline.emotion import MODELS_DIR
 from pipeline.engine import EngineConfig
 from pipeline.errors import FertuiError
 from pipeline.events import EventsLog, events_path_for, read_events
-from pipeline.sinks import make_private_dir, meta_path_for, write_private_atomic
+from pipeline.sinks import FaceKey, make_private_dir, meta_path_for, write_private_atomic
 
 if TYPE_CHECKING:
     from pipeline.processors.base import Processor
@@ -181,7 +181,7 @@ def _start_attempt(settings: BatchSettings, item: BatchInput) -> int:
     return attempt
 
 
-def _faces(tally_summary: dict[int, dict[str, object]], stills: bool) -> int:
+def _faces(tally_summary: dict[FaceKey, dict[str, object]], stills: bool) -> int:
     """Faces found: tracks in a video; in a folder of photos (ids restart per photo), faces over all photos."""
     if stills:
         return sum(int(str(face["frames"])) for face in tally_summary.values())

@@ -81,9 +81,23 @@ def check_jitter_crops(crops: int | None) -> None:
 
 
 def say(line: str, *, err: bool = True) -> None:
-    """Print one line, surviving a terminal that has gone away (SIGHUP after an SSH drop)."""
+    """Print one line, surviving a terminal that has gone away (SIGHUP after an SSH drop, `2>&1 | head`)."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        mute_stream(stream)
+
+
+def mute_stream(stream) -> None:
+    """Point a stream whose reader went away at /dev/null, so that what is still buffered, later lines and the
+    interpreter's last flush neither fail nor turn the exit code into 120."""
     with contextlib.suppress(OSError, ValueError):
-        print(line, file=sys.stderr if err else sys.stdout, flush=True)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
 
 
 def open_checked_source(spec: str, **options: object):

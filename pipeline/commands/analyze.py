@@ -133,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
             if given_events is not None or args.lsl_markers:
                 events = EventsLog(events_path, create=True)
                 events.add(*(given_events or ()))
-            log = SessionLog(out, fmt, metadata, overwrite=args.overwrite, landmarks=config.landmarks)
+            log = SessionLog(
+                out, fmt, metadata, overwrite=args.overwrite, landmarks=config.landmarks, per_image=source.stills
+            )
         except SinkError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
@@ -230,21 +232,25 @@ def print_summary(log, console) -> None:
     from rich.table import Table
 
     from pipeline.labels import EMOTIONS, UNCLEAR
+    from pipeline.sinks import face_label
 
     summary = log.summary()
-    table = Table(title=f"{log.frames_written} frames, {len(summary)} face(s): share of frames per emotion")
-    table.add_column("face", justify="right")
-    table.add_column("frames", justify="right")
-    table.add_column("seen (s)", justify="right")
+    if log.tally.per_image:
+        # Photos: face ids restart in every image, so a face is (image, id), and each is one observation.
+        images = len({key[0] for key in summary if isinstance(key, tuple)})
+        title = f"photos: {len(summary)} face(s) over {images} of {log.frames_written} image(s): emotion per face"
+    else:
+        title = f"{log.frames_written} frames, {len(summary)} face(s): share of frames per emotion"
+    table = Table(title=title)
+    table.add_column("image #face" if log.tally.per_image else "face", justify="right")
+    if not log.tally.per_image:
+        table.add_column("frames", justify="right")
+        table.add_column("seen (s)", justify="right")
     for label in (*EMOTIONS, UNCLEAR):
         table.add_column(label, justify="right")
-    for face_id, info in summary.items():
+    for key, info in summary.items():
         share = info["share"]
-        table.add_row(
-            str(face_id),
-            str(info["frames"]),
-            f"{info['first_s']:.1f}-{info['last_s']:.1f}",
-            *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)),
-        )
+        timing = () if log.tally.per_image else (str(info["frames"]), f"{info['first_s']:.1f}-{info['last_s']:.1f}")
+        table.add_row(face_label(key), *timing, *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)))
     console.print(table)
     console.print(f"log: {log.path} ({log.rows_written} rows); metadata: {log.meta_path}")

@@ -6,13 +6,22 @@ Each input is one task: one session with a file source and a log, as `fertui ana
 from __future__ import annotations
 
 import argparse
-import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.commands import UsageError, add_jitter_crops_option, check_jitter_crops, require_train_extra, say
+from pipeline.commands import (
+    UsageError,
+    add_jitter_crops_option,
+    check_jitter_crops,
+    mute_stream,
+    require_train_extra,
+    say,
+)
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from pipeline.batch.inputs import BatchInput
     from pipeline.batch.manifest import Manifest
     from pipeline.batch.task import BatchSettings, TaskSummary
@@ -155,6 +164,7 @@ def _run_batch(
 
     from pipeline.batch.executors import DaskCluster, Executor, LocalPool
     from pipeline.batch.inputs import expected_frames
+    from pipeline.batch.manifest import ManifestError
     from pipeline.session import SignalCatcher, Stop
 
     to_run, not_run = _plan(args, inputs, settings, manifest)
@@ -179,24 +189,32 @@ def _run_batch(
         console=console,
     )
     stopped_at: float | None = None
-    with SignalCatcher() as signals, contextlib.suppress(OSError), progress:
-        task = progress.add_task("batch", total=sum(frames.values()) or None)
+    display = Display(progress)
+    with SignalCatcher() as signals:
+        display.start(total=sum(frames.values()) or None)
         executor.start(to_run)
         try:
             while executor.pending:
                 if signals.received is not None and stopped_at is None:
                     stopped_at = time.monotonic()
-                    progress.console.print(f"fertui batch: {Stop.from_signal(signals.received).text}; stopping")
+                    display.line(f"fertui batch: {Stop.from_signal(signals.received).text}; stopping")
                     executor.stop()
                 if stopped_at is not None and time.monotonic() - stopped_at > STOP_GRACE_S:
                     break
                 for summary in executor.finished(0.2):
-                    manifest.record(summary)
                     counts[summary.status] += 1
-                    progress.advance(task, frames.get(summary.input, 0))
-                    progress.console.print(_line(summary))
+                    display.advance(frames.get(summary.input, 0))
+                    display.line(_line(summary))
+                    try:
+                        manifest.record(summary)
+                    except ManifestError as exc:
+                        # The batch's own bookkeeping failed (the disk filled): stop rather than run inputs
+                        # whose outcome cannot be recorded. The running tasks end their sessions cleanly.
+                        executor.stop()
+                        raise ManifestError(f"batch stopped: {exc}; run the same command again when fixed") from exc
         finally:
             executor.close()
+            display.stop()
     say(
         f"fertui batch: {counts['done']} done, {counts['skipped']} skipped (already complete), "
         f"{counts['failed']} failed"
@@ -207,6 +225,40 @@ def _run_batch(
         say("fertui batch: run the same command again to do what is left")
         return 128 + signals.received
     return 1 if counts["failed"] else 0
+
+
+class Display:
+    """The batch's terminal side: a progress bar and one line per finished input. A reader that goes away
+    (`2>&1 | head`, a dropped SSH link) ends the display, never the work."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.alive = True
+        self._task: TaskID | None = None
+
+    def _guard(self, action: Callable[[], object]) -> None:
+        if not self.alive:
+            return
+        try:
+            action()
+        except (OSError, ValueError):
+            self.alive = False
+            mute_stream(self.progress.console.file)
+
+    def start(self, total: float | None) -> None:
+        self._task = self.progress.add_task("batch", total=total)
+        self._guard(self.progress.start)
+
+    def advance(self, frames: int) -> None:
+        if self._task is not None:
+            task = self._task
+            self._guard(lambda: self.progress.advance(task, frames))
+
+    def line(self, text: str) -> None:
+        self._guard(lambda: self.progress.console.print(text))
+
+    def stop(self) -> None:
+        self._guard(self.progress.stop)
 
 
 def _line(summary: TaskSummary) -> str:

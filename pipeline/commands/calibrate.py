@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pipeline.commands import UsageError, native_stderr_silenced
 
+LABEL_SETS = ("fer2013", "ferplus")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
@@ -14,9 +16,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "calibrate",
-        help="fit the temperature and choose the unclear rule on val through the app's photo path; rewrite the card",
+        help="fit the temperature and choose the unclear rule on val through the app's photo path; write the card "
+        "into --out (a copy of the models), or rewrite the card of the folder --models names",
     )
-    p.add_argument("--models", type=Path, default=MODELS_DIR, help="model folder (default: %(default)s)")
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help=f"model folder to calibrate (default: the installed {MODELS_DIR}, which is read, never rewritten); "
+        "without --out, its card is rewritten in place",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="a new folder: the models are copied there and the copy's card is rewritten (needed unless --models "
+        "names the folder to rewrite)",
+    )
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
     p.add_argument(
         "--coverage",
@@ -27,37 +43,87 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of each split")
     p.add_argument(
         "--labels",
-        choices=("fer2013", "ferplus"),
-        default="fer2013",
-        help="the labels the model answers to: fer2013 (default) or ferplus (a model trained on the FER+ votes)",
+        choices=LABEL_SETS,
+        default=None,
+        help="the labels the model answers to (default: the ones its card was calibrated by); a card calibrated "
+        "by the other set is refused",
     )
     p.set_defaults(handler=run)
+
+
+def checked_labels(card, labels: str | None) -> str:
+    """The label set to calibrate by: the card's own; --labels may only repeat it (or choose for an uncalibrated
+    card). A calibrated card and other labels would re-fit its temperature and unclear rule against the wrong truth."""
+    if card.temperature is None:
+        return labels or card.calibration_labels
+    if labels is not None and labels != card.calibration_labels:
+        raise UsageError(
+            f"--labels {labels}: this model is calibrated by the {card.calibration_labels} labels "
+            f"(its card's temperature.labels); calibrate it by those, or leave --labels out"
+        )
+    return card.calibration_labels
+
+
+def target_folder(models: Path | None, out: Path | None) -> tuple[Path, Path]:
+    """(the folder read, the folder whose card is written). The installed models are rewritten only when --models
+    names them; otherwise the card goes into a copy under --out."""
+    from pipeline.emotion import MODELS_DIR
+
+    source = models if models is not None else MODELS_DIR
+    if out is None:
+        if models is None:
+            raise UsageError(
+                f"calibrate writes a model card: name a new folder with --out DIR (the models in {MODELS_DIR} are "
+                "copied there), or --models DIR to rewrite that folder's card"
+            )
+        return source, source
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out}: exists and is not an empty folder")
+    return source, out
+
+
+def copy_models(source: Path, out: Path) -> None:
+    import shutil
+
+    try:
+        shutil.copytree(source, out, dirs_exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot copy the models there ({exc.strerror or exc})") from exc
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pipeline.emotion.evaluate import report_table, risk_coverage_table
+    from pipeline.emotion.model_card import MODEL_CARD, ModelCard
     from pipeline.emotion.release import calibrate_model_dir
+    from pipeline.model_files import ModelError
 
     if not 0.0 < args.coverage <= 1.0:
         raise UsageError("--coverage must be in (0, 1]")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    source, target = target_folder(args.models, args.out)
+    try:
+        labels = checked_labels(ModelCard.read(source), args.labels)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from exc
+    if target != source:
+        copy_models(source, target)
     console = Console()
     with console.status("val and test through the photo path (5-10 minutes on 2 cores)"), native_stderr_silenced():
         result = calibrate_model_dir(
-            args.models,
+            target,
             data=args.data,
             coverage=args.coverage,
             limit=args.limit,
-            labels=args.labels,
+            labels=labels,
             realworld=args.limit is None,  # the development set too, for a whole calibration
         )
     print_calibration(console, result)
     console.print(report_table(result["test_path"]))
     console.print(risk_coverage_table(result["test_path"]))
-    console.print(f"wrote {args.models / 'MODEL_CARD.md'}")
+    console.print(f"wrote {target / MODEL_CARD}")
     return 0
 
 

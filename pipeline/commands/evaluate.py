@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="K",
         help="direct path: average each image over K of the app's alignment jitters (default: as many as the app "
-        "gives a face in one video frame; 1: the image alone)",
+        "gives a face in one video frame; image i gets the slice video frame i gets, so every slice of the cycle "
+        "is scored; 1: the image alone)",
     )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")

@@ -47,5 +47,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
     marks = f", {drawn['events']} event(s) from {events_file.name}" if events else ""
-    print(f"report: {drawn['path']} ({len(cast(list, drawn['faces']))} face(s), {drawn['frames']} frames{marks})")
+    if drawn["per_image"]:
+        print(
+            f"report: {drawn['path']} (photos: {drawn['faces_total']} face(s) over {drawn['frames']} image(s){marks})"
+        )
+    else:
+        print(f"report: {drawn['path']} ({len(cast(list, drawn['faces']))} face(s), {drawn['frames']} frames{marks})")
     return 0

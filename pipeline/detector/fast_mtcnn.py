@@ -3,7 +3,8 @@
 What the package does per frame, and what we do instead:
 - it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we resize each level with OpenCV
   (area averaging in float32, as the package's tf.image.resize AREA, to 0.01 of a grey level; two levels at a
-  time) and run P-Net on each level in TFLite, one interpreter per level size;
+  time) and run P-Net on each level in TFLite, one interpreter per level size, kept for the last frame size only
+  (video keeps its size, so nothing is re-planned; photos of many sizes no longer grow memory with every size);
 - NMS decides which candidates survive and so where the final boxes land, so we apply the package's own rule
   (see `package_nms`) to the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes to a pyramid level
   with more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
@@ -44,6 +45,8 @@ EXACT_NMS_LIMIT = 1000
 BATCH_BUCKETS = (4, 8, *range(16, 257, 16))
 """R-Net / O-Net batch sizes: a batch is padded up to the next bucket (at most 15 crops wasted), larger sets are
 cut into 256s. Each size gets its own TFLite interpreter, planned once, and the crop graph sees few shapes."""
+PYRAMIDS_KEPT = 64
+"""Frame sizes whose pyramid scales are remembered (a few numbers each)."""
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: float) -> np.ndarray:
@@ -189,6 +192,7 @@ class FastMTCNN:
         self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
         self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))
         self._pyramids: dict[tuple[int, int], Pyramid] = {}
+        self._pnet_size: tuple[int, int] | None = None  # the frame size whose P-Net interpreters are planned
         self._resize_pool: ThreadPoolExecutor | None = None  # made on first use, ended by close()
         if warmup_size is not None:
             self.warm_up(*warmup_size)
@@ -254,6 +258,11 @@ class FastMTCNN:
     def _proposals(self, frame: np.ndarray) -> np.ndarray:
         """P-Net over the pyramid: candidate boxes (N, 5) x1 y1 x2 y2 score, after NMS within and across levels."""
         scales, sizes = self._pyramid(*frame.shape[:2])
+        if frame.shape[:2] != self._pnet_size:
+            # A new frame size: the last size's level interpreters go before this one's are planned, so memory
+            # holds one pyramid's, whatever the number of photo sizes (benchmarks/detector_memory.py).
+            self._pnet.retain((1, height, width, 3) for height, width in sizes)
+            self._pnet_size = frame.shape[:2]
         if not sizes:
             return np.empty((0, 5))
         threshold, (level_nms, cross_nms) = self.thresholds[0], self.nms_thresholds[:2]
@@ -297,6 +306,8 @@ class FastMTCNN:
         """Scales and level sizes for one frame size (computed once per size)."""
         key = (height, width)
         if key not in self._pyramids:
+            if len(self._pyramids) >= PYRAMIDS_KEPT:
+                del self._pyramids[next(iter(self._pyramids))]  # the oldest size: a dict keeps insertion order
             scales = pyramid_scales(height, width, self.min_face_size, self.scale_factor)
             self._pyramids[key] = (scales, level_sizes(height, width, scales))
         return self._pyramids[key]

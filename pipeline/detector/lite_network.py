@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,28 @@ from pipeline.tflite import make_interpreter
 from pipeline.threads import thread_budget
 
 
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim). Interpreters of ever-changing sizes
+    otherwise leave their arenas as holes in the heap that later, larger ones cannot reuse, and RSS creeps up."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    except OSError:
+        pass
+
+
 class LiteNetwork:
     """A TFLite network (the bytes of a .tflite file) run on float32 inputs of pixel values 0..255.
 
     TFLite (XNNPACK) runs R-Net and O-Net batches 2-6x faster than the same graph in TensorFlow on this CPU,
     and P-Net's pyramid about 15% faster (benchmarks/detector.py). Each input shape (a batch bucket, a pyramid
-    level) gets its own interpreter, planned once, because resizing an interpreter's input re-plans it.
+    level) gets its own interpreter, planned once, because resizing an interpreter's input re-plans it;
+    `retain` drops those a caller no longer needs (the levels of an earlier photo size).
     Not thread-safe, like the interpreters it holds.
     """
 
@@ -33,6 +50,20 @@ class LiteNetwork:
         interpreter.set_tensor(input_index, inputs)
         interpreter.invoke()
         return interpreter.get_tensor(output_index)
+
+    @property
+    def planned_shapes(self) -> list[tuple[int, ...]]:
+        """The input shapes that hold a planned interpreter now."""
+        return list(self._interpreters)
+
+    def retain(self, shapes: Iterable[tuple[int, ...]]) -> None:
+        """Drop the interpreters of every shape but `shapes` (their memory goes before new ones are planned)."""
+        keep = set(shapes)
+        dropped = [shape for shape in self._interpreters if shape not in keep]
+        for shape in dropped:
+            del self._interpreters[shape]
+        if dropped:
+            release_freed_memory()
 
     def _interpreter(self, shape: tuple[int, ...]) -> tuple[Any, int, int]:
         if shape not in self._interpreters:

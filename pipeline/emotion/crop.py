@@ -139,8 +139,9 @@ def jitter_schedule(frame_index: int, count: int) -> list[Jitter]:
     mirrored) score 0.8478, against 0.8469 for 2 crops each with its mirror and 0.8518 for 3 each with its mirror:
     3 passes against 4 and 6 (benchmarks/mirror_passes.py). All 150 combinations per frame would be too slow, so each
     frame takes the next `count` of a fixed shuffled cycle, and the per-face smoothing averages them over the
-    following frames. Deterministic: the same frame index always gets the same jitters. One crop is the plain
-    alignment, on every frame.
+    following frames. Deterministic: the same frame index always gets the same jitters. With `count` 1 the crop
+    is the plain alignment on every frame; otherwise the plain alignment is one slot of the cycle like any other
+    (once as it is, once mirrored), so most frames do not include it.
     """
     if count <= 1:
         return [NO_JITTER]

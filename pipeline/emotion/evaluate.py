@@ -57,18 +57,31 @@ def metrics_from_confusion(confusion: np.ndarray, classes: tuple[str, ...] = EMO
 
 
 def predict_split(
-    classifier: EmotionClassifier, images: np.ndarray, jitter_crops: int = 1, batch_size: int = 256
+    classifier: EmotionClassifier,
+    images: np.ndarray,
+    jitter_crops: int = 1,
+    batch_size: int = 256,
+    *,
+    stills: bool = False,
 ) -> np.ndarray:
     """(N, 7) probabilities for (N, 48, 48) uint8 images, calibrated as the classifier is (see
     EmotionClassifier.load), in batches.
 
-    jitter_crops: each image is classified as the app classifies a face: averaged over the first `jitter_crops`
-    of its alignment jitters (`pipeline.emotion.crop.jitter_schedule`); 1 is the image as it is.
+    jitter_crops: each image is classified as the app classifies a face in one video frame: averaged over
+    `jitter_crops` alignment jitters, image i over the slice of the alignment cycle that video frame i gets
+    (`pipeline.emotion.crop.jitter_schedule(i, jitter_crops)`). The app moves to the next slice every frame, so
+    over a split every slice is scored about equally often, as over a video; 1 is the image as it is.
+    stills: each image is classified as the app classifies a face in a photo instead: every image over the same
+    first `jitter_crops` alignments of the cycle.
     """
-    jitters = jitter_schedule(0, jitter_crops)
     parts = [
         classifier.face_probabilities(
-            np.stack([[reframe_crop(image, jitter) for jitter in jitters] for image in images[i : i + batch_size]])
+            np.stack(
+                [
+                    [reframe_crop(image, jitter) for jitter in jitter_schedule(0 if stills else i + offset, jitter_crops)]
+                    for offset, image in enumerate(images[i : i + batch_size])
+                ]
+            )
         )
         for i in range(0, len(images), batch_size)
     ]

@@ -124,9 +124,9 @@ def run_jaffe(root: Path, classifier: EmotionClassifier, jitter_crops: int) -> P
 
 
 def run_ckplus(root: Path, classifier: EmotionClassifier, jitter_crops: int) -> PartResult:
-    """Every CK+48 crop through the crop path, averaged over `jitter_crops` alignments."""
+    """Every CK+48 crop through the crop path, averaged over the `jitter_crops` alignments a photo's face gets."""
     images, labels = load_ckplus(root)
-    raw = predict_split(classifier.uncalibrated(), images, jitter_crops)
+    raw = predict_split(classifier.uncalibrated(), images, jitter_crops, stills=True)
     return _part("ckplus48", labels, np.ones(len(labels), dtype=bool), raw, classifier)
 
 
