@@ -74,11 +74,15 @@ def predict_split(
     stills: each image is classified as the app classifies a face in a photo instead: every image over the same
     first `jitter_crops` alignments of the cycle.
     """
+
+    def alignments(index: int) -> list:
+        return jitter_schedule(0 if stills else index, jitter_crops)
+
     parts = [
         classifier.face_probabilities(
             np.stack(
                 [
-                    [reframe_crop(image, jitter) for jitter in jitter_schedule(0 if stills else i + offset, jitter_crops)]
+                    [reframe_crop(image, jitter) for jitter in alignments(i + offset)]
                     for offset, image in enumerate(images[i : i + batch_size])
                 ]
             )
