@@ -246,6 +246,19 @@ def test_the_whole_pipeline_runs_with_the_network_disabled_and_saves_only_the_lo
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
-def test_exported_model_files_are_owner_only(tiny_models_dir: Path) -> None:
-    for path in tiny_models_dir.iterdir():
+def test_exported_model_files_are_owner_only(tiny_models_dir: Path, tmp_path: Path) -> None:
+    """What `fertui export` writes (the converted model and its card), from the committed tiny model's bytes (the
+    fixture itself is a copy, with whatever mode a checkout gave it)."""
+    from pipeline.emotion.export import write_model_files
+    from pipeline.emotion.model_card import ModelCard
+
+    card = ModelCard.read(tiny_models_dir)
+    out = write_model_files(
+        (tiny_models_dir / card.model).read_bytes(),
+        tmp_path / "exported",
+        parameters=card.parameters,
+        multiply_adds=int(card.files[card.model]["multiply_adds_per_face"]),
+    )
+    assert sorted(path.name for path in out.iterdir()) == ["MODEL_CARD.md", card.model]
+    for path in out.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
