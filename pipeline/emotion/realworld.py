@@ -18,6 +18,7 @@ This set is for measuring and choosing only: nothing here may feed training.
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,6 @@ PARTS = ("jaffe", "ckplus48")
 
 def default_realworld_dir() -> Path:
     """The development set: from $FERTUI_REALWORLD; inside a checkout, ../shared/data/realworld-dev/."""
-    import os
-
     configured = os.environ.get(REALWORLD_ENV)
     if configured:
         return Path(configured).expanduser()
@@ -58,6 +57,7 @@ class PartResult:
     raw: np.ndarray  # (N, 7) the same before the card's temperature (and class bias), to choose them on
 
     def subset(self, keep: np.ndarray) -> PartResult:
+        """The images where `keep` is true."""
         return PartResult(
             self.name, self.labels[keep], self.found[keep], self.probs[keep], self.unclear[keep], self.raw[keep]
         )
@@ -88,7 +88,10 @@ def load_ckplus(root: Path) -> tuple[np.ndarray, np.ndarray]:
         return npz["test_x"], npz["test_y"].astype(np.int64)
 
 
-def _part(name: str, labels: np.ndarray, found: np.ndarray, raw: np.ndarray, classifier: EmotionClassifier):
+def _part(
+    name: str, labels: np.ndarray, found: np.ndarray, raw: np.ndarray, classifier: EmotionClassifier
+) -> PartResult:
+    """A part's result from its uncalibrated averages: calibrated and labelled as the app would show them."""
     probs = classifier.calibrate(raw) if len(raw) else raw
     probs = np.where(found[:, None], probs, 0.0).astype(np.float32)
     unclear = found & classifier.unclear(probs)
