@@ -1,7 +1,6 @@
-"""The events file beside a log (`LOG.events.tsv`, BIDS-style) and the windows of time it makes.
+"""The windows of time a log's events file (`LOG.events.tsv`, read by `pipeline.events`) makes.
 
-Columns, tab-separated with a header: `onset` (s, on the log's `time_s` clock), `duration`, `trial_type`, `value`,
-`frame`, `wall_time`, `source`; `n/a` or an empty cell is missing. A window is a stretch of the log's clock named by
+A condition is the value of one of the file's columns (`trial_type`, `value` or `source`) at an event. A window is a stretch of the log's clock named by
 a condition: between consecutive events (`between_events`: from one event's onset to the next one's, the last to
 the log's end, and the time before the first event named BEFORE_FIRST), around each event (`around_events`:
 [onset + a, onset + b]), or the whole session (WHOLE_SESSION) when a log has no events.
@@ -9,22 +8,22 @@ the log's end, and the time before the first event named BEFORE_FIRST), around e
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import UsageError
+from pipeline.events import EventsFileError, events_path_for, read_events
 
-EVENTS_SUFFIX = ".events.tsv"
 MISSING = ("", "n/a")
 WHOLE_SESSION = "(whole session)"
 BEFORE_FIRST = "(before first event)"
 
 
 @dataclass(frozen=True)
-class Event:
+class Condition:
+    """An event as a summary uses it: when it happened and the condition it starts."""
+
     onset: float
     condition: str
 
@@ -39,34 +38,21 @@ class Window:
     index: int = 0
 
 
-def events_path_for(log: str | os.PathLike) -> Path:
-    return Path(f"{os.fspath(log)}{EVENTS_SUFFIX}")
+CONDITION_COLUMNS = ("trial_type", "value", "source")
+"""The events file's columns a condition can be named by (`--conditions`)."""
 
 
-def read_events(path: Path, column: str) -> list[Event]:
-    """Events with an onset and a value in `column`, in onset order (UsageError, one line, when malformed)."""
+def read_conditions(path: Path, column: str) -> list[Condition]:
+    """The events of `path` (read by the events file's one reader, pipeline.events) with a value in `column`, in
+    onset order; UsageError, one line, when the file or the column is not right."""
+    if column not in CONDITION_COLUMNS:
+        raise UsageError(f"--conditions {column!r}: choose one of {', '.join(CONDITION_COLUMNS)}")
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t")
-            fields = reader.fieldnames or []
-            if "onset" not in fields or column not in fields:
-                wanted = "onset" if "onset" not in fields else column
-                raise UsageError(f"{path}: no {wanted!r} column (columns: {', '.join(fields) or 'none'})")
-            events = []
-            for line, row in enumerate(reader, start=2):
-                onset_text = (row.get("onset") or "").strip()
-                try:
-                    onset = float(onset_text)
-                except ValueError:
-                    raise UsageError(f"{path}:{line}: onset {onset_text!r} is not a number of seconds") from None
-                if not math.isfinite(onset):
-                    raise UsageError(f"{path}:{line}: onset {onset_text!r} is not a number of seconds")
-                condition = (row.get(column) or "").strip()
-                if condition not in MISSING:
-                    events.append(Event(onset, condition))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path}: cannot read events ({exc})") from exc
-    return sorted(events, key=lambda e: e.onset)
+        events = read_events(path)
+    except EventsFileError as exc:
+        raise UsageError(str(exc)) from None
+    conditions = [Condition(e.onset, str(getattr(e, column) or "")) for e in events]
+    return sorted((c for c in conditions if c.condition not in MISSING), key=lambda c: c.onset)
 
 
 def parse_window(text: str) -> tuple[float, float]:
@@ -80,7 +66,7 @@ def parse_window(text: str) -> tuple[float, float]:
     return before, after
 
 
-def between_events(events: list[Event]) -> list[Window]:
+def between_events(events: list[Condition]) -> list[Window]:
     """From each onset to the next (the last: to the log's end); the time before the first is BEFORE_FIRST."""
     if not events:
         return [Window(WHOLE_SESSION, -math.inf, math.inf)]
@@ -90,7 +76,7 @@ def between_events(events: list[Event]) -> list[Window]:
     return [w for w in windows if w.end > w.start]
 
 
-def around_events(events: list[Event], window: tuple[float, float]) -> list[Window]:
+def around_events(events: list[Condition], window: tuple[float, float]) -> list[Window]:
     """[onset + a, onset + b] around each event (they may overlap); the whole session when there are none."""
     if not events:
         return [Window(WHOLE_SESSION, -math.inf, math.inf)]
@@ -111,6 +97,6 @@ def windows_for(
         path = events_path_for(source)
     if column is None or not path.is_file():
         return [Window(WHOLE_SESSION, -math.inf, math.inf)]
-    events = [e for e in read_events(path, column) if only is None or e.condition in only]
+    events = [e for e in read_conditions(path, column) if only is None or e.condition in only]
     windows = around_events(events, around) if around is not None else between_events(events)
     return sorted(windows, key=lambda w: (w.start, w.index))
