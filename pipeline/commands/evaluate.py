@@ -53,10 +53,8 @@ REALWORLD = "realworld-dev"
 
 def run_realworld(args: argparse.Namespace) -> int:
     """`fertui eval --data realworld-dev`: the development set through the paths the app runs."""
-    import json
 
     from pipeline.emotion.classifier import EmotionClassifier
-    from pipeline.emotion.evaluate import plot_confusion
     from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld, realworld_tables
     from pipeline.engine import STILL_JITTER_CROPS
 
@@ -70,28 +68,39 @@ def run_realworld(args: argparse.Namespace) -> int:
     if args.plot:
         for name, part in {**report["parts"], "pooled": report["pooled"]}.items():
             target = args.plot.with_name(f"{args.plot.stem}-{name}{args.plot.suffix or '.png'}")
-            title = f"{name}: accuracy {part['accuracy']:.3f}, macro recall {part['macro_recall']:.3f}"
-            try:
-                plot_confusion(part, target, title)
-            except OSError as exc:
-                raise UsageError(f"cannot write the plot {target}: {exc.strerror or exc}") from None
-    if args.json:
-        print(json.dumps(report))
-    else:
-        from rich.console import Console
-
-        console = Console()
-        for table in realworld_tables(report):
-            console.print(table)
+            _plot(part, target, f"{name}: accuracy {part['accuracy']:.3f}, macro recall {part['macro_recall']:.3f}")
+    _print(report, args.json, realworld_tables(report))
     return 0
 
 
+def _plot(report: dict, target: Path, title: str | None = None) -> None:
+    from pipeline.emotion.evaluate import plot_confusion
+
+    try:
+        plot_confusion(report, target, title)
+    except OSError as exc:
+        raise UsageError(f"cannot write the plot {target}: {exc.strerror or exc}") from None
+
+
+def _print(report: dict, as_json: bool, tables: list) -> None:
+    """The report as one JSON object, or its rich tables."""
+    if as_json:
+        import json
+
+        print(json.dumps(report))
+        return
+    from rich.console import Console
+
+    console = Console()
+    for table in tables:
+        console.print(table)
+
+
 def run(args: argparse.Namespace) -> int:
-    import json
 
     from pipeline.emotion.classifier import EmotionClassifier
     from pipeline.emotion.data import Split, load_split
-    from pipeline.emotion.evaluate import evaluate, plot_confusion, report_dict, report_table, risk_coverage_table
+    from pipeline.emotion.evaluate import evaluate, report_dict, report_table, risk_coverage_table
 
     if str(args.data) == REALWORLD or (args.data.is_dir() and (args.data / "jaffe").is_dir()):
         return run_realworld(args)
@@ -125,16 +134,6 @@ def run(args: argparse.Namespace) -> int:
         report["path"] = f", photo path: {len(path.detected)} of {len(split)} found"
         report["detection_rate"] = path.detection_rate
     if args.plot:
-        try:
-            plot_confusion(report, args.plot)
-        except OSError as exc:
-            raise UsageError(f"cannot write the plot {args.plot}: {exc.strerror or exc}") from None
-    if args.json:
-        print(json.dumps(report))
-    else:
-        from rich.console import Console
-
-        console = Console()
-        console.print(report_table(report))
-        console.print(risk_coverage_table(report))
+        _plot(report, args.plot)
+    _print(report, args.json, [report_table(report), risk_coverage_table(report)])
     return 0

@@ -1,9 +1,9 @@
 """The windows of time a log's events file (`LOG.events.tsv`, read by `pipeline.events`) makes.
 
-A condition is the value of one of the file's columns (`trial_type`, `value` or `source`) at an event. A window is a stretch of the log's clock named by
-a condition: between consecutive events (`between_events`: from one event's onset to the next one's, the last to
-the log's end, and the time before the first event named BEFORE_FIRST), around each event (`around_events`:
-[onset + a, onset + b]), or the whole session (WHOLE_SESSION) when a log has no events.
+A condition is the value of one of the file's columns (`trial_type`, `value` or `source`) at an event. A window is
+a stretch of the log's clock named by a condition: between consecutive events (`between_events`: from one event's
+onset to the next one's, the last to the log's end, and the time before the first event named BEFORE_FIRST), around
+each event (`around_events`: [onset + a, onset + b]), or the whole session (WHOLE_SESSION) when a log has no events.
 """
 
 from __future__ import annotations
