@@ -21,20 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.emotion import EMOTIONS, PROJECT_ROOT
+from pipeline.emotion import EMOTIONS
 from pipeline.emotion.data import DataError
 
-WILD_ENV = "FERTUI_WILD"
 PAD = 0.3  # of the photo's size, on every side, replicated from its border
 MIN_FACE = 20
-
-
-def default_wild_dir() -> Path:
-    """muxspace's folder: from $FERTUI_WILD; inside a checkout, ../shared/data/wild/muxspace/."""
-    configured = os.environ.get(WILD_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return PROJECT_ROOT.parent / "shared" / "data" / "wild" / "muxspace"
 
 
 def read_labels(folder: Path) -> list[tuple[str, int]]:
