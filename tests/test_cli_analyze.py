@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -105,6 +106,14 @@ def test_analyze_a_folder(hopper: object, astronaut: object, tiny_models_dir: Pa
     assert_probabilities(rows)
     assert_complete(meta, rows, frames=3, stills=True)
     assert meta["source"]["skipped"] == ["notes.txt"] and meta["format"] == "jsonl"
+    # The live app's export key summarises the same way: a face per image, never "face 1" of both photos.
+    from tui.export import export_session
+
+    log = SimpleNamespace(path=out, fmt="jsonl", columns=meta["columns"], metadata=meta)
+    exported = export_session(log, tmp_path / "exports", "csv")  # type: ignore[arg-type]
+    summary = json.loads(exported.summary.read_text())
+    assert list(summary["faces"]) == ["1-hopper.png #1", "2-collins.jpg #1"]
+    assert [face["frames"] for face in summary["faces"].values()] == [1, 1]
 
 
 PER_IMAGE_COLUMNS = [c for c in LOG_COLUMNS if c not in ("frame", "time_s", "wall_time", "source")]

@@ -16,7 +16,16 @@ import cv2
 import numpy as np
 
 from pipeline.frames import FrameResult
-from pipeline.sinks import DIR_MODE, FILE_MODE, SessionLog, encode_rows, read_log, summarize_rows
+from pipeline.sinks import (
+    DIR_MODE,
+    FILE_MODE,
+    SessionLog,
+    encode_rows,
+    face_label,
+    is_photo_log,
+    read_log,
+    summarize_rows,
+)
 from pipeline.summary.accumulate import summarize_log
 from pipeline.summary.events import windows_for
 from pipeline.summary.study import LogEntry
@@ -95,7 +104,8 @@ def summary_table(log: SessionLog, exported: Path) -> Path:
 
 
 def session_summary(log: SessionLog, rows: list[dict[str, object]], exported: Path) -> dict[str, object]:
-    """Frames, faces and the share of face-frames per label, overall and per face id."""
+    """Frames, faces and the share of face-frames per label, overall and per face (a track's id in a video,
+    "image #id" among photos)."""
     labels = Counter(str(row["emotion"]) for row in rows if row.get("face_id") is not None and row.get("emotion"))
     face_rows = sum(labels.values())
     times = [float(cast(float, row["time_s"])) for row in rows if row.get("time_s") is not None]
@@ -108,7 +118,8 @@ def session_summary(log: SessionLog, rows: list[dict[str, object]], exported: Pa
         "frames": len({row["frame"] for row in rows}),
         "duration_s": round(max(times) - min(times), 3) if times else 0.0,
         "share": {label: round(n / face_rows, 4) for label, n in labels.most_common()},
-        "faces": summarize_rows(rows),
+        # Photos' face ids restart in every image, so a face there is "image #id" (as in analyze's table).
+        "faces": {face_label(key): face for key, face in summarize_rows(rows, per_image=is_photo_log(rows)).items()},
     }
 
 
