@@ -17,12 +17,15 @@ import pytest
 from mtcnn.utils.images import build_scale_pyramid
 
 from pipeline.detector.fast_mtcnn import (
+    PNET_TILE,
     FastMTCNN,
     crop_boxes,
     level_sizes,
     package_nms,
+    pnet_cells,
     pyramid_levels,
     pyramid_scales,
+    tile_spans,
 )
 from pipeline.frames import KEYPOINT_NAMES, Face
 from tests.media import background, portrait
@@ -253,8 +256,6 @@ def test_close_ends_the_pyramid_threads_and_a_later_detection_starts_them_again(
 def test_pnet_interpreters_are_bounded_over_photos_of_many_sizes() -> None:
     # A folder of photos in many sizes: one P-Net interpreter per pyramid level size, never dropped, grew the
     # process until it ran out of memory. Only the last frame size's levels keep theirs; faces are found as before.
-    from pipeline.detector.fast_mtcnn import level_sizes, pyramid_scales
-
     detector = FastMTCNN(warmup_size=None)
     face = cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2RGB)
     for i in range(8):
@@ -263,5 +264,39 @@ def test_pnet_interpreters_are_bounded_over_photos_of_many_sizes() -> None:
         paste(canvas, face, 10, 10, 200)
         assert len(detector.detect(canvas)) == 1, (width, height)
         levels = level_sizes(height, width, pyramid_scales(height, width, detector.min_face_size, 0.709))
-        assert sorted(detector._pnet.planned_shapes) == sorted((1, h, w, 3) for h, w in levels)
+        tiles = {(1, rows, cols, 3) for h, w in levels for _, rows in tile_spans(h) for _, cols in tile_spans(w)}
+        assert sorted(detector._pnet.planned_shapes) == sorted(tiles)
+    detector.close()
+
+
+@pytest.mark.parametrize("length", [12, 13, 383, 384, 385, 600, 767, 768, 1001, 2400])
+def test_tile_spans_give_every_output_cell_once_from_even_pieces_no_larger_than_the_tile(length: int) -> None:
+    spans = tile_spans(length)
+    assert all(size <= PNET_TILE for _, size in spans)
+    if len(spans) == 1:
+        assert spans == [(0, length)]
+        return
+    assert all(start % 2 == 0 and size % 2 == 0 for start, size in spans)
+    # Piece k gives cells start/2 ... start/2 + size/2 - 6: consecutive pieces meet exactly, and they reach the end.
+    for (start, size), (next_start, _) in zip(spans, spans[1:], strict=False):
+        assert start // 2 + pnet_cells(size) == next_start // 2
+    last_start, last_size = spans[-1]
+    assert last_start // 2 + pnet_cells(last_size) >= pnet_cells(length)
+    assert last_start < length
+
+
+def test_a_level_run_in_tiles_gives_the_whole_levels_output_map() -> None:
+    # A large photo's first pyramid level is cut into tiles (bounded interpreter memory); P-Net must see the same
+    # windows, so the tiled map equals the whole one (the last cell of an odd side reads padding in both).
+    detector = FastMTCNN(warmup_size=None)
+    photo = background((1100, 905)).copy()
+    paste(photo, cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2RGB), 300, 200, 500)
+    for height, width in [(600, 800), (543, 661)]:
+        level = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        assert len(tile_spans(width)) > 1
+        whole = detector._pnet(level[None])[0]
+        tiled = detector._pnet_map(level)
+        assert tiled.shape == whole.shape
+        full_rows, full_cols = (height - 12) // 2 + 1, (width - 12) // 2 + 1  # cells whose windows are inside
+        np.testing.assert_allclose(tiled[:full_rows, :full_cols], whole[:full_rows, :full_cols], atol=1e-4)
     detector.close()

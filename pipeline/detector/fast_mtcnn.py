@@ -4,7 +4,9 @@ What the package does per frame, and what we do instead:
 - it resizes its pyramid and runs P-Net level by level in eager TensorFlow; we resize each level with OpenCV
   (area averaging in float32, as the package's tf.image.resize AREA, to 0.01 of a grey level; two levels at a
   time) and run P-Net on each level in TFLite, one interpreter per level size, kept for the last frame size only
-  (video keeps its size, so nothing is re-planned; photos of many sizes no longer grow memory with every size);
+  (video keeps its size, so nothing is re-planned; photos of many sizes no longer grow memory with every size),
+  and a level longer than PNET_TILE in tiles that give the same output map (a large photo plans no more memory
+  than a 640x480 video frame);
 - NMS decides which candidates survive and so where the final boxes land, so we apply the package's own rule
   (see `package_nms`) to the few hundred boxes of a frame, and OpenCV's cv2.dnn.NMSBoxes to a pyramid level
   with more than EXACT_NMS_LIMIT windows, where the package's N x N matrices would cost too much memory;
@@ -47,6 +49,10 @@ BATCH_BUCKETS = (4, 8, *range(16, 257, 16))
 cut into 256s. Each size gets its own TFLite interpreter, planned once, and the crop graph sees few shapes."""
 PYRAMIDS_KEPT = 64
 """Frame sizes whose pyramid scales are remembered (a few numbers each)."""
+PNET_TILE = 384
+"""The longest side of a piece of pyramid level P-Net runs on at once. A P-Net interpreter's memory grows with its
+input's area (a 768x600 level plans about 60 MB), so a larger level is cut into overlapping tiles that give the same
+output map (see `tile_spans`); 640x480 video at the default 20 px minimum face (a 384x288 first level) is not cut."""
 
 
 def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: float) -> np.ndarray:
@@ -67,6 +73,29 @@ def pyramid_scales(height: int, width: int, min_face_size: float, scale_factor: 
 def level_sizes(height: int, width: int, scales: np.ndarray) -> list[tuple[int, int]]:
     """(height, width) of each pyramid level, truncated like the package's tf.image.resize call."""
     return [(int(height * s), int(width * s)) for s in scales]
+
+
+def tile_spans(length: int, longest: int = PNET_TILE) -> list[tuple[int, int]]:
+    """(start, size) of the pieces one side of a pyramid level is cut into so P-Net's output map comes out whole.
+
+    P-Net's output cell c reads the level's pixels 2c .. 2c + 11 (a 3x3 convolution, 2x2 pooling, two more
+    3x3 convolutions). A piece that starts on an even pixel and has an even size pools exactly as the whole level
+    does, and gives the cells whose windows lie inside it; pieces that overlap by 10 pixels give every cell once.
+    Pieces are of equal size, so a 768 px side costs three 264 px pieces, not a full and a mostly empty one.
+    A side no longer than `longest` is one piece, run as it is.
+    """
+    overlap = PNET_WINDOW - PNET_STRIDE
+    if length <= longest:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (longest - overlap))
+    step = math.ceil((length - overlap) / count)
+    step += step % 2  # starts on even pixels
+    return [(i * step, step + overlap) for i in range(count)]
+
+
+def pnet_cells(length: int) -> int:
+    """Cells of P-Net's output along a level side of `length` px (the last one of an odd side half-padded)."""
+    return math.ceil((length - 2) / 2) - 4
 
 
 def pyramid_levels(frame: np.ndarray, sizes: list[tuple[int, int]], pool: Executor | None = None) -> list[np.ndarray]:
@@ -261,7 +290,12 @@ class FastMTCNN:
         if frame.shape[:2] != self._pnet_size:
             # A new frame size: the last size's level interpreters go before this one's are planned, so memory
             # holds one pyramid's, whatever the number of photo sizes (benchmarks/detector_memory.py).
-            self._pnet.retain((1, height, width, 3) for height, width in sizes)
+            self._pnet.retain(
+                (1, rows, cols, 3)
+                for height, width in sizes
+                for _, rows in tile_spans(height)
+                for _, cols in tile_spans(width)
+            )
             self._pnet_size = frame.shape[:2]
         if not sizes:
             return np.empty((0, 5))
@@ -271,7 +305,7 @@ class FastMTCNN:
             # OpenCV releases the GIL while resizing, so pyramid levels are made two at a time.
             self._resize_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fertui-pyramid")
         for scale, level in zip(scales, pyramid_levels(frame, sizes, self._resize_pool), strict=True):
-            outputs = self._pnet(level[None])[0]
+            outputs = self._pnet_map(level)
             boxes, scores = _windows(outputs[..., :4], outputs[..., 4], threshold, scale)
             if len(boxes) > EXACT_NMS_LIMIT:
                 kept = nms(boxes, scores, threshold, level_nms)
@@ -284,6 +318,22 @@ class FastMTCNN:
         else:
             kept = package_nms(candidates[:, :4], candidates[:, 4], threshold, cross_nms, method="union")
         return candidates[kept]
+
+    def _pnet_map(self, level: np.ndarray) -> np.ndarray:
+        """P-Net's output map (H', W', 5) of one pyramid level, run whole or in tiles (`tile_spans`)."""
+        row_spans, col_spans = tile_spans(level.shape[0]), tile_spans(level.shape[1])
+        if len(row_spans) == 1 and len(col_spans) == 1:
+            return self._pnet(level[None])[0]
+        height = row_spans[-1][0] + row_spans[-1][1]
+        width = col_spans[-1][0] + col_spans[-1][1]
+        # The last tiles reach past the level: those cells are cut off below (PADDING reads as 0 to the network).
+        padded = np.full((height, width, 3), PADDING, dtype=np.float32)
+        padded[: level.shape[0], : level.shape[1]] = level
+        rows = []
+        for y, tile_h in row_spans:
+            tiles = [np.ascontiguousarray(padded[None, y : y + tile_h, x : x + tile_w]) for x, tile_w in col_spans]
+            rows.append(np.concatenate([self._pnet(tile)[0] for tile in tiles], axis=1))
+        return np.concatenate(rows, axis=0)[: pnet_cells(level.shape[0]), : pnet_cells(level.shape[1])]
 
     def _rnet_stage(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         outputs = self._run_batched(self._rnet, frame, boxes)
