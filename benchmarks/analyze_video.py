@@ -1,6 +1,6 @@
 """`fertui analyze` end to end on generated 640x480 videos (1 face, 3 faces): fps, stage ms, start-up, RSS, agreement.
 
-    uv run python -m benchmarks.pipeline [--frames 150] [--models DIR] [--jitter-crops K]
+    uv run python -m benchmarks.analyze_video [--frames 150] [--models DIR] [--jitter-crops K]
 
 Each run is the real command in a child process (`fertui analyze VIDEO --format jsonl`), every frame processed.
 While it runs, the log is read as it grows, so we know when each frame's result appeared:
@@ -35,12 +35,12 @@ MIN_IOU = 0.8
 
 def models_dir(requested: Path | None, scratch: Path) -> tuple[Path, str]:
     """The models folder to use and how to name it in the JSON."""
-    from pipeline.emotion import MODELS_DIR
+    from pipeline.core.paths import installed_models_dir
 
     if requested is not None:
         return requested, str(requested)
-    if (MODELS_DIR / "MODEL_CARD.md").is_file():
-        return MODELS_DIR, "models/ (trained)"
+    if (installed_models_dir() / "MODEL_CARD.md").is_file():
+        return installed_models_dir(), "models/ (trained)"
     from tests.model_fixtures import make_tiny_models_dir
 
     return make_tiny_models_dir(scratch / "tiny-models"), "tiny test model"

@@ -1,7 +1,7 @@
 """FastMTCNN finds the same faces as the mtcnn package on real portraits, and refines known faces.
 
 The package (about 200 ms a frame) is the reference. Its own `min_face_size` fails at 30 px and above (see
-pipeline/detector/fast_mtcnn.py), so at 40 px we compare with the package's own code with its pyramid
+pipeline/runtime/detector/fast_mtcnn.py), so at 40 px we compare with the package's own code with its pyramid
 corrected (tests/mtcnn_reference.py), and also with the package at 20 px keeping the faces of 40 px and more
 (the scenes keep every face well away from 40 px so that cut is not a coin toss).
 """
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from mtcnn.utils.images import build_scale_pyramid
 
-from pipeline.detector.fast_mtcnn import (
+from pipeline.core.frames import KEYPOINT_NAMES, Face
+from pipeline.runtime.detector.fast_mtcnn import (
     FastMTCNN,
     crop_boxes,
     level_sizes,
@@ -24,7 +25,6 @@ from pipeline.detector.fast_mtcnn import (
     pyramid_levels,
     pyramid_scales,
 )
-from pipeline.frames import KEYPOINT_NAMES, Face
 from tests.media import background, portrait
 from tests.mtcnn_reference import THRESHOLDS, corrected_pyramid, package_boxes
 
@@ -253,7 +253,7 @@ def test_close_ends_the_pyramid_threads_and_a_later_detection_starts_them_again(
 def test_pnet_interpreters_are_bounded_over_photos_of_many_sizes() -> None:
     # A folder of photos in many sizes: one P-Net interpreter per pyramid level size, never dropped, grew the
     # process until it ran out of memory. Only the last frame size's levels keep theirs; faces are found as before.
-    from pipeline.detector.fast_mtcnn import level_sizes, pyramid_scales
+    from pipeline.runtime.detector.fast_mtcnn import level_sizes, pyramid_scales
 
     detector = FastMTCNN(warmup_size=None)
     face = cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2RGB)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detector.tracking_detector import TrackingDetector
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
 from pipeline.processors.detection import DetectionProcessor, PackageMTCNN
 from pipeline.processors.landmarks import LandmarkProcessor, predictor_path
+from pipeline.runtime.detector.tracking_detector import TrackingDetector
 from tests.media import background
 
 

@@ -26,8 +26,8 @@ from rich.style import Style
 from rich_pixels._renderer import Renderer
 from textual.strip import Strip
 
-from pipeline.frames import Face
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.frames import Face
+from pipeline.core.labels import EMOTIONS, UNCLEAR
 
 UPPER_HALF = "▀"
 ColorDepth = Literal["8", "6", "5", "4", "256"]

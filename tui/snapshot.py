@@ -15,8 +15,8 @@ from typing import cast
 import cv2
 import numpy as np
 
-from pipeline.frames import FrameResult
-from pipeline.sinks import DIR_MODE, FILE_MODE, SessionLog, encode_rows, read_log, summarize_rows
+from pipeline.core.frames import FrameResult
+from pipeline.io.sinks import DIR_MODE, FILE_MODE, SessionLog, encode_rows, read_log, summarize_rows
 from pipeline.summary.accumulate import summarize_log
 from pipeline.summary.events import windows_for
 from pipeline.summary.study import LogEntry

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pipeline.batch.inputs import BatchInput
-from pipeline.emotion import MODELS_DIR
+from pipeline.core.errors import FertuiError
+from pipeline.core.paths import installed_models_dir
 from pipeline.engine import EngineConfig
-from pipeline.errors import FertuiError
-from pipeline.events import EventsLog, events_path_for, read_events
-from pipeline.sinks import FaceKey, make_private_dir, meta_path_for, write_private_atomic
+from pipeline.io.events import EventsLog, events_path_for, read_events
+from pipeline.io.sinks import FaceKey, make_private_dir, meta_path_for, write_private_atomic
 
 if TYPE_CHECKING:
     from pipeline.processors.base import Processor
@@ -52,7 +52,7 @@ class BatchSettings:
     detector: str = "fast"
     landmarks: bool = True
     jitter_crops: int | None = None  # --jitter-crops (None: the engine's defaults)
-    models_dir: str = str(MODELS_DIR)
+    models_dir: str = field(default_factory=lambda: str(installed_models_dir()))
     threads: int = 0  # native threads per task (0: the process's default)
 
     def engine_config(self, stills: bool) -> EngineConfig:
@@ -190,12 +190,12 @@ def _faces(tally_summary: dict[FaceKey, dict[str, object]], stills: bool) -> int
 
 def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
     """Analyse `item` into its log; an input that cannot be analysed is a "failed" summary, not an exception."""
-    from pipeline.commands import native_stderr_silenced
+    from pipeline.core.native import native_stderr_silenced
+    from pipeline.core.threads import limit_threads
     from pipeline.engine import build_processors
-    from pipeline.session import Session, Stop, StopReason, session_metadata
-    from pipeline.sinks import SessionLog
-    from pipeline.sources import open_source
-    from pipeline.threads import limit_threads
+    from pipeline.engine.session import Session, Stop, StopReason, session_metadata
+    from pipeline.io.sinks import SessionLog
+    from pipeline.io.sources import open_source
 
     started = time.perf_counter()
     attempt = _start_attempt(settings, item)

@@ -1,6 +1,6 @@
 """The headless commands of `fertui` (analyze, report, eval, calibrate, train, export), one module each, and what
-they share. Each module has `add_parser(subparsers)` and `run(args) -> exit code`; tui/cli.py builds the parser
-and maps errors to exit codes. Nothing here imports Textual.
+they share. Each module has `add_parser(subparsers)` and `run(args) -> exit code`; pipeline/commands/cli.py builds
+the parser and maps errors to exit codes. Nothing here imports Textual.
 
 Heavy imports (TensorFlow, the models) happen inside the command that needs them, so `fertui --help` is instant.
 """
@@ -12,7 +12,8 @@ import contextlib
 import os
 import sys
 
-from pipeline.errors import FertuiError, UsageError
+from pipeline.core.errors import FertuiError, UsageError
+from pipeline.core.native import native_stderr_silenced
 
 __all__ = [
     "UsageError",
@@ -70,7 +71,7 @@ def check_lsl_options(args: argparse.Namespace) -> None:
     if args.lsl_markers is not None and not args.lsl_markers.strip():
         raise UsageError("--lsl-markers wants the name of a marker stream")
     if args.lsl or args.lsl_markers:
-        from pipeline.lsl import import_pylsl
+        from pipeline.io.lsl import import_pylsl
 
         import_pylsl("--lsl" if args.lsl else "--lsl-markers")
 
@@ -101,7 +102,7 @@ def mute_stream(stream) -> None:
 
 
 def open_checked_source(spec: str, **options: object):
-    from pipeline.sources import open_source
+    from pipeline.io.sources import open_source
 
     try:
         source = open_source(spec, **options)  # type: ignore[arg-type]  # options are open_source's own keywords
@@ -109,21 +110,6 @@ def open_checked_source(spec: str, **options: object):
     except FertuiError as exc:
         raise UsageError(str(exc)) from exc
     return source
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Hide what C++ libraries print on file descriptor 2 (TFLite's "INFO: Created ... XNNPACK delegate" line
-    when the model loads); the user gets fertui's own lines only. Python errors still surface as exceptions."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def build_checked_processors(config):

@@ -11,9 +11,8 @@ import contextlib
 import os
 import sys
 
-from pipeline.commands import analyze, batch, calibrate, evaluate, export, report, summarize, train
-from pipeline.errors import FertuiError
-from tui import live
+from pipeline.commands import analyze, batch, calibrate, evaluate, export, live, report, summarize, train
+from pipeline.core.errors import FertuiError
 
 EXIT_BAD_INPUT = 2
 DEBUG_ENV = "FERTUI_DEBUG"

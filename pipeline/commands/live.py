@@ -18,7 +18,7 @@ from pipeline.commands import (
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    from pipeline.emotion import MODELS_DIR
+    from pipeline.core.paths import installed_models_dir
     from tui import defaults as display  # the app's own defaults (tui.config), without loading Textual
 
     parser.add_argument("--demo", action="store_true", help="run on the built-in demo (no camera needed)")
@@ -55,7 +55,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, default=None, metavar="PATH", help="session log (default: in export dir)")
     parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
     add_jitter_crops_option(parser)
-    parser.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    parser.add_argument(
+        "--models", type=Path, default=installed_models_dir(), help="models folder (default: %(default)s)"
+    )
     parser.add_argument(
         "--markers",
         default=None,
@@ -70,8 +72,8 @@ NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
 
 def live_config(args: argparse.Namespace, graphics=None):
     """The app's settings from the command line; `graphics`: what the terminal answered (tui/graphics/detect.py)."""
-    from pipeline.events import parse_marker_labels
-    from pipeline.sinks import check_text_log_name
+    from pipeline.io.events import parse_marker_labels
+    from pipeline.io.sinks import check_text_log_name
     from tui.config import AppConfig, parse_size, running_over_ssh
     from tui.graphics.detect import RENDER_CHOICES, TerminalGraphics
     from tui.graphics.sixel import PALETTE_SIZES
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     """The terminal app. Textual is imported here only, so the headless subcommands never load it."""
     import os
 
-    from pipeline.sinks import SinkError, check_writable
+    from pipeline.io.sinks import SinkError, check_writable
     from tui.config import SSH_TEXTUAL_FPS
 
     live_config(args)  # bad options are reported before the terminal is asked anything
@@ -160,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    from pipeline.session import SignalCatcher, StopReason
+    from pipeline.engine.session import SignalCatcher, StopReason
 
     with SignalCatcher(on_signal=app.signal_received):
         try:

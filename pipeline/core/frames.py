@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from pipeline.labels import EMOTIONS
+from pipeline.core.labels import EMOTIONS
 
 KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 """MTCNN's 5 keypoints, in image terms: `left_eye` is the eye on the left of the picture."""
@@ -56,7 +56,7 @@ def log_columns(landmarks: bool) -> tuple[str, ...]:
 class Frame:
     """One captured image.
 
-    `time_s` is the frame's time in the log (see pipeline/sources.py: for a camera, monotonic seconds since the
+    `time_s` is the frame's time in the log (see pipeline/io/sources.py: for a camera, monotonic seconds since the
     session started); `wall_time` the wall clock (seconds since the epoch) at capture; `captured` time.monotonic()
     when the frame was made, which is when it was read (the LSL streams stamp samples with it). `source_name` is
     the file name for image inputs.

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.emotion import MODELS_DIR
+from pipeline.core.paths import installed_models_dir
 from pipeline.processors.base import Processor
 from pipeline.processors.detection import DetectionProcessor, make_detector
 from pipeline.processors.landmarks import LandmarkProcessor
 from pipeline.processors.tracking import PerImageFaceIds, TrackingProcessor
 
 if TYPE_CHECKING:
-    from pipeline.emotion.classifier import EmotionClassifier
+    from pipeline.runtime.emotion.classifier import EmotionClassifier
 
 STILL_JITTER_CROPS = 25
 """Alignments averaged per face in a photo (the first 25 of the jitter cycle, 12 of them mirrored). A photo has no
@@ -33,7 +33,7 @@ from 0.4009 (1 crop) and 0.3845 (3) to 0.3790 (25), and 50 gave 0.3791, accuracy
 VIDEO_MULTIPLY_ADDS_PER_FACE = 800_000_000
 """The emotion stage's real-time budget: multiply-adds per face per video frame, every crop through every member
 of the model (its card records each file's cost per crop). The target is at most 6 ms per face per frame in
-benchmarks.pipeline on one core of a 2-core CPU: the shipped network's 3 crops (794M) took 4.6-4.7 ms on an AVX-512
+benchmarks.analyze_video on one core of a 2-core CPU: the shipped network's 3 crops (794M) took 4.6-4.7 ms on an AVX-512
 AMD EPYC and 4 crops 6.2-6.3 ms; an AVX2-only AMD EPYC is about 7 times slower, and there the user asks for fewer
 (`--jitter-crops`). A model gets as many whole crops as fit (video_jitter_crops), and the smoothing averages the
 next frames' alignments in."""
@@ -44,7 +44,7 @@ network's accuracy gains a tenth of a point from 4 crops of the cycle to 8 (0.84
 benchmarks/mirror_passes.py), while every crop still costs its warp."""
 
 DEFAULT_NETWORK_MULTIPLY_ADDS = 236_080_640
-"""One crop through the default network (pipeline.emotion.model.build_model(), 1.77M parameters) and its mirror
+"""One crop through the default network (pipeline.modelling.network.build_model(), 1.77M parameters) and its mirror
 image, as the files were exported before the mirror moved into the alignment cycle: the cost assumed for each
 member of a card that predates recording it (a test checks it against the model code)."""
 
@@ -62,7 +62,7 @@ class EngineConfig:
     stills: bool = False  # photos: each image on its own (full detection, ids per image, no smoothing)
     still_jitter_crops: int = STILL_JITTER_CROPS  # crops per face in a photo
     unclear_threshold: float | None = None  # None: the model card's value
-    models_dir: Path = field(default_factory=lambda: MODELS_DIR)
+    models_dir: Path = field(default_factory=installed_models_dir)
 
     def describe(self) -> dict[str, object]:
         return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
@@ -82,8 +82,8 @@ def build_processors(config: EngineConfig, classifier: EmotionClassifier | None 
 
     classifier: use this one instead of loading config.models_dir's (evaluation runs an uncalibrated one).
     """
-    from pipeline.emotion.classifier import EmotionClassifier
     from pipeline.processors.emotion import EmotionProcessor
+    from pipeline.runtime.emotion.classifier import EmotionClassifier
 
     if classifier is None:
         classifier = EmotionClassifier.load(config.models_dir)

@@ -36,10 +36,10 @@ from typing import Literal, cast
 
 import numpy as np
 
-from pipeline.frames import Frame, FrameResult
+from pipeline.core.frames import Frame, FrameResult
+from pipeline.io.sinks import EventSink, Sink
+from pipeline.io.sources import FrameSource, SourceLost
 from pipeline.processors.base import Processor
-from pipeline.sinks import EventSink, Sink
-from pipeline.sources import FrameSource, SourceLost
 
 RECENT = 60
 """How many recent frames the fps figures are computed over (the live rate). Latency and stage times are the

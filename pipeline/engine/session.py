@@ -21,16 +21,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.events import Event, EventsLog, EventSource, iso_utc
-from pipeline.frames import Frame
+from pipeline.core.frames import Frame
+from pipeline.engine.runner import Runner
+from pipeline.io.events import Event, EventsLog, EventSource, iso_utc
+from pipeline.io.sinks import SessionLog, Sink
+from pipeline.io.sources import FrameSource
 from pipeline.processors.base import Processor
-from pipeline.runner import Runner
-from pipeline.sinks import SessionLog, Sink
-from pipeline.sources import FrameSource
 
 if TYPE_CHECKING:
     from pipeline.engine import EngineConfig
-    from pipeline.lsl import LslStreams
+    from pipeline.io.lsl import LslStreams
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
-from pipeline.errors import FertuiError
-from pipeline.sinks import FILE_MODE, SinkError, make_private_dir
+from pipeline.core.errors import FertuiError
+from pipeline.io.sinks import FILE_MODE, SinkError, make_private_dir
 
 EVENT_COLUMNS: tuple[str, ...] = ("onset", "duration", "trial_type", "value", "frame", "wall_time", "source")
 """The events file's columns, in order."""

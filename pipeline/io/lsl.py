@@ -29,10 +29,10 @@ import uuid
 from types import ModuleType
 from typing import Any
 
-from pipeline.errors import UsageError
-from pipeline.events import Event, EventsLog, iso_utc
-from pipeline.frames import SMOOTHED_PREFIX, FrameResult
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.errors import UsageError
+from pipeline.core.frames import SMOOTHED_PREFIX, FrameResult
+from pipeline.core.labels import EMOTIONS, UNCLEAR
+from pipeline.io.events import Event, EventsLog, iso_utc
 
 LSL_HINT = "pip install 'fertui[lsl]' (pylsl, whose wheel carries liblsl; a checkout's uv sync has it)"
 
@@ -181,7 +181,7 @@ class LslStreams:
         model_sha256: str | None = None,
         session_id: str | None = None,
     ) -> None:
-        from pipeline.sinks import fertui_version
+        from pipeline.io.sinks import fertui_version
 
         self._pylsl = import_pylsl("--lsl" if outlets else "--lsl-markers")
         self.session_id = session_id or uuid.uuid4().hex

@@ -30,7 +30,7 @@ class ParquetRows:
     """Appends log rows to a Parquet file at `path` (created owner-only), one row group per ROWS_PER_GROUP rows."""
 
     def __init__(self, path: Path, columns: tuple[str, ...], file_mode: int, *, overwrite: bool = False) -> None:
-        from pipeline.sinks import open_log_flags
+        from pipeline.io.sinks import open_log_flags
 
         self.columns = columns
         self.schema = schema_for(columns)

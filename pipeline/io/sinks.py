@@ -9,7 +9,7 @@ The log is what a researcher takes home, so it is written to survive anything:
 - the sidecar `<log>.meta.json` is written at start (marked interrupted, since nothing has closed it
   yet) and replaced atomically at close with the end time, counts and `interrupted` + `reason`;
 - files are created owner-only (0600) and new folders 0700: the log is biometric-derived data.
-A Parquet log (pipeline.parquet_log) is buffered in row groups and only readable once closed; `fertui batch`
+A Parquet log (pipeline.io.parquet_log) is buffered in row groups and only readable once closed; `fertui batch`
 writes it under a temporary name and renames it when complete.
 """
 
@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
-from pipeline.errors import FertuiError, UsageError
-from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, log_columns, result_rows
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.errors import FertuiError, UsageError
+from pipeline.core.frames import LOG_COLUMNS, SMOOTHED_PREFIX, FrameResult, log_columns, result_rows
+from pipeline.core.labels import EMOTIONS, UNCLEAR
 
 if TYPE_CHECKING:
-    from pipeline.parquet_log import ParquetRows
+    from pipeline.io.parquet_log import ParquetRows
 
 FORMATS = ("csv", "jsonl")
 """Formats that parse after a kill, line by line: the live app and `analyze`."""
@@ -279,7 +279,7 @@ def read_log(path: str | os.PathLike) -> list[dict[str, object]]:
     A last line cut off mid-row (a writer killed while writing it) is left out, as the log format promises; a
     row that is cut or malformed anywhere else raises ValueError naming it.
     """
-    from pipeline.parquet_log import is_parquet, read_parquet_log
+    from pipeline.io.parquet_log import is_parquet, read_parquet_log
 
     path = Path(path)
     if is_parquet(path):
@@ -351,7 +351,7 @@ class SessionLog:
         make_private_dir(self.path.parent)
         try:
             if fmt == "parquet":
-                from pipeline.parquet_log import ParquetRows
+                from pipeline.io.parquet_log import ParquetRows
 
                 self._parquet = ParquetRows(self.path, self.columns, FILE_MODE, overwrite=overwrite)
             else:

@@ -30,8 +30,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.errors import FertuiError
-from pipeline.frames import Frame  # noqa: E402
+from pipeline.core.errors import FertuiError
+from pipeline.core.frames import Frame  # noqa: E402
 
 MAX_SIDE = 3840
 """Larger images (an 8K frame) are scaled down to this many pixels on their long side; boxes are in the scaled image."""

@@ -3,7 +3,7 @@
 The exported graph takes the crops exactly as face_crop makes them, (N, 48, 48) uint8, and does the scaling
 to [0, 1] itself, so the app feeds crops straight in. With `flip_tta` the graph also classifies each face's
 mirror image and averages the two (test-time augmentation baked into the file). Exports leave it out by default:
-the app's alignment cycle mirrors every other crop (pipeline.emotion.crop.jitter_schedule), the better way to
+the app's alignment cycle mirrors every other crop (pipeline.runtime.emotion.crop.jitter_schedule), the better way to
 spend the few passes through the network a video frame affords (benchmarks/mirror_passes.py).
 """
 
@@ -16,11 +16,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.emotion import EMOTIONS
-from pipeline.emotion.calibration import UNCLEAR_METRICS
-from pipeline.emotion.model_card import MODEL_CARD, ModelCard
-from pipeline.model_files import ModelError, sha256_of
-from pipeline.sinks import write_private_atomic
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.sinks import write_private_atomic
+from pipeline.runtime.emotion.calibration import UNCLEAR_METRICS
+from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
+from pipeline.runtime.model_files import ModelError, sha256_of
 
 MODEL_FILE = "emotion.tflite"
 
@@ -97,10 +97,10 @@ def write_model_dir(
     """Export `keras_model` into out_dir (emotion.tflite + MODEL_CARD.md with its sha256); returns out_dir.
 
     unclear: {"metric": "margin"|"top_probability", "threshold": float, "criterion": str} (default: never unclear).
-    metrics: split name -> an evaluation report (pipeline.emotion.evaluate.report_dict), rendered as tables.
+    metrics: split name -> an evaluation report (pipeline.modelling.evaluate.report_dict), rendered as tables.
     training: what the run's config.json/state.json say (command, epochs, seconds, machine, ...).
     """
-    from pipeline.emotion.model import multiply_adds
+    from pipeline.modelling.network import multiply_adds
 
     data = to_tflite(keras_model, flip_tta=flip_tta, quantize=quantize)
     return write_model_files(
@@ -130,7 +130,7 @@ def write_model_files(
 ) -> Path:
     """Write an already converted model and its card (see write_model_dir).
 
-    multiply_adds: the network's, for one image (pipeline.emotion.model.multiply_adds); the card records the
+    multiply_adds: the network's, for one image (pipeline.modelling.network.multiply_adds); the card records the
     file's cost per face, the mirror image included when flip_tta.
     """
     out_dir = Path(out_dir)
@@ -143,7 +143,7 @@ def write_model_files(
         model=MODEL_FILE,
         files={MODEL_FILE: file_entry(data, multiply_adds, flip_tta)},
         quantization="dynamic-range int8 weights" if quantized else "none (float32)",
-        input={"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.emotion.crop.face_crop"},
+        input={"shape": [None, 48, 48], "dtype": "uint8", "crop": "pipeline.runtime.emotion.crop.face_crop"},
         output={"shape": [None, len(EMOTIONS)], "dtype": "float32", "meaning": "softmax probabilities"},
         flip_tta=flip_tta,
         parameters=parameters,
@@ -214,7 +214,7 @@ def render_card_head(card: ModelCard, training: dict) -> str:
     lines = [
         "# fertui emotion model",
         "",
-        "Classifies a 48x48 grayscale face (made by `pipeline.emotion.crop.face_crop`) into the seven FER-2013",
+        "Classifies a 48x48 grayscale face (made by `pipeline.runtime.emotion.crop.face_crop`) into the seven FER-2013",
         f"emotions ({', '.join(EMOTIONS)}). Trained by this project's own code; never downloaded.",
         "",
         *_status_lines(card, training),
@@ -356,7 +356,7 @@ def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:
         lines += [
             "The app shows calibrated probabilities: the model's output for each of a face's alignment jitters,",
             f"averaged, then sharpened or flattened by one temperature, p -> softmax(log p / T) with **T = "
-            f"{temperature:.3f}**, fitted on `val` through the photo path (`pipeline/emotion/detection_path.py`: "
+            f"{temperature:.3f}**, fitted on `val` through the photo path (`pipeline/modelling/detection_path.py`: "
             "the real detector, `face_crop`, the jitters; `fertui calibrate`).",
             "",
             "Expected calibration error (15 bins) on `test`, before and after:",
@@ -409,7 +409,7 @@ def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:
 
 
 def _realworld_lines(report: dict) -> list[str]:
-    """The development set's table (pipeline.emotion.realworld): never trained on, used to choose."""
+    """The development set's table (pipeline.modelling.realworld): never trained on, used to choose."""
     parts = {**report["parts"], "both, pooled": report["pooled"]}
     lines = [
         "## On real people: the development set",
@@ -451,7 +451,7 @@ def render_card_tail(card: ModelCard, metrics: dict, calibration: dict | None = 
     lines += [
         "## Machine-readable card",
         "",
-        "Read by `pipeline.emotion.classifier.EmotionClassifier.load`; written by `fertui export` and "
+        "Read by `pipeline.runtime.emotion.classifier.EmotionClassifier.load`; written by `fertui export` and "
         "`fertui calibrate`.",
         "",
         "```json",

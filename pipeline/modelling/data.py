@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import EMOTIONS
-from pipeline.errors import FertuiError
+from pipeline.core.errors import FertuiError
+from pipeline.core.labels import EMOTIONS
 
 SPLITS = ("train", "val", "test")
 LABEL_SETS = ("fer2013", "ferplus", "ferplus-votes")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
 from pipeline.processors.base import Processor
+from pipeline.runtime.emotion.classifier import EmotionClassifier
 
 FACE_PX = 160
 GRID = 3

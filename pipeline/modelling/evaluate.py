@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import EMOTIONS
-from pipeline.emotion.calibration import expected_calibration_error, risk_coverage, unclear_mask
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.crop import jitter_schedule, reframe_crop
-from pipeline.emotion.data import Split
-from pipeline.sinks import write_private_atomic
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.sinks import write_private_atomic
+from pipeline.modelling.data import Split
+from pipeline.runtime.emotion.calibration import expected_calibration_error, risk_coverage, unclear_mask
+from pipeline.runtime.emotion.classifier import EmotionClassifier
+from pipeline.runtime.emotion.crop import jitter_schedule, reframe_crop
 
 
 def confusion_matrix(true: np.ndarray, predicted: np.ndarray, n_classes: int = len(EMOTIONS)) -> np.ndarray:
@@ -69,7 +69,7 @@ def predict_split(
 
     jitter_crops: each image is classified as the app classifies a face in one video frame: averaged over
     `jitter_crops` alignment jitters, image i over the slice of the alignment cycle that video frame i gets
-    (`pipeline.emotion.crop.jitter_schedule(i, jitter_crops)`). The app moves to the next slice every frame, so
+    (`pipeline.runtime.emotion.crop.jitter_schedule(i, jitter_crops)`). The app moves to the next slice every frame, so
     over a split every slice is scored about equally often, as over a video; 1 is the image as it is.
     stills: each image is classified as the app classifies a face in a photo instead: every image over the same
     first `jitter_crops` alignments of the cycle.

@@ -1,10 +1,10 @@
 """Convert the mtcnn package's P-Net, R-Net and O-Net to the TFLite files fertui loads, and write their card.
 
-    uv run python -m pipeline.detector.mtcnn_export [--out models/mtcnn]
+    uv run python -m pipeline.modelling.mtcnn_conversion [--out models/mtcnn]
 
 Run once per mtcnn version (pinned in pyproject.toml); the files are committed. The networks are the
 package's weights rearranged into plain TensorFlow functions (mtcnn_nets.py), converted without quantization,
-so they compute what the package computes to float rounding (tests/test_mtcnn_models.py).
+so they compute what the package computes to float rounding (tests/test_mtcnn_nets.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.detector.mtcnn_models import CARD, EXPORT_COMMAND, MTCNN_DIR, NETWORKS, network_file, package_weights
-from pipeline.model_files import sha256_of
+from pipeline.core.paths import installed_models_dir
+from pipeline.runtime.detector.mtcnn_models import (
+    CARD,
+    CONVERSION_COMMAND,
+    FOLDER,
+    NETWORKS,
+    network_file,
+    package_weights,
+)
+from pipeline.runtime.model_files import sha256_of
 
 INPUT_SHAPES: dict[str, list[int | None]] = {
     "pnet": [1, None, None, 3],  # one pyramid level of any size
@@ -29,7 +37,7 @@ def convert(name: str) -> bytes:
     """The TFLite flatbuffer of one network (TensorFlow is imported here, and only here)."""
     import tensorflow as tf
 
-    from pipeline.detector.mtcnn_nets import onet_function, pnet_function, rnet_function
+    from pipeline.modelling.mtcnn_nets import onet_function, pnet_function, rnet_function
 
     function = {"pnet": pnet_function, "rnet": rnet_function, "onet": onet_function}[name]()
     spec = tf.TensorSpec(INPUT_SHAPES[name], tf.float32)
@@ -37,7 +45,7 @@ def convert(name: str) -> bytes:
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert()
 
 
-def export(out: Path = MTCNN_DIR) -> dict:
+def write_networks(out: Path) -> dict:
     """Write the three .tflite files and MTCNN_CARD.md into `out`; returns the card's json block."""
     out.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -61,15 +69,15 @@ def export(out: Path = MTCNN_DIR) -> dict:
         f"""# MTCNN networks
 
 P-Net, R-Net and O-Net of the `mtcnn` package {card["source"]["version"]} (Zhang et al., 2016), with the
-package's own weights, converted to TFLite for fertui's FastMTCNN (pipeline/detector/fast_mtcnn.py). Not
+package's own weights, converted to TFLite for fertui's FastMTCNN (pipeline/runtime/detector/fast_mtcnn.py). Not
 trained here: the weights are the package's, rearranged (output heads merged, normalization folded into the
-first convolution; see pipeline/detector/mtcnn_nets.py) and converted without quantization.
+first convolution; see pipeline/modelling/mtcnn_nets.py) and converted without quantization.
 
 | file | bytes | sha256 |
 | --- | --- | --- |
 {rows}
 
-Made by `{EXPORT_COMMAND}`; fertui refuses a file whose sha256 differs from the json block below.
+Made by `{CONVERSION_COMMAND}`; fertui refuses a file whose sha256 differs from the json block below.
 
 ```json
 {json.dumps(card, indent=2)}
@@ -82,9 +90,11 @@ Made by `{EXPORT_COMMAND}`; fertui refuses a file whose sha256 differs from the 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=MTCNN_DIR, help="folder to write (default: models/mtcnn)")
+    parser.add_argument(
+        "--out", type=Path, default=installed_models_dir() / FOLDER, help="folder to write (default: models/mtcnn)"
+    )
     args = parser.parse_args()
-    card = export(args.out)
+    card = write_networks(args.out)
     for file, info in card["files"].items():
         print(f"{args.out / file}: {info['bytes']:,} bytes, sha256 {info['sha256'][:16]}...")
 

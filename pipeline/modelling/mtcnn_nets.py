@@ -11,7 +11,7 @@ rearranged once at load time:
 - the input normalization is folded into the first convolution (see `_constants`).
 PReLU is computed as Keras computes it, relu(x) - alpha * relu(-x). In TensorFlow, a 640x480 P-Net pyramid took
 9.1 ms this way against 11.4 ms through the Keras models; the outputs agree to float rounding
-(tests/test_mtcnn_nets.py). mtcnn_export.py converts them to the TFLite files fertui runs.
+(tests/test_mtcnn_nets.py). mtcnn_conversion.py converts them to the TFLite files fertui runs.
 """
 
 from __future__ import annotations

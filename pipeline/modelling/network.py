@@ -13,7 +13,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from pipeline.emotion import DEFAULT_WIDTHS, EMOTIONS
+from pipeline.core.labels import EMOTIONS
+from pipeline.modelling import DEFAULT_WIDTHS
 
 INPUT_SIZE = 48
 

@@ -25,11 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.emotion import EMOTIONS, PROJECT_ROOT
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.data import DataError
-from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, predict_split
-from pipeline.frames import Frame, FrameResult
+from pipeline.core.frames import Frame, FrameResult
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import checkout_root
+from pipeline.modelling.data import DataError
+from pipeline.modelling.evaluate import confusion_matrix, metrics_from_confusion, predict_split
+from pipeline.runtime.emotion.classifier import EmotionClassifier
 
 REALWORLD_ENV = "FERTUI_REALWORLD"
 """Environment variable naming the development set's folder (holding jaffe/ and ckplus48.npz)."""
@@ -42,7 +43,7 @@ def default_realworld_dir() -> Path:
     configured = os.environ.get(REALWORLD_ENV)
     if configured:
         return Path(configured).expanduser()
-    return PROJECT_ROOT.parent / "shared" / "data" / "realworld-dev"
+    return checkout_root().parent / "shared" / "data" / "realworld-dev"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 
 Export: the model to ship, chosen on val -> TFLite; write emotion.tflite and MODEL_CARD.md with the training
 account and the sha256; then calibrate. Calibrate: run val through the path the app runs on photos (the real
-detector, face_crop, the alignment jitters; pipeline/emotion/detection_path.py), fit the temperature and choose
+detector, face_crop, the alignment jitters; pipeline/modelling/detection_path.py), fit the temperature and choose
 the `unclear` rule there, report on test (through that path, through one video frame's path, and on the plain
 48x48 images), and rewrite the card's calibration and metrics. The test split is only reported, never used to
 choose anything.
@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.calibration import (
+from pipeline.core.paths import default_data
+from pipeline.modelling.data import DataError, load_splits, scored_labels
+from pipeline.modelling.train import TrainConfig
+from pipeline.runtime.emotion.calibration import (
     COVERAGE,
     apply_temperature,
     choose_unclear,
@@ -33,10 +35,8 @@ from pipeline.emotion.calibration import (
     risk_coverage,
     unclear_mask,
 )
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.data import DataError, load_splits, scored_labels
-from pipeline.emotion.model_card import MODEL_CARD, ModelCard
-from pipeline.emotion.train import TrainConfig
+from pipeline.runtime.emotion.classifier import EmotionClassifier
+from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
 
 QUANTIZATION_TOLERANCE = 0.005
 """Ship the dynamic-range quantized model unless it loses more than this much val accuracy against float32."""
@@ -115,7 +115,7 @@ def export_run(
     run_dir: Path | str,
     out_dir: Path | str,
     *,
-    data: Path | str = DEFAULT_DATA,
+    data: Path | str | None = None,
     flip_tta: bool = False,
     coverage: float = COVERAGE,
     machine: str | None = None,
@@ -130,9 +130,9 @@ def export_run(
     """
     import keras
 
-    from pipeline.emotion.evaluate import predict_split
-    from pipeline.emotion.export import add_member_file, machine_description, to_tflite, write_model_files
-    from pipeline.emotion.model import multiply_adds
+    from pipeline.modelling.conversion import add_member_file, machine_description, to_tflite, write_model_files
+    from pipeline.modelling.evaluate import predict_split
+    from pipeline.modelling.network import multiply_adds
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     best = run_dir / "best.keras"
@@ -148,6 +148,7 @@ def export_run(
     if account["complete"] and last.is_file() and account["best_epoch"] != account["epochs"]:
         candidates["checkpoint.keras"] = (last, account["epochs"])
     labels = scored_labels(account["labels"])  # what the model is selected and calibrated by
+    data = default_data() if data is None else data
     val = load_splits(Path(data), labels, ("val",))["val"]
 
     def load(path: Path):
@@ -237,9 +238,9 @@ def export_run(
 def realworld_report(classifier: EmotionClassifier, models_dir: Path) -> dict | None:
     """The development set through the app's paths with the calibrated model, its confusion matrices drawn beside
     the card (`confusion-realworld-<part>.png`); None where the set is not on this machine."""
-    from pipeline.emotion.evaluate import plot_confusion
-    from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld
     from pipeline.engine import STILL_JITTER_CROPS
+    from pipeline.modelling.evaluate import plot_confusion
+    from pipeline.modelling.realworld import default_realworld_dir, evaluate_realworld
 
     root = default_realworld_dir()
     if not (root / "jaffe").is_dir() or not (root / "ckplus48.npz").is_file():
@@ -254,7 +255,7 @@ def realworld_report(classifier: EmotionClassifier, models_dir: Path) -> dict | 
 def calibrate_model_dir(
     models_dir: Path | str,
     *,
-    data: Path | str = DEFAULT_DATA,
+    data: Path | str | None = None,
     coverage: float = COVERAGE,
     limit: int | None = None,
     labels: str = "fer2013",
@@ -264,19 +265,20 @@ def calibrate_model_dir(
 
     limit: only the first N images of each split (quick checks; the card then says so in its criterion).
     labels: the label set the model answers to (fer2013, or ferplus for a model trained on the FER+ votes).
-    realworld: also report the development set (pipeline.emotion.realworld) where it is on this machine.
+    realworld: also report the development set (pipeline.modelling.realworld) where it is on this machine.
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
-    from pipeline.emotion.detection_path import run_path
-    from pipeline.emotion.evaluate import direct_report, plot_confusion, predict_split, report_dict
-    from pipeline.emotion.export import card_head, render_card_tail
     from pipeline.engine import EngineConfig, video_jitter_crops
-    from pipeline.sinks import write_private_atomic
+    from pipeline.io.sinks import write_private_atomic
+    from pipeline.modelling.conversion import card_head, render_card_tail
+    from pipeline.modelling.detection_path import run_path
+    from pipeline.modelling.evaluate import direct_report, plot_confusion, predict_split, report_dict
 
     models_dir = Path(models_dir)
     raw = EmotionClassifier.load(models_dir, calibrated=False)
     # The card's class bias moves the decision and stays; the temperature is fitted on the shifted answers.
     raw.class_bias = np.array(ModelCard.read(models_dir).class_bias_values)
+    data = default_data() if data is None else data
     splits = load_splits(Path(data), labels, ("val", "test"))
     val, test = (splits[name].subset(np.arange(len(splits[name]))[:limit]) for name in ("val", "test"))
 
@@ -339,7 +341,7 @@ def calibrate_model_dir(
     card = ModelCard.read(models_dir)
     card.temperature = {
         "value": round(temperature, 4),
-        "fitted_on": "val through the photo path (pipeline.emotion.detection_path), negative log-likelihood",
+        "fitted_on": "val through the photo path (pipeline.modelling.detection_path), negative log-likelihood",
         "labels": labels,
         "val_faces": len(val_truth),
         "val_nll": {

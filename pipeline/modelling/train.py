@@ -16,19 +16,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS, EMOTIONS
-from pipeline.emotion.data import DataError, Split, load_splits, scored_labels
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data
+from pipeline.modelling import DEFAULT_WIDTHS
+from pipeline.modelling.data import DataError, Split, load_splits, scored_labels
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = str(DEFAULT_DATA)
+    data: str = field(default_factory=lambda: str(default_data()))
     labels: str = "fer2013"
     epochs: int = 80
     batch_size: int = 64
@@ -88,7 +90,7 @@ def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
     if cache.exists():
         probs = np.load(cache)
     else:
-        from pipeline.emotion.classifier import EmotionClassifier
+        from pipeline.runtime.emotion.classifier import EmotionClassifier
 
         classifier = EmotionClassifier.load(Path(config.teacher or ""), calibrated=False)
         batches = []
@@ -108,7 +110,7 @@ def teacher_targets(config: TrainConfig, split: Split, out: Path) -> Split:
 
 def wild_split(config: TrainConfig, out: Path) -> Split:
     """muxspace's faces as a training split (targets one-hot: one labeller each), cut once into the run folder."""
-    from pipeline.emotion.wild import cached_wild_crops
+    from pipeline.modelling.wild import cached_wild_crops
 
     images, labels, account = cached_wild_crops(Path(config.wild or ""), out / "wild_crops.npz")
     _atomic_write_text(out / "wild.json", json.dumps({"wild": config.wild, **account}, indent=2))
@@ -128,7 +130,7 @@ def joined(first: Split, second: Split) -> Split:
 
 def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, epoch: int):
     """One epoch's batches: shuffled and augmented from (seed, epoch), so a resumed epoch is the same epoch."""
-    from pipeline.emotion.model import augment, mixup
+    from pipeline.modelling.network import augment, mixup
 
     x = to_inputs(split.images, config.equalize)
     y = split.training_targets()
@@ -205,7 +207,7 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     import keras
     import tensorflow as tf
 
-    from pipeline.emotion.model import build_model
+    from pipeline.modelling.network import build_model
 
     steps_per_epoch = -(-len(train_split) // config.batch_size)
     state: dict[str, Any] = {

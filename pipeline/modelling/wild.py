@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.emotion import EMOTIONS
-from pipeline.emotion.data import DataError
+from pipeline.core.labels import EMOTIONS
+from pipeline.modelling.data import DataError
 
 PAD = 0.3  # of the photo's size, on every side, replicated from its border
 MIN_FACE = 20
@@ -43,8 +43,8 @@ def read_labels(folder: Path) -> list[tuple[str, int]]:
 
 def wild_crops(folder: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """(crops (N, 48, 48) uint8, labels (N,), account) for the photos whose face the detector found."""
-    from pipeline.detector.fast_mtcnn import FastMTCNN
-    from pipeline.emotion.crop import face_crop
+    from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
+    from pipeline.runtime.emotion.crop import face_crop
 
     rows = read_labels(folder)
     detector = FastMTCNN(min_face_size=MIN_FACE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from pipeline.frames import FrameResult
+from pipeline.core.frames import FrameResult
 
 
 class Processor(ABC):

@@ -14,10 +14,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from pipeline.detector.mtcnn_models import package_weights
-from pipeline.detector.tracking_detector import TrackingDetector
-from pipeline.frames import KEYPOINT_NAMES, Face, FrameResult
+from pipeline.core.frames import KEYPOINT_NAMES, Face, FrameResult
 from pipeline.processors.base import Processor
+from pipeline.runtime.detector.mtcnn_models import package_weights
+from pipeline.runtime.detector.tracking_detector import TrackingDetector
 
 
 class Detector(Protocol):
@@ -112,7 +112,7 @@ def make_detector(
         return PackageMTCNN(min_face_size)
     if kind != "fast":
         raise ValueError(f"unknown detector {kind!r}; choose from {', '.join(DETECTORS)}")
-    from pipeline.detector.fast_mtcnn import FastMTCNN
+    from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
 
     detector = FastMTCNN(min_face_size=min_face_size)
     return TrackingDetector(detector, detect_every=detect_every) if track else detector

@@ -13,8 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pipeline.errors import FertuiError
-from pipeline.frames import FrameResult
+from pipeline.core.errors import FertuiError
+from pipeline.core.frames import FrameResult
 from pipeline.processors.base import Processor
 from pipeline.processors.detection import sha256_of
 

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from pipeline.errors import FertuiError
+from pipeline.core.errors import FertuiError
 
 _JSON_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from pipeline.frames import SMOOTHED_PREFIX
-from pipeline.labels import EMOTIONS, UNCLEAR
-from pipeline.sinks import FaceKey, face_key, face_label, is_photo_log, summarize_rows, write_private_atomic
+from pipeline.core.frames import SMOOTHED_PREFIX
+from pipeline.core.labels import EMOTIONS, UNCLEAR
+from pipeline.io.sinks import FaceKey, face_key, face_label, is_photo_log, summarize_rows, write_private_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from pipeline.events import Event
+    from pipeline.io.events import Event
 
 MAX_FACES = 8
 """At most this many faces (those seen longest) get a row in the picture."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
 from tui.render import LANDMARK_COLOR, emotion_color, face_caption
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX

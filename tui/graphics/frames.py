@@ -18,7 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
 from tui.graphics import kitty, sixel
 from tui.graphics.annotate import annotate
 from tui.graphics.detect import RenderMode

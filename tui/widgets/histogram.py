@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from pipeline.frames import Face
-from pipeline.labels import EMOTIONS
+from pipeline.core.frames import Face
+from pipeline.core.labels import EMOTIONS
 from tui.render import emotion_color
 from tui.widgets.faces import bar
 

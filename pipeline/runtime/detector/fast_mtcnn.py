@@ -31,10 +31,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.detector.lite_network import LiteNetwork
-from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, read_card
-from pipeline.frames import Face
-from pipeline.threads import thread_budget
+from pipeline.core.frames import Face
+from pipeline.core.paths import installed_models_dir
+from pipeline.core.threads import thread_budget
+from pipeline.runtime.detector.lite_network import LiteNetwork
+from pipeline.runtime.detector.mtcnn_models import FOLDER, load_networks, read_card
 
 PNET_WINDOW = 12  # P-Net looks at 12 x 12 windows ...
 PNET_STRIDE = 2  # ... every 2 pixels of a pyramid level
@@ -166,7 +167,7 @@ class FastMTCNN:
         nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7),
         refine_margin: float = 0.0,
         warmup_size: tuple[int, int] | None = (640, 480),
-        models_dir: Path = MTCNN_DIR,
+        models_dir: Path | None = None,
     ) -> None:
         """`nms_thresholds`: P-Net within a level, P-Net across levels, R-Net, O-Net (overlap of the smaller box).
 
@@ -174,7 +175,8 @@ class FastMTCNN:
         MTCNN's tall boxes already widens them by about a quarter; growing them further lowers R-Net's and
         O-Net's scores (at 0.3 they lose most faces), so the default is 0.
         `warmup_size`: (width, height) whose interpreters are planned now rather than on the first frame.
-        `models_dir`: the folder of the three .tflite files and their card (ModelError when missing or altered).
+        `models_dir`: the folder of the three .tflite files and their card (ModelError when missing or altered;
+        None: the installed models' mtcnn/).
         """
         if min_face_size < 1:
             raise ValueError(f"min_face_size must be at least 1 px, got {min_face_size}")
@@ -186,6 +188,8 @@ class FastMTCNN:
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
         self.refine_margin = float(refine_margin)
 
+        if models_dir is None:
+            models_dir = installed_models_dir() / FOLDER
         self._card = read_card(models_dir)
         networks = load_networks(models_dir, self._card)
         self._pnet = LiteNetwork(networks["pnet"], (1, None, None, 3))

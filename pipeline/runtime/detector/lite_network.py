@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tflite import make_interpreter
-from pipeline.threads import thread_budget
+from pipeline.core.threads import thread_budget
+from pipeline.runtime.tflite import make_interpreter
 
 
 def release_freed_memory() -> None:

@@ -1,7 +1,7 @@
 """The MTCNN networks as fertui ships them: models/mtcnn/{pnet,rnet,onet}.tflite, checked against their card.
 
 They are the mtcnn package's own weights (the version pinned in pyproject.toml), rearranged and converted to
-TFLite by `python -m pipeline.detector.mtcnn_export` (see mtcnn_nets.py). Loading them needs no TensorFlow,
+TFLite by `python -m pipeline.modelling.mtcnn_conversion` (see mtcnn_nets.py). Loading them needs no TensorFlow,
 which was most of fertui's start-up time; tests/test_mtcnn_nets.py checks that the files compute what the
 package's networks compute.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from pipeline.emotion import MODELS_DIR
-from pipeline.model_files import ModelError, read_card_json, read_verified, sha256_of
+from pipeline.runtime.model_files import ModelError, read_card_json, read_verified, sha256_of
 
-MTCNN_DIR = MODELS_DIR / "mtcnn"
+FOLDER = "mtcnn"
+"""The networks' folder inside a models folder."""
 CARD = "MTCNN_CARD.md"
 NETWORKS = ("pnet", "rnet", "onet")
-EXPORT_COMMAND = "uv run python -m pipeline.detector.mtcnn_export"
+CONVERSION_COMMAND = "uv run python -m pipeline.modelling.mtcnn_conversion"
 
 
 def package_weights() -> dict[str, str]:
@@ -33,10 +33,10 @@ def network_file(name: str) -> str:
     return f"{name}.tflite"
 
 
-def read_card(folder: Path = MTCNN_DIR) -> dict:
+def read_card(folder: Path) -> dict:
     """The json block of the MTCNN card, with a sha256 for each network file."""
     card_path = Path(folder) / CARD
-    card = read_card_json(card_path, f"convert the mtcnn package's networks: {EXPORT_COMMAND}")
+    card = read_card_json(card_path, f"convert the mtcnn package's networks: {CONVERSION_COMMAND}")
     try:
         for name in NETWORKS:
             card["files"][network_file(name)]["sha256"]  # noqa: B018 - checks the keys the loader needs
@@ -45,7 +45,7 @@ def read_card(folder: Path = MTCNN_DIR) -> dict:
     return card
 
 
-def load_networks(folder: Path = MTCNN_DIR, card: dict | None = None) -> dict[str, bytes]:
+def load_networks(folder: Path, card: dict | None = None) -> dict[str, bytes]:
     """name -> the verified bytes of its TFLite file, for P-Net, R-Net and O-Net (`card`: read_card's, if read)."""
     card = read_card(folder) if card is None else card
     return {

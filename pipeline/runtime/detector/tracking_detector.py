@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
 
 
 class RefiningDetector(Protocol):

@@ -2,7 +2,7 @@
 
 `models/MODEL_CARD.md` is the one source of truth for which file(s) to load, their sha256, the temperature that
 calibrates it and the `unclear` rule; it carries them in its one fenced ```json block (written by
-pipeline/emotion/export.py and pipeline/emotion/release.py).
+pipeline/modelling/conversion.py and pipeline/modelling/release.py).
 TFLite (one thread, XNNPACK) was the fastest runtime for one face and for small batches
 (benchmarks/emotion_inference.py), and it loads no pickled or executable Python: a .tflite file is a
 flatbuffer of ops and weights.
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.emotion.calibration import UNCLEAR_METRICS, apply_class_bias, apply_temperature, unclear_mask
-from pipeline.emotion.model_card import MODEL_CARD, ModelCard
-from pipeline.model_files import ModelError, read_verified
-from pipeline.tflite import make_interpreter
+from pipeline.core.labels import EMOTIONS
+from pipeline.runtime.emotion.calibration import UNCLEAR_METRICS, apply_class_bias, apply_temperature, unclear_mask
+from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
+from pipeline.runtime.model_files import ModelError, read_verified
+from pipeline.runtime.tflite import make_interpreter
 
 __all__ = ["MODEL_CARD", "EmotionClassifier", "ModelError", "read_model_card"]  # ModelError: callers catch it here
 
 
-def read_model_card(models_dir: Path = MODELS_DIR) -> ModelCard:
+def read_model_card(models_dir: Path) -> ModelCard:
     """The machine-readable part of models_dir/MODEL_CARD.md (its one ```json block)."""
     return ModelCard.read(models_dir)
 
@@ -80,9 +80,7 @@ class EmotionClassifier:
         return {member.path.name: member.sha256 for member in self._members}
 
     @classmethod
-    def load(
-        cls, models_dir: Path | str = MODELS_DIR, *, num_threads: int = 1, calibrated: bool = True
-    ) -> EmotionClassifier:
+    def load(cls, models_dir: Path | str, *, num_threads: int = 1, calibrated: bool = True) -> EmotionClassifier:
         """The model named by models_dir/MODEL_CARD.md, checked against the sha256 written there.
 
         calibrated=False ignores the card's temperature, class bias and unclear rule: the raw averages, to fit

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
 
 CROP_SIZE = 48
 

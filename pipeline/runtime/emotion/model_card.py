@@ -1,7 +1,7 @@
 """The emotion model's card: MODEL_CARD.md's one ```json block as a dataclass, the one format its reader (the
 classifier) and its writers (`fertui export`, `fertui calibrate`) share.
 
-The markdown around the block is for people (pipeline/emotion/export.py renders it); the block is what the app
+The markdown around the block is for people (pipeline/modelling/conversion.py renders it); the block is what the app
 trusts: which file to load and its sha256, the temperature that calibrates it, and the `unclear` rule.
 """
 
@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.emotion import MODELS_DIR
-from pipeline.labels import EMOTIONS
-from pipeline.model_files import ModelError, read_card_json
+from pipeline.core.labels import EMOTIONS
+from pipeline.runtime.model_files import ModelError, read_card_json
 
 MODEL_CARD = "MODEL_CARD.md"
 CARD_FORMAT = 1
@@ -69,7 +68,7 @@ class ModelCard:
         return str((self.temperature or {}).get("labels", "fer2013"))
 
     @classmethod
-    def read(cls, models_dir: Path | str = MODELS_DIR) -> ModelCard:
+    def read(cls, models_dir: Path | str) -> ModelCard:
         """The card of models_dir (ModelError when it is missing, malformed or for other classes)."""
         card_path = Path(models_dir) / MODEL_CARD
         return cls.from_json(
