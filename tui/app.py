@@ -50,7 +50,7 @@ from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
 from tui.render import COLOR_MODES
 from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
-from tui.snapshot import export_session, save_snapshot
+from tui.snapshot import save_snapshot, snapshot_log
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
 from tui.widgets.landmarks import LandmarkPane
@@ -473,7 +473,7 @@ class FertuiApp(App[None]):
     def _export(self, session_log: SessionLog) -> None:
         """Re-read and write the whole log off the UI thread: a long session's export must not freeze the app."""
         try:
-            export = export_session(session_log, self.config.export_dir, self.config.export_format)
+            export = snapshot_log(session_log, self.config.export_dir, self.config.export_format)
         except (OSError, ValueError, FertuiError) as exc:  # FertuiError: a malformed events file
             self._notify_from_worker(f"export failed: {exc}", severity="error", timeout=8)
             return

@@ -25,7 +25,7 @@ from tui.render import LANDMARK_COLOR, emotion_color, face_caption
 
 
 @dataclass(frozen=True)
-class Export:
+class LogSnapshot:
     log: Path
     summary: Path
     rows: int
@@ -61,7 +61,7 @@ def _complete_lines(path: Path) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
+def snapshot_log(log: SessionLog, export_dir: Path, fmt: str) -> LogSnapshot:
     """Write the session log so far as `fmt` (csv or jsonl) into `export_dir`, with a summary JSON beside it."""
     export_dir = Path(export_dir).expanduser()
     export_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # owner-only when fertui creates it
@@ -80,7 +80,7 @@ def export_session(log: SessionLog, export_dir: Path, fmt: str) -> Export:
     summary_path = out.with_name(f"{out.stem}.summary.json")
     _write_private(summary_path, json.dumps(session_summary(log, rows, out), indent=2, default=str).encode() + b"\n")
     table = summary_table(log, out) if rows else None
-    return Export(out, summary_path, len(rows), table)
+    return LogSnapshot(out, summary_path, len(rows), table)
 
 
 def summary_table(log: SessionLog, exported: Path) -> Path:

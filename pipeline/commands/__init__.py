@@ -16,6 +16,7 @@ from pipeline.core.errors import FertuiError, UsageError
 from pipeline.core.native import native_stderr_silenced
 
 __all__ = [
+    "MODELS_HELP",
     "UsageError",
     "add_jitter_crops_option",
     "add_lsl_options",
@@ -26,6 +27,11 @@ __all__ = [
     "open_checked_source",
     "say",
 ]
+
+MODELS_HELP = (
+    "models folder: the emotion model and mtcnn/ (and landmarks/, if it has one), each checked against its card "
+    "(default: %(default)s)"
+)
 
 TRAIN_EXTRA_HINT = "pip install 'fertui[train]' (or uv tool install 'fertui[train]'; a checkout's uv sync has it)"
 

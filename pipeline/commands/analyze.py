@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.commands import (
+    MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
     add_lsl_options,
@@ -46,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
-    p.add_argument("--models", type=Path, default=installed_models_dir(), help="models folder (default: %(default)s)")
+    p.add_argument("--models", type=Path, default=installed_models_dir(), help=MODELS_HELP)
     p.add_argument(
         "--events",
         type=Path,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.commands import (
+    MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
     check_jitter_crops,
@@ -71,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=installed_models_dir(),
         metavar="DIR",
-        help="models folder (default: %(default)s)",
+        help=MODELS_HELP,
     )
     p.set_defaults(handler=run)
 

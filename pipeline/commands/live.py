@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands import (
+    MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
     add_lsl_options,
@@ -55,9 +56,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, default=None, metavar="PATH", help="session log (default: in export dir)")
     parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
     add_jitter_crops_option(parser)
-    parser.add_argument(
-        "--models", type=Path, default=installed_models_dir(), help="models folder (default: %(default)s)"
-    )
+    parser.add_argument("--models", type=Path, default=installed_models_dir(), help=MODELS_HELP)
     parser.add_argument(
         "--markers",
         default=None,

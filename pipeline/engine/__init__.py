@@ -22,6 +22,7 @@ from pipeline.processors.tracking import PerImageFaceIds, TrackingProcessor
 
 if TYPE_CHECKING:
     from pipeline.runtime.emotion.classifier import EmotionClassifier
+    from pipeline.runtime.model_set import ModelSet
 
 STILL_JITTER_CROPS = 25
 """Alignments averaged per face in a photo (the first 25 of the jitter cycle, 12 of them mirrored). A photo has no
@@ -77,23 +78,42 @@ class EngineConfig:
         return replace(self, jitter_crops=crops)
 
 
-def build_processors(config: EngineConfig, classifier: EmotionClassifier | None = None) -> list[Processor]:
-    """The processors for `config`, emotion model loaded and verified. Raises ModelError when it is missing.
+def load_models(config: EngineConfig) -> ModelSet:
+    """The ModelSet `config` runs, from config.models_dir: the emotion model, the MTCNN networks when the fast
+    detector runs, the landmark predictor when landmarks run; each checked against its card (ModelError names the
+    file that is missing or altered)."""
+    from pipeline.runtime.model_set import ModelSet
 
-    classifier: use this one instead of loading config.models_dir's (evaluation runs an uncalibrated one).
+    return ModelSet.load(config.models_dir, detector=config.detector == "fast", landmarks=config.landmarks)
+
+
+def build_processors(
+    config: EngineConfig, classifier: EmotionClassifier | None = None, models: ModelSet | None = None
+) -> list[Processor]:
+    """The processors for `config`, every model file loaded from one ModelSet and verified once. Raises
+    ModelError when one is missing or altered.
+
+    classifier: use this one instead of the ModelSet's (evaluation runs an uncalibrated one).
+    models: the ModelSet to run (None: load_models(config)).
     """
     from pipeline.processors.emotion import EmotionProcessor
     from pipeline.runtime.emotion.classifier import EmotionClassifier
 
+    if models is None:
+        models = load_models(config)
     if classifier is None:
-        classifier = EmotionClassifier.load(config.models_dir)
-    detector = make_detector(config.detector, config.min_face, config.detect_every, track=not config.stills)
+        classifier = EmotionClassifier.from_model_set(models)
+    detector = make_detector(
+        config.detector, config.min_face, config.detect_every, track=not config.stills, models=models
+    )
     processors: list[Processor] = [
         DetectionProcessor(detector),
         PerImageFaceIds() if config.stills else TrackingProcessor(),
     ]
     if config.landmarks:
-        processors.append(LandmarkProcessor())
+        if models.landmark_predictor is None:
+            raise ValueError("landmarks are on but the ModelSet was loaded without them (use load_models(config))")
+        processors.append(LandmarkProcessor(models.landmark_predictor, models.landmark_sha256))
     processors.append(
         EmotionProcessor(
             classifier,

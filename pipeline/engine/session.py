@@ -92,6 +92,8 @@ def session_metadata(
         "source": source.describe(),
         "config": config.describe(),
         "processors": [processor.describe() for processor in processors],
+        # Exactly the model files that ran, path -> sha256 (a ModelSet's, or a reference detector's weights).
+        "models": {path: digest for processor in processors for path, digest in processor.model_files().items()},
         **extra,
     }
 

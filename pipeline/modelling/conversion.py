@@ -12,15 +12,19 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.core.files import sha256_of
 from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import installed_models_dir
 from pipeline.io.sinks import write_private_atomic
+from pipeline.runtime.detector import mtcnn_models
 from pipeline.runtime.emotion.calibration import UNCLEAR_METRICS
 from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
-from pipeline.runtime.model_files import ModelError, sha256_of
+from pipeline.runtime.model_files import ModelError
 
 MODEL_FILE = "emotion.tflite"
 
@@ -116,6 +120,15 @@ def write_model_dir(
     )
 
 
+def add_detector(out_dir: Path) -> None:
+    """Copy the installed MTCNN networks (mtcnn/ and its card) into a models folder that has none: a models folder
+    is a whole ModelSet (pipeline.runtime.model_set), so `--models out_dir` runs as it is."""
+    target = out_dir / mtcnn_models.FOLDER
+    source = installed_models_dir() / mtcnn_models.FOLDER
+    if not target.exists() and source.resolve() != target.resolve():
+        shutil.copytree(source, target)
+
+
 def write_model_files(
     data: bytes,
     out_dir: Path | str,
@@ -135,6 +148,7 @@ def write_model_files(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    add_detector(out_dir)
     unclear = {"metric": "margin", "threshold": 0.0, **(unclear or {})}
     if unclear["metric"] not in UNCLEAR_METRICS:
         raise ValueError(f"unknown unclear metric {unclear['metric']!r}")

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.files import sha256_of
 from pipeline.core.paths import installed_models_dir
 from pipeline.runtime.detector.mtcnn_models import (
     CARD,
@@ -24,7 +25,6 @@ from pipeline.runtime.detector.mtcnn_models import (
     network_file,
     package_weights,
 )
-from pipeline.runtime.model_files import sha256_of
 
 INPUT_SHAPES: dict[str, list[int | None]] = {
     "pnet": [1, None, None, 3],  # one pyramid level of any size

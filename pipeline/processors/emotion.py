@@ -114,6 +114,9 @@ class EmotionProcessor(Processor):
         self._tracks.clear()
         self._last_time = None
 
+    def model_files(self) -> dict[str, str]:
+        return self.classifier.model_files()
+
     def describe(self) -> dict[str, object]:
         return {
             "name": self.name,

@@ -6,22 +6,18 @@ TensorFlow: the runtime loads TFLite files with LiteRT.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
 from pipeline.core.errors import FertuiError
+from pipeline.core.files import sha256_of
 
 _JSON_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
 
 
 class ModelError(FertuiError):
     """A model file is missing, does not match its model card, or cannot be read."""
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def read_card_json(card_path: Path, missing_hint: str) -> dict:

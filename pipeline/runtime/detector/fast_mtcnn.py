@@ -31,11 +31,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.core.files import sha256_of
 from pipeline.core.frames import Face
 from pipeline.core.paths import installed_models_dir
 from pipeline.core.threads import thread_budget
 from pipeline.runtime.detector.lite_network import LiteNetwork
-from pipeline.runtime.detector.mtcnn_models import FOLDER, load_networks, read_card
+from pipeline.runtime.detector.mtcnn_models import CARD, FOLDER, load_networks, read_card
 
 PNET_WINDOW = 12  # P-Net looks at 12 x 12 windows ...
 PNET_STRIDE = 2  # ... every 2 pixels of a pyramid level
@@ -168,6 +169,8 @@ class FastMTCNN:
         refine_margin: float = 0.0,
         warmup_size: tuple[int, int] | None = (640, 480),
         models_dir: Path | None = None,
+        card: dict | None = None,
+        networks: dict[str, bytes] | None = None,
     ) -> None:
         """`nms_thresholds`: P-Net within a level, P-Net across levels, R-Net, O-Net (overlap of the smaller box).
 
@@ -177,6 +180,7 @@ class FastMTCNN:
         `warmup_size`: (width, height) whose interpreters are planned now rather than on the first frame.
         `models_dir`: the folder of the three .tflite files and their card (ModelError when missing or altered;
         None: the installed models' mtcnn/).
+        `card`, `networks`: that folder's card and its networks' bytes, already verified (a ModelSet's).
         """
         if min_face_size < 1:
             raise ValueError(f"min_face_size must be at least 1 px, got {min_face_size}")
@@ -190,8 +194,10 @@ class FastMTCNN:
 
         if models_dir is None:
             models_dir = installed_models_dir() / FOLDER
-        self._card = read_card(models_dir)
-        networks = load_networks(models_dir, self._card)
+        self.models_dir = Path(models_dir)
+        self._card = read_card(models_dir) if card is None else card
+        if networks is None:
+            networks = load_networks(models_dir, self._card)
         self._pnet = LiteNetwork(networks["pnet"], (1, None, None, 3))
         self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
         self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))
@@ -208,6 +214,13 @@ class FastMTCNN:
         if self._resize_pool is not None:
             self._resize_pool.shutdown(wait=True)
             self._resize_pool = None
+
+    def model_files(self) -> dict[str, str]:
+        """The card and the three networks this detector runs, path -> sha256."""
+        card = self.models_dir / CARD
+        files = {str(card): sha256_of(card)}
+        files.update({str(self.models_dir / file): info["sha256"] for file, info in self._card["files"].items()})
+        return files
 
     def describe(self) -> dict[str, object]:
         return {

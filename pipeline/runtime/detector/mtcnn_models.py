@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from pipeline.runtime.model_files import ModelError, read_card_json, read_verified, sha256_of
+from pipeline.core.files import sha256_of
+from pipeline.runtime.model_files import ModelError, read_card_json, read_verified
 
 FOLDER = "mtcnn"
 """The networks' folder inside a models folder."""
@@ -21,12 +22,12 @@ CONVERSION_COMMAND = "uv run python -m pipeline.modelling.mtcnn_conversion"
 
 
 def package_weights() -> dict[str, str]:
-    """sha256 of each weights file inside the installed mtcnn package (empty when it is not installed)."""
+    """Path -> sha256 of each weights file inside the installed mtcnn package (empty when it is not installed)."""
     spec = importlib.util.find_spec("mtcnn")
     if spec is None or not spec.submodule_search_locations:
         return {}
     folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "weights"
-    return {path.name: sha256_of(path.read_bytes()) for path in sorted(folder.glob("*.lz4"))}
+    return {str(path): sha256_of(path) for path in sorted(folder.glob("*.lz4"))}
 
 
 def network_file(name: str) -> str:

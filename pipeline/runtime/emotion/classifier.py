@@ -13,14 +13,19 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.core.files import sha256_of
 from pipeline.core.labels import EMOTIONS
 from pipeline.runtime.emotion.calibration import UNCLEAR_METRICS, apply_class_bias, apply_temperature, unclear_mask
 from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
 from pipeline.runtime.model_files import ModelError, read_verified
 from pipeline.runtime.tflite import make_interpreter
+
+if TYPE_CHECKING:
+    from pipeline.runtime.model_set import ModelSet
 
 __all__ = ["MODEL_CARD", "EmotionClassifier", "ModelError", "read_model_card"]  # ModelError: callers catch it here
 
@@ -49,12 +54,16 @@ class EmotionClassifier:
         num_threads: int = 1,
         multiply_adds_per_face: int | None = None,
         class_bias: Sequence[float] | None = None,
+        contents: Sequence[bytes] | None = None,
+        card_path: Path | None = None,
     ) -> None:
         """files: (path, sha256) of each member; an ensemble averages its members' probabilities.
 
         class_bias: a log-prior shift per class (EMOTIONS order) applied before the temperature; None: none.
 
         multiply_adds_per_face: one face's cost through every member (None: not known; the card predates it).
+        contents: each member's bytes, already verified against its sha256 (a ModelSet's); None: read here.
+        card_path: the card these settings come from (listed with the files it ran).
         """
         if not files:
             raise ModelError("an emotion classifier needs at least one model file")
@@ -71,7 +80,12 @@ class EmotionClassifier:
         self.class_bias = bias
         self.num_threads = num_threads
         self.multiply_adds_per_face = multiply_adds_per_face
-        self._members = [_Member(Path(path), sha256, num_threads) for path, sha256 in files]
+        given = list(contents) if contents is not None else [None] * len(files)
+        self._members = [
+            _Member(Path(path), sha256, num_threads, content)
+            for (path, sha256), content in zip(files, given, strict=True)
+        ]
+        self.card_path = card_path
         self.path, self.sha256 = self._members[0].path, self._members[0].sha256
 
     @property
@@ -87,7 +101,18 @@ class EmotionClassifier:
         them on.
         """
         models_dir = Path(models_dir)
-        card = ModelCard.read(models_dir)
+        return cls._from_card(ModelCard.read(models_dir), models_dir, None, num_threads, calibrated)
+
+    @classmethod
+    def from_model_set(cls, models: ModelSet, *, num_threads: int = 1, calibrated: bool = True) -> EmotionClassifier:
+        """The emotion model of a ModelSet, from the bytes it verified."""
+        contents = [models.emotion[name] for name in models.emotion_card.member_files]
+        return cls._from_card(models.emotion_card, models.folder, contents, num_threads, calibrated)
+
+    @classmethod
+    def _from_card(
+        cls, card: ModelCard, models_dir: Path, contents: list[bytes] | None, num_threads: int, calibrated: bool
+    ) -> EmotionClassifier:
         unclear = card.unclear if calibrated else {}
         costs = [card.files[name].get("multiply_adds_per_face") for name in card.member_files]
         known_costs = [int(cost) for cost in costs if cost is not None]
@@ -99,6 +124,8 @@ class EmotionClassifier:
             num_threads=num_threads,
             multiply_adds_per_face=sum(known_costs) if len(known_costs) == len(costs) else None,
             class_bias=card.class_bias_values if calibrated else None,
+            contents=contents,
+            card_path=models_dir / MODEL_CARD,
         )
 
     def uncalibrated(self) -> EmotionClassifier:
@@ -142,6 +169,12 @@ class EmotionClassifier:
         """True where the model card's unclear rule (or `threshold` with the card's metric) says unclear."""
         return unclear_mask(probs, self.unclear_metric, self.unclear_threshold if threshold is None else threshold)
 
+    def model_files(self) -> dict[str, str]:
+        """Path -> sha256 of the card (when loaded from one) and every member file."""
+        files = {str(self.card_path): sha256_of(self.card_path)} if self.card_path is not None else {}
+        files.update({str(member.path): member.sha256 for member in self._members})
+        return files
+
     def describe(self) -> dict[str, object]:
         described: dict[str, object] = {"file": self.path.name, "sha256": self.sha256}
         if self.class_bias.any():
@@ -158,9 +191,10 @@ class EmotionClassifier:
 class _Member:
     """One TFLite file of the classifier: verified, loaded, and resized to the batch it is given."""
 
-    def __init__(self, path: Path, sha256: str, num_threads: int) -> None:
+    def __init__(self, path: Path, sha256: str, num_threads: int, content: bytes | None = None) -> None:
         self.path, self.sha256 = path, sha256
-        content = read_verified(path, sha256)
+        if content is None:
+            content = read_verified(path, sha256)
         try:
             self._interpreter = make_interpreter(content, num_threads)
             self._interpreter.allocate_tensors()
