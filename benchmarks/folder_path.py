@@ -27,7 +27,7 @@ import numpy as np
 from pipeline.core.frames import Face
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import default_data, installed_models_dir
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from pipeline.modelling.data import load_split
 from pipeline.modelling.detection_path import FACE_PX, assign, grid_frames, run_path
 from pipeline.runtime.emotion.classifier import EmotionClassifier

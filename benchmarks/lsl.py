@@ -37,8 +37,9 @@ def main() -> None:
     from pipeline.engine import EngineConfig, build_processors
     from pipeline.engine.session import Session, session_metadata
     from pipeline.io.events import EventsLog, events_path_for, read_events
+    from pipeline.io.log_format import read_log
     from pipeline.io.lsl import LslStreams, model_sha256
-    from pipeline.io.sinks import SessionLog, read_log
+    from pipeline.io.sinks import SessionLog
     from pipeline.io.sources import DemoSource
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from pipeline.io.sources import portrait_paths, read_image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from pipeline.core.frames import LOG_COLUMNS
 from pipeline.engine.session import Stop, StopReason
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from tests.app_helpers import fake_app, styles_in_video, video_text, wait_for_panels, wait_until
 from tui.app import HelpScreen
 from tui.render import LANDMARK_COLOR

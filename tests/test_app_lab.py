@@ -18,7 +18,7 @@ from rich.console import Console
 from pipeline.core.frames import SMOOTHED_PREFIX, Frame, FrameResult
 from pipeline.core.labels import EMOTIONS
 from pipeline.io.events import read_events
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from pipeline.processors.base import Processor
 from tests.app_helpers import fake_app, wait_for_panels, wait_until
 from tests.fakes import FIXED_FACES, FakeSource

@@ -9,7 +9,7 @@ import json
 import stat
 import time
 
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from pipeline.io.sources import LOST_SOURCE_NAME, SourceLost
 from tests.app_helpers import wait_until
 from tests.fakes import FakeSource, FixedResultsProcessor

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from tests.media import moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import pytest
 from pipeline.core.frames import LANDMARK_COLUMNS, LOG_COLUMNS, SMOOTHED_PREFIX
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import installed_models_dir
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from tests.media import centre_inside, moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]

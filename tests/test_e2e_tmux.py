@@ -22,7 +22,7 @@ import pytest
 from pipeline.core.frames import log_columns
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import installed_models_dir
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from tests.media import moving_portrait_frames, write_video
 from tui.app import SIGNAL_EXIT_GRACE_S
 

@@ -13,7 +13,8 @@ import pytest
 
 from pipeline.core.frames import LOG_COLUMNS, Face, Frame, FrameResult, result_rows
 from pipeline.core.labels import EMOTIONS
-from pipeline.io.sinks import SessionLog, SinkError, read_log, summarize_rows
+from pipeline.io.log_format import read_log, summarize_rows
+from pipeline.io.sinks import SessionLog, SinkError
 
 
 def result(index: int, faces: tuple[Face, ...] = ()) -> FrameResult:
@@ -207,14 +208,14 @@ def test_overwrite_still_replaces_an_existing_log(tmp_path: Path) -> None:
 
 
 def test_atomic_writes_use_a_temporary_name_of_their_own(tmp_path: Path, monkeypatch) -> None:
-    import pipeline.io.sinks as sinks
+    import pipeline.core.files as files
 
     seen: list[str] = []
     real_replace = os.replace
-    monkeypatch.setattr(sinks.os, "replace", lambda src, dst: (seen.append(os.fspath(src)), real_replace(src, dst)))
+    monkeypatch.setattr(files.os, "replace", lambda src, dst: (seen.append(os.fspath(src)), real_replace(src, dst)))
     target = tmp_path / "meta.json"
-    sinks.write_private_atomic(target, b"one")
-    sinks.write_private_atomic(target, b"two")
+    files.write_private_atomic(target, b"one")
+    files.write_private_atomic(target, b"two")
     assert len(set(seen)) == 2 and all(str(os.getpid()) in name for name in seen)
     assert target.read_bytes() == b"two" and not list(tmp_path.glob(".*.tmp"))
 
@@ -227,7 +228,7 @@ def test_default_log_names_of_two_processes_in_one_second_differ(tmp_path: Path)
 
 
 def test_photo_summaries_count_a_face_per_image_not_per_id(tmp_path: Path) -> None:
-    from pipeline.io.sinks import is_photo_log
+    from pipeline.io.log_format import is_photo_log
     from pipeline.summary.report import render_report
 
     def photo(index: int, name: str, faces: tuple[Face, ...]) -> FrameResult:

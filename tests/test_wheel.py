@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io.sinks import read_log
+from pipeline.io.log_format import read_log
 from pipeline.runtime.emotion.classifier import read_model_card
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,10 @@ from typing import cast
 import cv2
 import numpy as np
 
+from pipeline.core.files import DIR_MODE, FILE_MODE
 from pipeline.core.frames import FrameResult
-from pipeline.io.sinks import DIR_MODE, FILE_MODE, SessionLog, encode_rows, read_log, summarize_rows
+from pipeline.io.log_format import encode_rows, read_log, summarize_rows
+from pipeline.io.sinks import SessionLog
 from pipeline.summary.accumulate import summarize_log
 from pipeline.summary.events import windows_for
 from pipeline.summary.study import LogEntry

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.batch.task import TaskSummary
 from pipeline.core.errors import FertuiError
-from pipeline.io.sinks import write_private_atomic
+from pipeline.core.files import write_private_atomic
 
 MANIFEST_COLUMNS = (
     "input",

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pipeline.batch.inputs import BatchInput
 from pipeline.core.errors import FertuiError
-from pipeline.core.files import sha256_of
+from pipeline.core.files import make_private_dir, sha256_of, write_private_atomic
 from pipeline.core.paths import installed_models_dir
 from pipeline.engine import EngineConfig
 from pipeline.io.events import EventsLog, events_path_for, read_events
-from pipeline.io.sinks import FaceKey, fertui_version, make_private_dir, meta_path_for, write_private_atomic
+from pipeline.io.log_format import FaceKey, meta_path_for
+from pipeline.io.sinks import fertui_version
 
 if TYPE_CHECKING:
     from pipeline.processors.base import Processor

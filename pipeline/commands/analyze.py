@@ -66,7 +66,7 @@ def _log_stem(spec: str) -> str:
 
 def check_options(args: argparse.Namespace) -> str:
     """The log format, once the options are known to make sense (UsageError when they do not)."""
-    from pipeline.io.sinks import check_text_log_name, log_format_for
+    from pipeline.io.log_format import check_text_log_name, log_format_for
 
     if args.min_face < 12:
         raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
@@ -93,10 +93,11 @@ def check_source_options(args: argparse.Namespace, source: FrameSource) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipeline.core.files import WriteError
     from pipeline.engine import EngineConfig
     from pipeline.engine.session import Session, session_metadata
     from pipeline.io.events import EventsLog, events_path_for, read_events
-    from pipeline.io.sinks import SessionLog, SinkError, check_writable, default_log_path
+    from pipeline.io.sinks import SessionLog, check_writable, default_log_path
 
     fmt = check_options(args)
     if args.detector == "package":
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(out, overwrite=args.overwrite)
         if given_events is not None or args.lsl_markers:
             check_writable(events_path, overwrite=args.overwrite)
-    except SinkError as exc:
+    except WriteError as exc:
         raise UsageError(str(exc)) from exc
     max_frames = args.max_frames or (DEMO_ANALYZE_FRAMES if args.source == "demo" else None)
     source = open_checked_source(args.source, live=False, max_frames=max_frames)
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             log = SessionLog(
                 out, fmt, metadata, overwrite=args.overwrite, landmarks=config.landmarks, per_image=source.stills
             )
-        except SinkError as exc:
+        except WriteError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
         source.close()
@@ -233,7 +234,7 @@ def print_summary(log, console) -> None:
     from rich.table import Table
 
     from pipeline.core.labels import EMOTIONS, UNCLEAR
-    from pipeline.io.sinks import face_label
+    from pipeline.io.log_format import face_label
 
     summary = log.summary()
     if log.tally.per_image:

@@ -32,7 +32,7 @@ STOP_GRACE_S = 60.0  # after a stop, how long to wait for running tasks to end t
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from pipeline.core.paths import installed_models_dir
-    from pipeline.io.sinks import BATCH_FORMATS
+    from pipeline.io.log_format import BATCH_FORMATS
 
     p = sub.add_parser(
         "batch",
@@ -121,7 +121,7 @@ def _check(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from pipeline.batch.inputs import expand, name_inputs, parse_shard, shard
     from pipeline.batch.manifest import Manifest, manifest_name
-    from pipeline.io.sinks import SinkError, make_private_dir
+    from pipeline.core.files import WriteError, make_private_dir
 
     jobs = _check(args)
     shard_part = parse_shard(args.shard) if args.shard else None
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         make_private_dir(Path(settings.out_dir))
         manifest = Manifest(Path(settings.out_dir) / manifest_name(shard_part))
-    except (SinkError, OSError) as exc:
+    except (WriteError, OSError) as exc:
         raise UsageError(f"cannot use --out {args.out}: {getattr(exc, 'strerror', None) or exc}") from None
     return _run_batch(args, inputs, settings, manifest, jobs)
 

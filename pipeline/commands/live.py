@@ -72,7 +72,7 @@ NO_CAMERA_HINT = "try `fertui --demo` or `fertui --source FILE`"
 def live_config(args: argparse.Namespace, graphics=None):
     """The app's settings from the command line; `graphics`: what the terminal answered (tui/graphics/detect.py)."""
     from pipeline.io.events import parse_marker_labels
-    from pipeline.io.sinks import check_text_log_name
+    from pipeline.io.log_format import check_text_log_name
     from tui.config import AppConfig, parse_size, running_over_ssh
     from tui.graphics.detect import RENDER_CHOICES, TerminalGraphics
     from tui.graphics.sixel import PALETTE_SIZES
@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     """The terminal app. Textual is imported here only, so the headless subcommands never load it."""
     import os
 
-    from pipeline.io.sinks import SinkError, check_writable
+    from pipeline.core.files import WriteError
+    from pipeline.io.sinks import check_writable
     from tui.config import SSH_TEXTUAL_FPS
 
     live_config(args)  # bad options are reported before the terminal is asked anything
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if config.log_path is not None:
         try:
             check_writable(config.log_path)
-        except SinkError as exc:
+        except WriteError as exc:
             raise UsageError(str(exc)) from exc
     camera = config.source.isdigit() or config.source.startswith("/dev/video")
     try:
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         processors = build_checked_processors(engine_config)
         try:
             app = make_app(config, source=source, processors=processors, engine_config=engine_config)
-        except SinkError as exc:
+        except WriteError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
         source.close()

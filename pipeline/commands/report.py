@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.io.events import EventsFileError, events_path_for, read_events
-    from pipeline.io.sinks import read_log
+    from pipeline.io.log_format import read_log
     from pipeline.summary.report import render_report
 
     if not args.log.is_file():

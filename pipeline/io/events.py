@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from pipeline.core.errors import FertuiError
-from pipeline.io.sinks import FILE_MODE, SinkError, make_private_dir
+from pipeline.core.files import FILE_MODE, WriteError, make_private_dir, write_all
 
 EVENT_COLUMNS: tuple[str, ...] = ("onset", "duration", "trial_type", "value", "frame", "wall_time", "source")
 """The events file's columns, in order."""
@@ -200,10 +200,10 @@ class EventsLog:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
             self._fd = os.open(self.path, flags, FILE_MODE)
             os.fchmod(self._fd, FILE_MODE)
-            _write_all(self._fd, encode_events((), header=True))
+            write_all(self._fd, encode_events((), header=True))
             self.created = True
         except OSError as exc:
-            raise SinkError(f"cannot write events file {self.path}: {exc.strerror or exc}") from exc
+            raise WriteError(f"cannot write events file {self.path}: {exc.strerror or exc}") from exc
 
     def add(self, *events: Event) -> None:
         """Append events (one write). After close, or once a write failed, an event is dropped; the write error is
@@ -214,9 +214,9 @@ class EventsLog:
             try:
                 if self._fd < 0:
                     self._open()
-                _write_all(self._fd, encode_events(events))
-            except (OSError, SinkError) as exc:
-                self.write_error = str(exc) if isinstance(exc, SinkError) else f"cannot write {self.path}: {exc}"
+                write_all(self._fd, encode_events(events))
+            except (OSError, WriteError) as exc:
+                self.write_error = str(exc) if isinstance(exc, WriteError) else f"cannot write {self.path}: {exc}"
                 return
             for event in events:
                 self.counts[event.source] += 1
@@ -244,12 +244,6 @@ class EventsLog:
             "by_source": dict(sorted(self.counts.items())),
             "write_error": self.write_error,
         }
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 # -- marker labels ----------------------------------------------------------------------------------------

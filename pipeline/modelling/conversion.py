@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.core.files import sha256_of
+from pipeline.core.files import make_private_dir, sha256_of, write_private_atomic
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import installed_models_dir
-from pipeline.io.sinks import write_private_atomic
 from pipeline.runtime.detector import mtcnn_models
 from pipeline.runtime.emotion.calibration import UNCLEAR_METRICS
 from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
@@ -125,8 +123,12 @@ def add_detector(out_dir: Path) -> None:
     is a whole ModelSet (pipeline.runtime.model_set), so `--models out_dir` runs as it is."""
     target = out_dir / mtcnn_models.FOLDER
     source = installed_models_dir() / mtcnn_models.FOLDER
-    if not target.exists() and source.resolve() != target.resolve():
-        shutil.copytree(source, target)
+    if target.exists() or source.resolve() == target.resolve():
+        return
+    make_private_dir(target)
+    for file in sorted(source.iterdir()):
+        if file.is_file():
+            write_private_atomic(target / file.name, file.read_bytes())
 
 
 def write_model_files(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.files import write_private_atomic
 from pipeline.core.labels import EMOTIONS
-from pipeline.io.sinks import write_private_atomic
 from pipeline.modelling.data import Split
 from pipeline.runtime.emotion.calibration import expected_calibration_error, risk_coverage, unclear_mask
 from pipeline.runtime.emotion.classifier import EmotionClassifier

@@ -268,8 +268,8 @@ def calibrate_model_dir(
     realworld: also report the development set (pipeline.modelling.realworld) where it is on this machine.
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
+    from pipeline.core.files import write_private_atomic
     from pipeline.engine import EngineConfig, video_jitter_crops
-    from pipeline.io.sinks import write_private_atomic
     from pipeline.modelling.conversion import card_head, render_card_tail
     from pipeline.modelling.detection_path import run_path
     from pipeline.modelling.evaluate import direct_report, plot_confusion, predict_split, report_dict

@@ -16,7 +16,7 @@ from pipeline.processors.base import Processor
 
 if TYPE_CHECKING:
     from pipeline.runtime.model_set import ModelSet
-from pipeline.runtime.detector.mtcnn_models import package_weights
+from pipeline.runtime.detector.mtcnn_models import package_weight_files, package_weights
 from pipeline.runtime.detector.tracking_detector import TrackingDetector
 
 
@@ -79,7 +79,7 @@ class PackageMTCNN:
         """Nothing to release: the package's networks live as long as the process."""
 
     def model_files(self) -> dict[str, str]:
-        return package_weights()
+        return package_weight_files()
 
     def describe(self) -> dict[str, object]:
         return {

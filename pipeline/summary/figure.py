@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.errors import UsageError
-from pipeline.io.sinks import write_private_atomic
+from pipeline.core.files import write_private_atomic
 from pipeline.summary.accumulate import LABELS
 from pipeline.summary.report import COLORS
 from pipeline.summary.table import Summary

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
+from pipeline.core.files import write_private_atomic
 from pipeline.core.frames import SMOOTHED_PREFIX
 from pipeline.core.labels import EMOTIONS, UNCLEAR
-from pipeline.io.sinks import FaceKey, face_key, face_label, is_photo_log, summarize_rows, write_private_atomic
+from pipeline.io.log_format import FaceKey, face_key, face_label, is_photo_log, summarize_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

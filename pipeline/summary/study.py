@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.errors import UsageError
-from pipeline.io.sinks import meta_path_for
+from pipeline.io.log_format import meta_path_for
 
 LOG_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
 MAP_KEYS = ("log", "input", "path")

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import UsageError
+from pipeline.core.files import write_private_atomic
 from pipeline.core.labels import EMOTIONS
-from pipeline.io.sinks import write_private_atomic
 from pipeline.summary.accumulate import LABELS, LogSummary, TrackStats
 from pipeline.summary.study import LogEntry
 

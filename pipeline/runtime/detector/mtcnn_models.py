@@ -22,6 +22,12 @@ CONVERSION_COMMAND = "uv run python -m pipeline.modelling.mtcnn_conversion"
 
 
 def package_weights() -> dict[str, str]:
+    """File name -> sha256 of each weights file inside the installed mtcnn package (empty when it is not
+    installed)."""
+    return {Path(path).name: digest for path, digest in package_weight_files().items()}
+
+
+def package_weight_files() -> dict[str, str]:
     """Path -> sha256 of each weights file inside the installed mtcnn package (empty when it is not installed)."""
     spec = importlib.util.find_spec("mtcnn")
     if spec is None or not spec.submodule_search_locations:
