@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import cast
 
 import cv2
-import numpy as np
 
 from pipeline.core.files import DIR_MODE, FILE_MODE
 from pipeline.core.frames import FrameResult
@@ -23,7 +22,7 @@ from pipeline.summary.accumulate import summarize_log
 from pipeline.summary.events import windows_for
 from pipeline.summary.study import LogEntry
 from pipeline.summary.table import build, write_table
-from tui.render import LANDMARK_COLOR, emotion_color, face_caption
+from tui.annotate import annotated_frame
 
 
 @dataclass(frozen=True)
@@ -114,27 +113,11 @@ def session_summary(log: SessionLog, rows: list[dict[str, object]], exported: Pa
     }
 
 
-def annotate(result: FrameResult, *, boxes: bool = True, landmarks: bool = True) -> np.ndarray:
-    """The frame at full resolution with what the video pane shows: boxes, captions, landmarks."""
-    image = result.frame.image.copy()
-    for face in result.faces:
-        if landmarks:
-            points = face.landmarks if face.landmarks is not None else face.keypoints
-            for x, y in [] if points is None else points:
-                cv2.circle(image, (int(x), int(y)), 2, LANDMARK_COLOR[::-1], -1, cv2.LINE_AA)
-        if boxes:
-            r, g, b = emotion_color(face.label)
-            x, y, w, h = (int(v) for v in face.box)
-            cv2.rectangle(image, (x, y), (x + w, y + h), (b, g, r), 2)
-            cv2.putText(image, face_caption(face), (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (b, g, r), 1)
-    return image
-
-
 def save_snapshot(result: FrameResult, folder: Path, *, boxes: bool = True, landmarks: bool = True) -> Path:
     """Write the annotated frame as an owner-only (0600) PNG in `folder`; returns its path."""
     folder = Path(folder).expanduser()
     folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # owner-only when fertui creates it
-    ok, png = cv2.imencode(".png", annotate(result, boxes=boxes, landmarks=landmarks))
+    ok, png = cv2.imencode(".png", annotated_frame(result, boxes=boxes, landmarks=landmarks))
     if not ok:
         raise OSError("PNG encoding failed")
     path = _unique(folder / f"fertui-snapshot-{_stamp()}-f{result.frame.index}.png")

@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from pipeline.core.frames import Face
 from pipeline.core.labels import EMOTIONS
-from tui.render import emotion_color
+from tui.annotate import emotion_color
 from tui.widgets.video import CellImage
 
 BAR_WIDTH = 4

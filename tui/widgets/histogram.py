@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from pipeline.core.frames import Face
 from pipeline.core.labels import EMOTIONS
-from tui.render import emotion_color
+from tui.annotate import emotion_color
 from tui.widgets.faces import bar
 
 NOW_WIDTH = 8
