@@ -113,8 +113,11 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     if args.retries < 0:
         raise UsageError("--retries must be 0 or more")
-    if not (args.models / "emotion.tflite").is_file():
-        raise UsageError(f"{args.models}: no emotion.tflite there (--models must be a models folder)")
+    # The ModelSet these settings run, checked against its cards once, here: a missing or altered file is one line
+    # before any input starts (the fingerprints reuse it).
+    from pipeline.batch.task import model_sha256
+
+    model_sha256(args.models, args.detector == "fast", not args.no_landmarks)
     return args.jobs or available_cores()
 
 
