@@ -13,6 +13,7 @@ one, else the copy inside the `face-recognition-models` wheel (too large to ship
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,7 @@ class ModelSet:
         predictor = None
         if landmarks:
             predictor = landmark_predictor(folder)
-            files[LANDMARK_FILE] = ModelFile(predictor, sha256_of(predictor))
+            files[LANDMARK_FILE] = ModelFile(predictor, predictor_sha256(predictor))
 
         return cls(
             folder=folder,
@@ -129,3 +130,15 @@ def landmark_predictor(folder: Path) -> Path:
     if not path.is_file():
         raise LandmarkError(f"{path} is missing (reinstall {PREDICTOR_PACKAGE})")
     return path
+
+
+def predictor_sha256(path: Path) -> str:
+    """sha256 of the ~100 MB predictor, once per process while the file is unchanged (a batch worker starts a
+    session per input; the networks are small and read anyway)."""
+    stat = path.stat()
+    return _file_sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_of(path)
