@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _fertui(*args: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.commands.cli", *args], cwd=ROOT, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(f"fertui {' '.join(args)} failed:\n{done.stderr[-2000:]}")
     return time.perf_counter() - started

@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.crop_path [--split test|val] [--models models] [--limit N] [--calibrate] [--sweep]
 
-Each image of the split is upscaled and pasted into a scene as pipeline.emotion.detection_path does (the frames
+Each image of the split is upscaled and pasted into a scene as pipeline.modelling.detection_path does (the frames
 that `fertui calibrate` uses). A detector runs on each frame (FastMTCNN at min face 40 by default, or the mtcnn
 package); the best detection whose centre lies on a pasted image is that image's face; face_crop makes the 48x48
 crop from its box and keypoints; the shipped classifier labels it, calibrated as the card says.
@@ -12,7 +12,7 @@ Reported: detection rate; accuracy through the path over all images (a missed fa
 the detected ones; the direct accuracy of the same classifier on the original 48x48 images.
 
 --calibrate also reports where MTCNN's keypoints and box fall on the original 48x48 images (the constants of
-pipeline/emotion/crop.py); --sweep re-crops the same detections with the framing scaled and shifted, to tune
+pipeline/runtime/emotion/crop.py); --sweep re-crops the same detections with the framing scaled and shifted, to tune
 those constants. Both are meant for --split val only: test is for reporting.
 """
 
@@ -26,21 +26,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.crop import jitter_schedule
-from pipeline.emotion.data import load_split
-from pipeline.emotion.detection_path import assign, grid_frames
-from pipeline.frames import Face
+from pipeline.core.frames import Face
+from pipeline.core.paths import default_data
+from pipeline.modelling.data import load_split
+from pipeline.modelling.detection_path import assign, grid_frames
+from pipeline.runtime.emotion.classifier import EmotionClassifier
+from pipeline.runtime.emotion.crop import jitter_schedule
 
 
 def _detector(name: str, thresholds: tuple[float, float, float] | None = None):
     if name == "fast":
-        from pipeline.detector.fast_mtcnn import FastMTCNN
+        from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
 
         options = {"thresholds": thresholds} if thresholds else {}
         detector = FastMTCNN(min_face_size=40, warmup_size=None, **options)
-        return f"pipeline.detector.fast_mtcnn.FastMTCNN {detector.thresholds}", detector.detect
+        return f"pipeline.runtime.detector.fast_mtcnn.FastMTCNN {detector.thresholds}", detector.detect
     from mtcnn import MTCNN
 
     detector = MTCNN()
@@ -100,7 +100,7 @@ FRAMINGS = [(scale, shift) for scale in (0.9, 0.95, 1.0, 1.05, 1.1) for shift in
 def _crops(frame: np.ndarray, faces: list[Face], framings: list[tuple[float, float]], jitters: list) -> dict:
     """face_crop of each face under each framing (the crop constants changed for the call, then restored):
     per face, one (len(jitters), 48, 48) stack, the face cut with each alignment jitter."""
-    from pipeline.emotion import crop
+    from pipeline.runtime.emotion import crop
 
     base = (crop.EYE_CENTRE, crop.EYE_DISTANCE, crop.EYE_TO_MOUTH)
     out = {}
@@ -134,7 +134,7 @@ def _accuracy(probs: np.ndarray, labels: np.ndarray, n: int) -> tuple[float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="test", choices=("test", "val"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
     parser.add_argument("--face-px", type=int, default=160, help="side of the upscaled FER image in the frame")
@@ -157,7 +157,7 @@ def main() -> None:
     classifier = EmotionClassifier.load(args.models)
     if args.detector is None:
         try:
-            import pipeline.detector.fast_mtcnn  # noqa: F401
+            import pipeline.runtime.detector.fast_mtcnn  # noqa: F401
 
             args.detector = "fast"
         except ImportError:

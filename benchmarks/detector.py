@@ -5,7 +5,8 @@
 The two detectors run interleaved, frame by frame, in this one process, so other load on the machine falls
 on both alike; wall and CPU (process) time are both reported. Agreement: the package's faces are the
 reference; count match = frames where both found as many faces; IoU = best match per package face.
-The package's own min_face_size fails at 30 px and above (it finds nothing, see pipeline/detector/fast_mtcnn.py),
+The package's own min_face_size fails at 30 px and above (it finds nothing, see
+pipeline/runtime/detector/fast_mtcnn.py),
 so at 40 px the timed reference is the package's code with its pyramid corrected (tests/mtcnn_reference.py);
 agreement with the package at 20 px (faces of 40 px and more) and the uncorrected package's time and faces
 are reported beside it.
@@ -44,8 +45,8 @@ def summary(values: list[float]) -> dict[str, float]:
 def run(n_frames: int) -> dict[str, object]:
     from mtcnn import MTCNN
 
-    from pipeline.detector.fast_mtcnn import FastMTCNN
-    from pipeline.detector.tracking_detector import TrackingDetector
+    from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
+    from pipeline.runtime.detector.tracking_detector import TrackingDetector
 
     start_conditions = conditions(
         "2-core machine shared with a training job (and other work): absolute ms vary with the load; the "

@@ -33,7 +33,7 @@ def run_case(photo_sizes: list[tuple[int, int]], unbounded: bool) -> dict[str, o
     import cv2
     import numpy as np
 
-    from pipeline.detector.fast_mtcnn import FastMTCNN
+    from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
     from tests.media import background, portrait
 
     detector = FastMTCNN(warmup_size=None)

@@ -88,7 +88,7 @@ def main() -> None:
     runtimes = result["runtimes"]
 
     if (args.models / "MODEL_CARD.md").exists():
-        from pipeline.emotion.classifier import EmotionClassifier
+        from pipeline.runtime.emotion.classifier import EmotionClassifier
 
         classifier = EmotionClassifier.load(args.models)
         content = classifier.path.read_bytes()
@@ -107,7 +107,7 @@ def main() -> None:
     if args.keras:
         import keras
 
-        from pipeline.emotion.export import to_tflite
+        from pipeline.modelling.conversion import to_tflite
 
         model = keras.models.load_model(args.keras, safe_mode=True)
         result["parameters"] = int(model.count_params())
@@ -128,7 +128,7 @@ def main() -> None:
             run = _tflite_runner(tf.lite.Interpreter, content)
             runtimes[name] = {**_per_batch(run, crops, args.repeats), "bytes": len(content)}
             if args.data:
-                from pipeline.emotion.data import load_split
+                from pipeline.modelling.data import load_split
 
                 val = load_split(args.data, "val")
                 probs = np.concatenate([run(val.images[i : i + 256]) for i in range(0, len(val), 256)])

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA, EMOTIONS
-from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.data import load_splits
-from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as, predict_split
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data
+from pipeline.modelling.data import load_splits
+from pipeline.modelling.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as, predict_split
+from pipeline.runtime.emotion.classifier import EmotionClassifier, read_model_card
 
 LABEL_SETS = ("ferplus", "fer2013")
 
@@ -41,7 +42,7 @@ def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=Path, default=Path("models"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--splits", default="val,test", help="comma-separated: val, test")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each split")
     args = parser.parse_args()

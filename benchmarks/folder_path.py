@@ -2,7 +2,7 @@
 
     uv run python -m benchmarks.folder_path [--split test] [--limit N] [--keep DIR]
 
-The split's images are pasted into frames exactly as pipeline.emotion.detection_path makes them, the frames are
+The split's images are pasted into frames exactly as pipeline.modelling.detection_path makes them, the frames are
 written as PNG files (lossless) into a folder, and the real command runs on it: `fertui analyze FOLDER`, a fresh
 process with its defaults. Each image's face is read back from the log (the most confident face whose box centre
 lies on the pasted image). Beside it, the same frames go through detection_path.run_path in this process with
@@ -24,12 +24,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA, EMOTIONS, MODELS_DIR
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.data import load_split
-from pipeline.emotion.detection_path import FACE_PX, assign, grid_frames, run_path
-from pipeline.frames import Face
-from pipeline.sinks import read_log
+from pipeline.core.frames import Face
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data, installed_models_dir
+from pipeline.io.log_format import read_log
+from pipeline.modelling.data import load_split
+from pipeline.modelling.detection_path import FACE_PX, assign, grid_frames, run_path
+from pipeline.runtime.emotion.classifier import EmotionClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def _figures(labels: np.ndarray, named: dict[int, str], detected: set[int]) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="test", choices=("test", "val"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
     parser.add_argument("--keep", type=Path, default=None, help="write the frames and the log here (kept)")
     args = parser.parse_args()
@@ -70,7 +71,16 @@ def main() -> None:
         log = work / "analyze.csv"
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "tui.cli", "analyze", str(frames_dir), "--out", str(log), "--overwrite"],
+            [
+                sys.executable,
+                "-m",
+                "pipeline.commands.cli",
+                "analyze",
+                str(frames_dir),
+                "--out",
+                str(log),
+                "--overwrite",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -93,7 +103,7 @@ def main() -> None:
         folder_named.update({index: str(face.label) for index, face in assign(faces, placed, FACE_PX).items()})
 
     started = time.perf_counter()
-    classifier = EmotionClassifier.load(MODELS_DIR)
+    classifier = EmotionClassifier.load(installed_models_dir())
     path = run_path(images, classifier)
     path_seconds = time.perf_counter() - started
     unclear = classifier.unclear(path.probs)

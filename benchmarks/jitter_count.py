@@ -3,7 +3,7 @@
     uv run python -m benchmarks.jitter_count [--split val] [--limit N] [--models models] [--counts 1,3,9,25]
                                              [--labels fer2013|ferplus]
 
-The faces are found once (the engine's photo detector on the frames of pipeline.emotion.detection_path); each
+The faces are found once (the engine's photo detector on the frames of pipeline.modelling.detection_path); each
 is cut with every one of the 75 alignments of the jitter grid and classified. For J alignments (J = 1 is the
 plain crop; otherwise the first J of the fixed cycle, as the engine takes them for a photo) it reports the
 accuracy over the detected faces and the negative log-likelihood after fitting a temperature for that J (a fair
@@ -22,17 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.calibration import (
+from pipeline.core.paths import default_data
+from pipeline.modelling.data import load_split
+from pipeline.modelling.detection_path import photo_processors, run_frames
+from pipeline.runtime.emotion.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
 )
-from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.crop import NO_JITTER, face_crop, jitter_schedule
-from pipeline.emotion.data import load_split
-from pipeline.emotion.detection_path import photo_processors, run_frames
+from pipeline.runtime.emotion.classifier import EmotionClassifier, read_model_card
+from pipeline.runtime.emotion.crop import NO_JITTER, face_crop, jitter_schedule
 
 COUNTS = (1, 3, 9, 25, 45, 75)
 
@@ -40,7 +40,7 @@ COUNTS = (1, 3, 9, 25, 45, 75)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="val", choices=("val", "test"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
     parser.add_argument("--labels", choices=("fer2013", "ferplus"), default=None, help="default: the card's")

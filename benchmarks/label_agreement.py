@@ -15,10 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.data import ferplus_majority, ferplus_votes, load_split
-from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion
-from pipeline.emotion.export import PAPER_F1
+from pipeline.core.paths import default_data
+from pipeline.modelling.conversion import PAPER_F1
+from pipeline.modelling.data import ferplus_majority, ferplus_votes, load_split
+from pipeline.modelling.evaluate import confusion_matrix, metrics_from_confusion
 
 
 def majority_against_original(data: Path, split: str) -> dict:
@@ -39,7 +39,7 @@ def majority_against_original(data: Path, split: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz, ferplus_labels.csv beside it")
+    parser.add_argument("--data", type=Path, default=default_data(), help="fer2013.npz, ferplus_labels.csv beside it")
     parser.add_argument("--splits", default="val,test", help="comma-separated splits (default: %(default)s)")
     args = parser.parse_args()
     result = {split: majority_against_original(args.data, split) for split in args.splits.split(",")}

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.data import load_split
-from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as
-from pipeline.labels import EMOTIONS
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data
+from pipeline.modelling.data import load_split
+from pipeline.modelling.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as
 
 
 def _predict(model, images: np.ndarray, equalize: bool = False) -> np.ndarray:
-    from pipeline.emotion.train import to_inputs
+    from pipeline.modelling.train import to_inputs
 
     x = to_inputs(images, equalize)  # as the run was trained: equalised or not
     both = np.concatenate([x, x[:, :, ::-1]])
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--weights", choices=("best", "last"), default="best")
     parser.add_argument("--split", choices=("val", "test"), default="val")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     args = parser.parse_args()
     results = compare_runs(args.runs, args.data, args.split, args.weights)
     print(json.dumps({"split": args.split, "classes": list(EMOTIONS), "runs": results}, indent=2))

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipeline import models_dir
+from benchmarks.analyze_video import models_dir
 from benchmarks.scenes import conditions, scene_frames
-from pipeline.frames import Frame, FrameResult
-from pipeline.sources import FrameSource
+from pipeline.core.frames import Frame, FrameResult
+from pipeline.io.sources import FrameSource
 
 FPS = 30.0
 WARMUP_S = 1.0
@@ -84,7 +84,7 @@ class LatencySink:
 
 def run_live(images: list[np.ndarray], seconds: float, models: Path) -> dict[str, object]:
     from pipeline.engine import EngineConfig, build_processors
-    from pipeline.runner import Runner
+    from pipeline.engine.runner import Runner
 
     processors = build_processors(EngineConfig(models_dir=models))
     source = PacedFrames(images, FPS, seconds)

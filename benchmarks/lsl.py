@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipeline import models_dir
+from benchmarks.analyze_video import models_dir
 
 
 def main() -> None:
@@ -35,11 +35,12 @@ def main() -> None:
     import pylsl
 
     from pipeline.engine import EngineConfig, build_processors
-    from pipeline.events import EventsLog, events_path_for, read_events
-    from pipeline.lsl import LslStreams, model_sha256
-    from pipeline.session import Session, session_metadata
-    from pipeline.sinks import SessionLog, read_log
-    from pipeline.sources import DemoSource
+    from pipeline.engine.session import Session, session_metadata
+    from pipeline.io.events import EventsLog, events_path_for, read_events
+    from pipeline.io.log_format import read_log
+    from pipeline.io.lsl import LslStreams, model_sha256
+    from pipeline.io.sinks import SessionLog
+    from pipeline.io.sources import DemoSource
 
     with tempfile.TemporaryDirectory() as scratch:
         models, model_name = models_dir(args.models, Path(scratch))

@@ -4,7 +4,7 @@
 
 A face's probabilities are an average over several crops, and each crop is one pass through the network. Three
 ways to spend P passes on the 48x48 images of a split (cut again under each alignment, as `fertui eval` does):
-- cycle: the app's schedule, the first P of pipeline.emotion.crop.jitter_schedule (every other crop mirrored);
+- cycle: the app's schedule, the first P of pipeline.runtime.emotion.crop.jitter_schedule (every other crop mirrored);
 - pair: P/2 alignments, each crop averaged with its mirror image (what a file with the mirror inside its graph,
   `fertui export --flip-tta`, does with P/2 crops);
 - plain: P alignments, none mirrored.
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.calibration import apply_temperature, fit_temperature, negative_log_likelihood
-from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.crop import Jitter, jitter_schedule, reframe_crop
-from pipeline.emotion.data import load_split
-from pipeline.emotion.evaluate import predict_split
+from pipeline.core.paths import default_data
+from pipeline.modelling.data import load_split
+from pipeline.modelling.evaluate import predict_split
+from pipeline.runtime.emotion.calibration import apply_temperature, fit_temperature, negative_log_likelihood
+from pipeline.runtime.emotion.classifier import EmotionClassifier, read_model_card
+from pipeline.runtime.emotion.crop import Jitter, jitter_schedule, reframe_crop
 
 
 def schedules(passes: int) -> dict[str, list[Jitter]]:
@@ -43,7 +43,7 @@ def schedules(passes: int) -> dict[str, list[Jitter]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="val", choices=("val", "test"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--passes", type=int, default=8, help="compare 1 to this many passes per face")
     parser.add_argument("--labels", choices=("fer2013", "ferplus"), default=None, help="default: the card's")

@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.sinks import read_log
-from pipeline.sources import portrait_paths, read_image
+from pipeline.io.log_format import read_log
+from pipeline.io.sources import portrait_paths, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (640, 480)
@@ -68,7 +68,7 @@ def _write_video(path: Path, portrait: np.ndarray, fps: float, seconds: float, c
 def _analyze(video: Path, root: Path) -> list[dict]:
     log = video.with_suffix(".csv")
     done = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "analyze", str(video), "--out", str(log), "--overwrite"],
+        [sys.executable, "-m", "pipeline.commands.cli", "analyze", str(video), "--out", str(log), "--overwrite"],
         cwd=root,
         capture_output=True,
         text=True,

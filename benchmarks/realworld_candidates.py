@@ -5,7 +5,7 @@
 
 For every candidate (an exported model folder, or a training run whose best.keras is converted to the shipped
 form, dynamic-range int8, on the fly) and every log-prior correction of `neutral` asked for, one JSON line:
-- the development set (`pipeline.emotion.realworld`: JAFFE through the photo path, CK+48 through the crop path,
+- the development set (`pipeline.modelling.realworld`: JAFFE through the photo path, CK+48 through the crop path,
   25 alignments each): top-class accuracy per part, macro recall over both pooled, the lowest JAFFE recall, and
   recall by class;
 - `val` (PublicTest, never `test`), each image averaged over one video frame's alignments: accuracy by the FER+
@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.calibration import apply_class_bias
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.data import load_split
-from pipeline.emotion.evaluate import predict_split
-from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld, part_report, pooled
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data
 from pipeline.engine import STILL_JITTER_CROPS, EngineConfig, video_jitter_crops
-from pipeline.labels import EMOTIONS
+from pipeline.modelling.data import load_split
+from pipeline.modelling.evaluate import predict_split
+from pipeline.modelling.realworld import default_realworld_dir, evaluate_realworld, part_report, pooled
+from pipeline.runtime.emotion.calibration import apply_class_bias
+from pipeline.runtime.emotion.classifier import EmotionClassifier
 
 
 def _bias(neutral: float) -> np.ndarray:
@@ -84,7 +84,7 @@ def candidate_lines(
 
 def _ferplus_rows(data: Path) -> np.ndarray:
     """Indices into val (original order) of the images the FER+ majority keeps, in order."""
-    from pipeline.emotion.data import ferplus_majority, ferplus_votes
+    from pipeline.modelling.data import ferplus_majority, ferplus_votes
 
     n = len(load_split(data, "val", "fer2013"))
     return np.flatnonzero(ferplus_majority(ferplus_votes(data.with_name("ferplus_labels.csv"), "val", n)) >= 0)
@@ -94,7 +94,7 @@ def run_classifier(run_dir: Path, scratch: Path, checkpoint: bool) -> EmotionCla
     """A training run's best.keras (or its last checkpoint) in the shipped form, as an uncalibrated classifier."""
     import keras
 
-    from pipeline.emotion.export import write_model_dir
+    from pipeline.modelling.conversion import write_model_dir
 
     model = keras.models.load_model(run_dir / ("checkpoint.keras" if checkpoint else "best.keras"), safe_mode=True)
     write_model_dir(model, scratch)
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, action="append", default=[], help="a training run folder")
     parser.add_argument("--checkpoint", action="store_true", help="runs: the last epoch instead of best.keras")
     parser.add_argument("--neutral-bias", default="0", help="comma-separated log-prior shifts of neutral")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--save", type=Path, default=None, help="keep each candidate's probabilities here")
     args = parser.parse_args()
     biases = [float(b) for b in args.neutral_bias.split(",")]

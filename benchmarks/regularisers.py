@@ -29,8 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.label_targets import compare_runs
-from pipeline.emotion import DEFAULT_DATA
-from pipeline.emotion.train import TrainConfig, train
+from pipeline.core.paths import default_data
+from pipeline.modelling.train import TrainConfig, train
 
 VARIANTS: dict[str, dict] = {
     "baseline": {},
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=Path("runs/regularisers"))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--teacher", type=Path, default=None, help="the model folder the distill variant learns from")

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from pipeline.sources import DemoSource
+from pipeline.io.sources import DemoSource
 from tui.render import COLOR_MODES, HalfBlockRenderer, strips_bytes
 from tui.render_loop import HYSTERESIS
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.sources import portrait_paths, read_image
+from pipeline.io.sources import portrait_paths, read_image
 
 SIZE = (640, 480)
 

@@ -35,8 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.frames import Frame, FrameResult  # noqa: E402
-from pipeline.sources import FrameSource, VideoSource  # noqa: E402
+from pipeline.core.frames import Frame, FrameResult  # noqa: E402
+from pipeline.io.sources import FrameSource, VideoSource  # noqa: E402
 
 FPS = 15.0
 CLIP_FRAMES = 75
@@ -156,8 +156,8 @@ def run_soak(
     frames: int, models_dir: Path, out_dir: Path, *, detector: str = "engine", sample_every: int = 500
 ) -> dict[str, object]:
     """Run the soak and return its figures (see the module docstring)."""
-    from pipeline.runner import Runner
-    from pipeline.sinks import SessionLog
+    from pipeline.engine.runner import Runner
+    from pipeline.io.sinks import SessionLog
 
     images = generated_clip(out_dir)
     processors = build(detector, models_dir)

@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from pipeline.frames import LOG_COLUMNS
-from pipeline.labels import EMOTIONS
-from pipeline.parquet_log import ROWS_PER_GROUP, schema_for
+from pipeline.core.frames import LOG_COLUMNS
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.parquet_log import ROWS_PER_GROUP, schema_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_FRAMES = 100_000
@@ -90,7 +90,7 @@ def write_log(path: Path, hours: float, fps: float, fmt: str) -> int:
 
 CHILD = """
 import sys
-from tui.cli import main
+from pipeline.commands.cli import main
 code = main(sys.argv[1:])
 status = open("/proc/self/status").read().splitlines()
 print(next(line for line in status if line.startswith("VmHWM")), file=sys.stderr)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from pipeline.emotion import EMOTIONS
+from pipeline.core.labels import EMOTIONS
 from tests.fakes import FakeSource, FixedResultsProcessor
 from tui.app import FertuiApp, make_app
 from tui.config import AppConfig

@@ -18,6 +18,7 @@ import cv2  # noqa: E402 - after LSLAPICFG
 import numpy as np  # noqa: E402 - after LSLAPICFG
 import pytest  # noqa: E402 - after LSLAPICFG
 
+from pipeline.modelling.conversion import add_detector  # noqa: E402 - after LSLAPICFG
 from tests.make_tiny_models import TINY_MODELS  # noqa: E402 - after LSLAPICFG
 from tests.media import moving_portrait_frames, portrait, write_video  # noqa: E402 - after LSLAPICFG
 
@@ -66,8 +67,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     """A copy of the committed tiny model (tests/data/tiny-models, made by tests/make_tiny_models.py): a real
-    TFLite file and card, loaded without TensorFlow and without training anything."""
-    return Path(shutil.copytree(TINY_MODELS, tmp_path_factory.mktemp("models") / "tiny-models"))
+    TFLite file and card, loaded without TensorFlow and without training anything), with the installed MTCNN
+    networks beside it: a models folder is a whole ModelSet."""
+    folder = Path(shutil.copytree(TINY_MODELS, tmp_path_factory.mktemp("models") / "tiny-models"))
+    add_detector(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 from matplotlib import cbook
 
-from pipeline.emotion import EMOTIONS
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.sources import FrameSource
 from pipeline.processors.base import Processor
-from pipeline.sources import FrameSource
 
 FRAME_SIZE = (320, 240)
 

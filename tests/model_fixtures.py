@@ -11,8 +11,8 @@ def make_tiny_models_dir(path: Path, *, unclear: dict | None = None, flip_tta: b
     """Build a (4, 8, 8, 8)-wide model, train it one step on random data, export it into `path`; returns `path`."""
     import keras
 
-    from pipeline.emotion.export import write_model_dir
-    from pipeline.emotion.model import build_model
+    from pipeline.modelling.conversion import write_model_dir
+    from pipeline.modelling.network import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model(widths=(4, 8, 8, 8), dense_units=8)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.frames import LOG_COLUMNS, SMOOTHED_PREFIX
-from pipeline.labels import EMOTIONS
-from pipeline.parquet_log import ParquetRows
-from pipeline.sinks import FILE_MODE, encode_rows
+from pipeline.core.files import FILE_MODE
+from pipeline.core.frames import LOG_COLUMNS, SMOOTHED_PREFIX
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.log_format import encode_rows
+from pipeline.io.parquet_log import ParquetRows
 
 Face = tuple[int, str]  # face id, label; the label's emotion gets probability 1 (unclear: uniform)
 FrameSpec = tuple[int, float, list[Face]]

@@ -11,12 +11,12 @@ import threading
 import cv2
 from rich.console import Console
 
-from pipeline.frames import LOG_COLUMNS
-from pipeline.session import Stop, StopReason
-from pipeline.sinks import read_log
+from pipeline.core.frames import LOG_COLUMNS
+from pipeline.engine.session import Stop, StopReason
+from pipeline.io.log_format import read_log
 from tests.app_helpers import fake_app, styles_in_video, video_text, wait_for_panels, wait_until
+from tui.annotate import LANDMARK_COLOR
 from tui.app import HelpScreen
-from tui.render import LANDMARK_COLOR
 
 SIZE = (100, 32)
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from pipeline.emotion import EMOTIONS
-from pipeline.events import read_events
-from pipeline.frames import SMOOTHED_PREFIX, Frame, FrameResult
+from pipeline.core.frames import SMOOTHED_PREFIX, Frame, FrameResult
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.events import read_events
+from pipeline.io.log_format import read_log
 from pipeline.processors.base import Processor
-from pipeline.sinks import read_log
 from tests.app_helpers import fake_app, wait_for_panels, wait_until
 from tests.fakes import FIXED_FACES, FakeSource
 from tui.app import HelpScreen, make_app
@@ -79,7 +79,7 @@ async def test_keys_and_a_note_write_three_events_at_the_frames_shown(tmp_path):
         "by_source": {"key": 2, "note": 1},
         "write_error": None,
     }
-    from tui.cli import main
+    from pipeline.commands.cli import main
 
     assert main(["report", str(log), "--out", str(tmp_path / "report.png")]) == 0
     assert (tmp_path / "report.png").stat().st_size > 0
@@ -281,8 +281,8 @@ async def test_lsl_markers_records_a_stimulus_programs_markers_within_a_frame(tm
 def test_without_pylsl_the_option_is_one_line(monkeypatch):
     import builtins
 
-    from pipeline.errors import UsageError
-    from pipeline.lsl import import_pylsl
+    from pipeline.core.errors import UsageError
+    from pipeline.io.lsl import import_pylsl
 
     real_import = builtins.__import__
 

@@ -9,8 +9,8 @@ import json
 import stat
 import time
 
-from pipeline.sinks import read_log
-from pipeline.sources import LOST_SOURCE_NAME, SourceLost
+from pipeline.io.log_format import read_log
+from pipeline.io.sources import LOST_SOURCE_NAME, SourceLost
 from tests.app_helpers import wait_until
 from tests.fakes import FakeSource, FixedResultsProcessor
 from tui.app import make_app

@@ -13,9 +13,10 @@ import pytest
 from pipeline.batch.inputs import BatchInput, expand, expected_frames, name_inputs, parse_shard, shard
 from pipeline.batch.manifest import MANIFEST_COLUMNS, Manifest
 from pipeline.batch.task import BatchSettings, TaskSummary, completed, run_task
-from pipeline.errors import UsageError
-from pipeline.frames import LANDMARK_COLUMNS, LOG_COLUMNS, Face, Frame, FrameResult
-from pipeline.sinks import SessionLog, read_log
+from pipeline.core.errors import UsageError
+from pipeline.core.frames import LANDMARK_COLUMNS, LOG_COLUMNS, Face, Frame, FrameResult
+from pipeline.io.log_format import read_log
+from pipeline.io.sinks import SessionLog
 from tests.media import moving_portrait_frames, write_video
 
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.sinks import read_log
+from pipeline.io.log_format import read_log
 from tests.media import moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def start_fertui(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -272,7 +276,7 @@ def test_a_closed_output_does_not_stop_the_work(study: Path, tiny_models_dir: Pa
     out = tmp_path / "out"
     inputs = [str(study / "p01" / "interview.avi"), str(study / "p02" / "interview.avi")]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "batch", *inputs, "--out", str(out), "--jobs", "1"]
+        [sys.executable, "-m", "pipeline.commands.cli", "batch", *inputs, "--out", str(out), "--jobs", "1"]
         + ["--models", str(tiny_models_dir)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -293,7 +297,7 @@ def test_a_manifest_that_cannot_be_written_stops_the_batch_in_one_line(
     study: Path, tiny_models_dir: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     from pipeline.batch import manifest as manifest_module
-    from tui.cli import main
+    from pipeline.commands.cli import main
 
     real_write = manifest_module.write_private_atomic
     calls = []

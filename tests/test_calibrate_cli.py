@@ -10,18 +10,20 @@ import shutil
 
 import pytest
 
-from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
-from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
-from pipeline.emotion.export import TAIL_HEADING, card_head
+from pipeline.commands.cli import main
+from pipeline.core.paths import default_data, installed_models_dir
 from pipeline.engine import EngineConfig, video_jitter_crops
-from tui.cli import main
+from pipeline.modelling.conversion import TAIL_HEADING, card_head
+from pipeline.runtime.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
 
-needs_data = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not found at {DEFAULT_DATA}")
+needs_data = pytest.mark.skipif(not default_data().exists(), reason=f"FER-2013 not found at {default_data()}")
 
 
 @needs_data
 def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_cards_calibration(tmp_path, capsys):
-    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
+    models = shutil.copytree(
+        installed_models_dir(), tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png")
+    )
     before = (models / MODEL_CARD).read_text()
     assert read_model_card(models).calibration_labels == "ferplus", "the shipped card is calibrated by FER+"
     assert main(["calibrate", "--models", str(models), "--limit", "54", "--coverage", "0.8"]) == 0
@@ -44,7 +46,7 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
     assert f"### test split (ferplus labels, 54 faces, {frame_crops} alignment jitters averaged)" in text
     assert f"| direct (the 48x48 images, {frame_crops} jitters) | 54 |" in text
     assert "| direct (the 48x48 images, one crop) | 54 |" in text
-    assert card.files == read_model_card(MODELS_DIR).files, "the model file is not touched"
+    assert card.files == read_model_card(installed_models_dir()).files, "the model file is not touched"
     assert (models / "confusion-test-ferplus.png").read_bytes().startswith(b"\x89PNG")
 
     classifier = EmotionClassifier.load(models)
@@ -73,10 +75,10 @@ def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_c
 
 @needs_data
 def test_a_model_of_the_ferplus_votes_is_calibrated_by_the_ferplus_majority_into_a_new_folder(tmp_path, capsys):
-    before = (MODELS_DIR / MODEL_CARD).read_bytes()
+    before = (installed_models_dir() / MODEL_CARD).read_bytes()
     models = tmp_path / "models"
     assert main(["calibrate", "--out", str(models), "--limit", "27", "--labels", "ferplus"]) == 0
-    assert (MODELS_DIR / MODEL_CARD).read_bytes() == before, "the installed card is read, not rewritten"
+    assert (installed_models_dir() / MODEL_CARD).read_bytes() == before, "the installed card is read, not rewritten"
     card = read_model_card(models)
     assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
     text = (models / MODEL_CARD).read_text()
@@ -94,16 +96,18 @@ def test_calibrate_refuses_a_coverage_outside_0_to_1(capsys):
 
 
 def test_a_bare_calibrate_leaves_the_shipped_card_byte_identical(capsys):
-    before = (MODELS_DIR / MODEL_CARD).read_bytes()
+    before = (installed_models_dir() / MODEL_CARD).read_bytes()
     assert main(["calibrate"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fertui: calibrate writes a model card: name a new folder with --out")
     assert err.count("\n") == 1
-    assert (MODELS_DIR / MODEL_CARD).read_bytes() == before
+    assert (installed_models_dir() / MODEL_CARD).read_bytes() == before
 
 
 def test_calibrate_refuses_labels_other_than_the_cards_in_one_line(tmp_path, capsys):
-    models = shutil.copytree(MODELS_DIR, tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png"))
+    models = shutil.copytree(
+        installed_models_dir(), tmp_path / "models", ignore=shutil.ignore_patterns("mtcnn", "*.png")
+    )
     before = (models / MODEL_CARD).read_bytes()
     assert read_model_card(models).calibration_labels == "ferplus"
     assert main(["calibrate", "--models", str(models), "--labels", "fer2013"]) == 2

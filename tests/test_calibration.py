@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.emotion.calibration import (
+from pipeline.runtime.emotion.calibration import (
     apply_temperature,
     choose_unclear,
     confidence_scores,

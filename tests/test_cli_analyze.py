@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.frames import LANDMARK_COLUMNS, LOG_COLUMNS, SMOOTHED_PREFIX
-from pipeline.sinks import read_log
+from pipeline.core.frames import LANDMARK_COLUMNS, LOG_COLUMNS, SMOOTHED_PREFIX
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import installed_models_dir
+from pipeline.io.log_format import read_log
 from tests.media import centre_inside, moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -107,10 +112,10 @@ def test_analyze_a_folder(hopper: object, astronaut: object, tiny_models_dir: Pa
     assert_complete(meta, rows, frames=3, stills=True)
     assert meta["source"]["skipped"] == ["notes.txt"] and meta["format"] == "jsonl"
     # The live app's export key summarises the same way: a face per image, never "face 1" of both photos.
-    from tui.export import export_session
+    from tui.snapshot import snapshot_log
 
     log = SimpleNamespace(path=out, fmt="jsonl", columns=meta["columns"], metadata=meta)
-    exported = export_session(log, tmp_path / "exports", "csv")  # type: ignore[arg-type]
+    exported = snapshot_log(log, tmp_path / "exports", "csv")  # type: ignore[arg-type]
     summary = json.loads(exported.summary.read_text())
     assert list(summary["faces"]) == ["1-hopper.png #1", "2-collins.jpg #1"]
     assert [face["frames"] for face in summary["faces"].values()] == [1, 1]
@@ -135,7 +140,7 @@ def test_each_photo_is_judged_on_its_own_whatever_the_order(hopper, astronaut, t
         folder.mkdir()
         for position, name in enumerate(names):
             cv2.imwrite(str(folder / f"{position:02d}-{name}.png"), pictures[name])
-        rows, meta = analyze(folder, tmp_path / f"{order}.csv", MODELS_DIR)
+        rows, meta = analyze(folder, tmp_path / f"{order}.csv", installed_models_dir())
         assert_complete(meta, rows, frames=len(pictures), stills=True)
         assert meta["config"]["stills"] is True and meta["processors"][3]["per_image"] is True
         by_picture: dict[str, list[dict]] = {}
@@ -295,13 +300,13 @@ def test_report_on_a_log_cut_mid_row_draws_what_is_whole(video_run, tmp_path: Pa
 def test_an_error_that_is_not_fertuis_own_is_one_line_with_the_traceback_saved(
     video_run, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    import pipeline.report
-    from tui.cli import main
+    import pipeline.summary.report
+    from pipeline.commands.cli import main
 
     def broken(*args, **kwargs):
         raise RuntimeError("matplotlib fell over")
 
-    monkeypatch.setattr(pipeline.report, "render_report", broken)
+    monkeypatch.setattr(pipeline.summary.report, "render_report", broken)
     monkeypatch.delenv("FERTUI_DEBUG", raising=False)
     assert main(["report", str(video_run[0]), "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
@@ -327,7 +332,7 @@ def test_two_sessions_on_one_out_at_once_one_writes_the_other_exits_2(moving_vid
     command = [
         sys.executable,
         "-m",
-        "tui.cli",
+        "pipeline.commands.cli",
         "analyze",
         str(video),
         "--out",
@@ -366,7 +371,7 @@ def data_rows(path: Path) -> int:
 def test_a_signal_leaves_a_log_that_parses(sig: signal.Signals, long_video: Path, tiny_models_dir, tmp_path) -> None:
     out = tmp_path / "run.csv"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "analyze", str(long_video), "--out", str(out)]
+        [sys.executable, "-m", "pipeline.commands.cli", "analyze", str(long_video), "--out", str(out)]
         + ["--models", str(tiny_models_dir)],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.batch.inputs import BatchInput
 from pipeline.batch.task import BatchSettings, completed, run_task
-from pipeline.events import read_events
+from pipeline.io.events import read_events
 from tests.media import moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,11 @@ EVENTS = "onset\tduration\ttrial_type\tvalue\tresponse_time\n0.5\t0.5\tface\thap
 
 def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tui.cli import build_parser, main
+from pipeline.commands.cli import build_parser, main
 from tui.config import AppConfig, display_settings
 from tui.governor import Quality, QualityGovernor
 
 
 def test_headless_commands_never_import_textual():
-    code = "import sys; from tui.cli import build_parser; build_parser(); print('textual' in sys.modules)"
+    code = "import sys; from pipeline.commands.cli import build_parser; build_parser(); print('textual' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -33,9 +33,9 @@ def test_bad_size_and_fps_are_one_line_errors(capsys):
 
 def test_the_app_averages_as_many_alignments_as_asked(tiny_models_dir, hopper_jpg):
     from pipeline.commands import open_checked_source
+    from pipeline.commands.live import live_config
     from pipeline.engine import build_processors
     from tui.app import live_engine_config
-    from tui.live import live_config
 
     for spec, default in (("demo", 6), (str(hopper_jpg), 25)):
         source = open_checked_source(spec, live=True)

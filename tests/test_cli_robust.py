@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.sinks import read_log
+from pipeline.io.log_format import read_log
 from tests.media import background, centre_inside, moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def fertui(*args: str, cwd: Path = ROOT, preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "pipeline.commands.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -214,7 +214,7 @@ socket.socket.sendto = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
 sys.path.insert(0, {root!r})
-from tui.cli import main
+from pipeline.commands.cli import main
 code = main(sys.argv[1:])
 sys.stderr.write("network attempts: %d\\n" % len(attempts))
 sys.exit(code)
@@ -249,8 +249,8 @@ def test_the_whole_pipeline_runs_with_the_network_disabled_and_saves_only_the_lo
 def test_exported_model_files_are_owner_only(tiny_models_dir: Path, tmp_path: Path) -> None:
     """What `fertui export` writes (the converted model and its card), from the committed tiny model's bytes (the
     fixture itself is a copy, with whatever mode a checkout gave it)."""
-    from pipeline.emotion.export import write_model_files
-    from pipeline.emotion.model_card import ModelCard
+    from pipeline.modelling.conversion import write_model_files
+    from pipeline.runtime.emotion.model_card import ModelCard
 
     card = ModelCard.read(tiny_models_dir)
     out = write_model_files(
@@ -259,6 +259,7 @@ def test_exported_model_files_are_owner_only(tiny_models_dir: Path, tmp_path: Pa
         parameters=card.parameters,
         multiply_adds=int(card.files[card.model]["multiply_adds_per_face"]),
     )
-    assert sorted(path.name for path in out.iterdir()) == ["MODEL_CARD.md", card.model]
-    for path in out.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # The detector's networks come along: an exported folder is a whole ModelSet that `--models` runs.
+    assert sorted(path.name for path in out.iterdir()) == ["MODEL_CARD.md", card.model, "mtcnn"]
+    for path in out.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path

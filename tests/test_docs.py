@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.emotion import MODELS_DIR
-from pipeline.emotion.classifier import EmotionClassifier
+from pipeline.commands.cli import build_parser
+from pipeline.core.paths import installed_models_dir
 from pipeline.engine import EngineConfig, video_jitter_crops
+from pipeline.runtime.emotion.classifier import EmotionClassifier
 from tui import config as display
-from tui.cli import build_parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -32,7 +32,7 @@ def test_the_readme_display_defaults_are_the_codes() -> None:
 
 
 def test_the_readme_names_the_shipped_models_crops_per_video_frame() -> None:
-    crops = video_jitter_crops(EngineConfig(), EmotionClassifier.load(MODELS_DIR))
+    crops = video_jitter_crops(EngineConfig(), EmotionClassifier.load(installed_models_dir()))
     assert f"({crops} a video frame for the shipped model" in README
     assert f"{EngineConfig().still_jitter_crops} a photo)" in README
 

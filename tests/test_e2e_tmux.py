@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.frames import log_columns
-from pipeline.sinks import read_log
+from pipeline.core.frames import log_columns
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import installed_models_dir
+from pipeline.io.log_format import read_log
 from tests.media import moving_portrait_frames, write_video
 from tui.app import SIGNAL_EXIT_GRACE_S
 
@@ -34,8 +35,8 @@ ANSI = re.compile(r"\x1b\[[0-9;:?]*[a-zA-Z]")
 
 @pytest.fixture(scope="module")
 def models_dir(request) -> Path:
-    if (MODELS_DIR / "emotion.tflite").is_file():
-        return MODELS_DIR
+    if (installed_models_dir() / "emotion.tflite").is_file():
+        return installed_models_dir()
     return request.getfixturevalue("tiny_models_dir")
 
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.emotion import MODELS_DIR
+from pipeline.core.paths import installed_models_dir
 
 MISSING = [tool for tool in ("xterm", "Xvfb", "xwd") if shutil.which(tool) is None]
 pytestmark = pytest.mark.skipif(
@@ -67,8 +67,8 @@ def display():
 
 @pytest.fixture
 def models_dir(request) -> Path:
-    if (MODELS_DIR / "emotion.tflite").is_file():
-        return MODELS_DIR
+    if (installed_models_dir() / "emotion.tflite").is_file():
+        return installed_models_dir()
     return request.getfixturevalue("tiny_models_dir")
 
 

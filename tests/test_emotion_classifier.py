@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.emotion import EMOTIONS
-from pipeline.emotion.calibration import apply_class_bias, apply_temperature
-from pipeline.emotion.classifier import MODEL_CARD, EmotionClassifier, ModelError, read_model_card
+from pipeline.core.labels import EMOTIONS
+from pipeline.runtime.emotion.calibration import apply_class_bias, apply_temperature
+from pipeline.runtime.emotion.classifier import MODEL_CARD, EmotionClassifier, ModelError, read_model_card
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_flip_tta_gives_a_face_and_its_mirror_the_same_probabilities(tmp_path):
 
 
 def test_the_card_reads_back_what_was_written(tiny_models_dir):
-    from pipeline.emotion.model_card import ModelCard
+    from pipeline.runtime.emotion.model_card import ModelCard
 
     card = read_model_card(tiny_models_dir)
     assert ModelCard.from_json(json.loads(json.dumps(card.to_json()))) == card
@@ -168,8 +168,8 @@ def test_the_card_reads_back_what_was_written(tiny_models_dir):
 
 
 def test_an_ensemble_averages_its_members_and_checks_every_file(tmp_path):
-    from pipeline.emotion.export import add_member_file
-    from pipeline.emotion.model_card import ModelCard
+    from pipeline.modelling.conversion import add_member_file
+    from pipeline.runtime.emotion.model_card import ModelCard
     from tests.model_fixtures import make_tiny_models_dir
 
     ensemble_dir = make_tiny_models_dir(tmp_path / "ensemble")
@@ -218,7 +218,7 @@ def test_the_committed_tiny_model_loads_without_tensorflow() -> None:
     from tests.make_tiny_models import TINY_MODELS
 
     code = (
-        "import sys, numpy as np; from pipeline.emotion.classifier import EmotionClassifier; "
+        "import sys, numpy as np; from pipeline.runtime.emotion.classifier import EmotionClassifier; "
         f"c = EmotionClassifier.load({str(TINY_MODELS)!r}); "
         "p = c.face_probabilities(np.zeros((1, 1, 48, 48), np.uint8)); "
         "assert p.shape == (1, 7) and abs(float(p.sum()) - 1) < 1e-3; "

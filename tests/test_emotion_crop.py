@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.emotion.crop import (
+from pipeline.core.frames import Face
+from pipeline.runtime.emotion.crop import (
     CROP_SIZE,
     EYE_CENTRE,
     EYE_DISTANCE,
@@ -17,7 +18,6 @@ from pipeline.emotion.crop import (
     jitter_schedule,
     reframe_crop,
 )
-from pipeline.frames import Face
 
 # MTCNN (mtcnn 1.0.0) on matplotlib's grace_hopper.jpg (512x600): box and keypoints in KEYPOINT_NAMES order.
 HOPPER_BOX = (178.0, 110.0, 173.0, 220.0)

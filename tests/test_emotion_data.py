@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from pipeline.emotion.data import load_splits
+from pipeline.modelling.data import load_splits
 
 VOTE_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"]
 

@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.emotion import DEFAULT_DATA, EMOTIONS, MODELS_DIR
-from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.data import load_split
-from pipeline.emotion.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as, predict_split
-from pipeline.emotion.export import PAPER_F1
-from tui.cli import main
+from pipeline.commands.cli import main
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data, installed_models_dir
+from pipeline.modelling.conversion import PAPER_F1
+from pipeline.modelling.data import load_split
+from pipeline.modelling.evaluate import confusion_matrix, metrics_from_confusion, neutral_read_as, predict_split
+from pipeline.runtime.emotion.classifier import EmotionClassifier, read_model_card
 
 
 def test_metrics_match_a_hand_computed_confusion_matrix():
@@ -100,7 +101,7 @@ def test_eval_jitter_crops_averages_that_many_alignments_of_each_image(tiny_npz,
 def test_eval_scores_image_i_with_the_slice_of_the_alignment_cycle_video_frame_i_gets(tiny_npz, tiny_models_dir):
     # The app moves to the next slice of the cycle every frame; scoring every image with slice 0 measured one
     # fiftieth of the cycle.
-    from pipeline.emotion.crop import jitter_schedule, reframe_crop
+    from pipeline.runtime.emotion.crop import jitter_schedule, reframe_crop
 
     images = load_split(tiny_npz, "test").images[:5]
     classifier = EmotionClassifier.load(tiny_models_dir)
@@ -160,10 +161,10 @@ def test_bad_input_is_one_line_and_exit_2(case, message, tiny_npz, tiny_models_d
     assert err.count("\n") == 1
 
 
-SHIPPED_MODEL = MODELS_DIR / "emotion.tflite"
+SHIPPED_MODEL = installed_models_dir() / "emotion.tflite"
 
 
-@pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"FER-2013 not found at {DEFAULT_DATA}")
+@pytest.mark.skipif(not default_data().exists(), reason=f"FER-2013 not found at {default_data()}")
 @pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason=f"no shipped model at {SHIPPED_MODEL} (fertui export)")
 def test_the_shipped_model_holds_its_measured_floors_on_privatetest(capsys):
     """The shipped model answers to the FER+ annotators' majority; these are the floors it was measured to hold
@@ -172,7 +173,9 @@ def test_the_shipped_model_holds_its_measured_floors_on_privatetest(capsys):
     the original labels. Disgust, fear and surprise F1 on the original labels stay under the paper's: a model of
     the annotators cannot reach them (`benchmarks.label_agreement`, README)."""
     # No skip for an interim card: a shipped model whose figures nobody checks is what this test exists to stop.
-    assert read_model_card(MODELS_DIR).status == "final", "the shipped model is an interim export: ship a final one"
+    assert read_model_card(installed_models_dir()).status == "final", (
+        "the shipped model is an interim export: ship a final one"
+    )
     assert main(["eval", "--json", "--labels", "ferplus"]) == 0
     ferplus = json.loads(capsys.readouterr().out)
     assert (ferplus["split"], ferplus["labels"], ferplus["n"]) == ("test", "ferplus", 3492)

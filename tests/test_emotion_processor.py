@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.emotion import EMOTIONS, UNCLEAR
-from pipeline.emotion.classifier import EmotionClassifier, read_model_card
-from pipeline.emotion.crop import face_crop, jitter_schedule
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
+from pipeline.core.labels import EMOTIONS, UNCLEAR
+from pipeline.core.paths import installed_models_dir
 from pipeline.processors.emotion import EmotionProcessor
+from pipeline.runtime.emotion.classifier import EmotionClassifier, read_model_card
+from pipeline.runtime.emotion.crop import face_crop, jitter_schedule
 from tests.test_emotion_crop import HOPPER_BOX, HOPPER_KEYPOINTS
 
 
@@ -160,7 +161,7 @@ def test_below_the_threshold_the_label_is_unclear(classifier, grace_hopper_bgr):
 def test_the_jitter_ensemble_steadies_the_shipped_model_under_keypoint_noise(grace_hopper_bgr):
     # MTCNN's keypoints move by about half a pixel between fits of the same face; on this portrait the shipped
     # model's top probability follows that noise. Averaged over the jittered crops it moves much less.
-    shipped = EmotionClassifier.load()
+    shipped = EmotionClassifier.load(installed_models_dir())
     rng = np.random.default_rng(3)
     single, ensemble = [], []
     for _ in range(16):
@@ -178,8 +179,8 @@ def test_the_jitter_ensemble_steadies_the_shipped_model_under_keypoint_noise(gra
 def test_a_video_frame_shares_its_crop_budget_among_the_models_members(tiny_models_dir, tmp_path):
     import shutil
 
-    from pipeline.emotion.export import add_member_file
     from pipeline.engine import VIDEO_MAX_CROPS, EngineConfig, build_processors, video_jitter_crops
+    from pipeline.modelling.conversion import add_member_file
 
     ensemble_dir = shutil.copytree(tiny_models_dir, tmp_path / "ensemble")
     member = (tiny_models_dir / "emotion.tflite").read_bytes()
@@ -231,9 +232,8 @@ def test_a_costlier_network_gets_fewer_crops_per_video_frame(tiny_models_dir, tm
 def test_multiply_adds_count_each_convolution_at_its_output_size_and_the_shipped_card_records_them():
     import keras
 
-    from pipeline.emotion import MODELS_DIR
-    from pipeline.emotion.model import build_model, multiply_adds
     from pipeline.engine import DEFAULT_NETWORK_MULTIPLY_ADDS
+    from pipeline.modelling.network import build_model, multiply_adds
 
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8*8 outputs * 3*3*1 inputs * 4 channels
@@ -244,7 +244,7 @@ def test_multiply_adds_count_each_convolution_at_its_output_size_and_the_shipped
 
     assert 2 * multiply_adds(build_model()) == DEFAULT_NETWORK_MULTIPLY_ADDS, "the default network and its mirror"
     wide = build_model(widths=(48, 96, 192, 384))
-    shipped = read_model_card(MODELS_DIR)
+    shipped = read_model_card(installed_models_dir())
     assert shipped.parameters == wide.count_params(), "the shipped file is the wide network"
     assert not shipped.flip_tta, "the mirror image is one of the alignments, not a second pass inside the file"
     assert shipped.files[shipped.model]["multiply_adds_per_face"] == multiply_adds(wide) == 264_648_448

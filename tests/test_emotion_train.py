@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.emotion.calibration import choose_unclear
-from pipeline.emotion.classifier import EmotionClassifier, ModelError, read_model_card
-from pipeline.emotion.data import DataError, load_splits
-from pipeline.emotion.model import build_model, multiply_adds
-from pipeline.emotion.release import export_run, training_account
-from pipeline.emotion.train import TrainConfig, class_weights, teacher_targets, train
+from pipeline.modelling.data import DataError, load_splits
+from pipeline.modelling.network import build_model, multiply_adds
+from pipeline.modelling.release import export_run, training_account
+from pipeline.modelling.train import TrainConfig, class_weights, teacher_targets, train
+from pipeline.runtime.emotion.calibration import choose_unclear
+from pipeline.runtime.emotion.classifier import EmotionClassifier, ModelError, read_model_card
 
 
 def write_tiny_fer2013(path, seed: int, n_train: int) -> dict[str, np.ndarray]:
@@ -174,7 +174,7 @@ def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_s
     ],
 )
 def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
-    from tui.cli import main
+    from pipeline.commands.cli import main
 
     assert main(["train", "--data", str(tmp_path / "none.npz"), option, value, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
@@ -185,7 +185,7 @@ def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_pat
 def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():
     import tensorflow as tf
 
-    from pipeline.emotion.model import augment
+    from pipeline.modelling.network import augment
 
     images = tf.constant(np.random.default_rng(2).random((32, 48, 48, 1)), tf.float32)
     seed = tf.constant([3, 4], tf.int64)
@@ -200,7 +200,7 @@ def test_the_webcam_degradation_is_reproducible_and_changes_only_what_it_adds():
 def test_the_domain_degradation_is_reproducible_in_range_and_leaves_some_images_alone():
     import tensorflow as tf
 
-    from pipeline.emotion.model import domain_degrade
+    from pipeline.modelling.network import domain_degrade
 
     images = tf.constant(np.random.default_rng(3).random((64, 48, 48, 1)), tf.float32)
     seed = tf.constant([5, 6], tf.int64)
@@ -267,7 +267,7 @@ def test_fine_tuning_starts_from_a_runs_weights_and_adds_the_wild_faces_the_dete
 def test_mixup_blends_each_image_mostly_with_itself_and_its_target_alike():
     import tensorflow as tf
 
-    from pipeline.emotion.model import mixup
+    from pipeline.modelling.network import mixup
 
     rng = np.random.default_rng(3)
     images = tf.constant(rng.random((16, 48, 48, 1)), tf.float32)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pipeline.events import (
+from pipeline.io.events import (
     EVENT_COLUMNS,
     Event,
     EventsFileError,

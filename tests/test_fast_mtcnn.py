@@ -1,7 +1,7 @@
 """FastMTCNN finds the same faces as the mtcnn package on real portraits, and refines known faces.
 
 The package (about 200 ms a frame) is the reference. Its own `min_face_size` fails at 30 px and above (see
-pipeline/detector/fast_mtcnn.py), so at 40 px we compare with the package's own code with its pyramid
+pipeline/runtime/detector/fast_mtcnn.py), so at 40 px we compare with the package's own code with its pyramid
 corrected (tests/mtcnn_reference.py), and also with the package at 20 px keeping the faces of 40 px and more
 (the scenes keep every face well away from 40 px so that cut is not a coin toss).
 """
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from mtcnn.utils.images import build_scale_pyramid
 
-from pipeline.detector.fast_mtcnn import (
+from pipeline.core.frames import KEYPOINT_NAMES, Face
+from pipeline.runtime.detector.fast_mtcnn import (
     PNET_TILE,
     FastMTCNN,
     crop_boxes,
@@ -27,7 +28,6 @@ from pipeline.detector.fast_mtcnn import (
     pyramid_scales,
     tile_spans,
 )
-from pipeline.frames import KEYPOINT_NAMES, Face
 from tests.media import background, portrait
 from tests.mtcnn_reference import THRESHOLDS, corrected_pyramid, package_boxes
 

@@ -9,12 +9,12 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from pipeline.commands.cli import main
 from tests.app_helpers import fake_app, wait_until
 from tests.fakes import portrait_frame
 from tests.sixel_decoder import decode
 from tests.test_graphics_kitty import decode_transmission, parse
 from tui.app import RESTORE_CURSOR, SAVE_CURSOR, SYNC_BEGIN, SYNC_END, make_governor
-from tui.cli import main
 from tui.config import SSH_BUDGET, AppConfig, display_settings
 from tui.graphics import kitty, sixel
 from tui.graphics.detect import TerminalGraphics

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from rich.cells import cell_len
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
 from tests.media import portrait
 from tui.graphics import kitty
 from tui.graphics.frames import PixelRenderer, placeholder_strips

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detector.tracking_detector import TrackingDetector
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
+from pipeline.core.paths import installed_models_dir
 from pipeline.processors.detection import DetectionProcessor, PackageMTCNN
-from pipeline.processors.landmarks import LandmarkProcessor, predictor_path
+from pipeline.processors.landmarks import LandmarkProcessor
+from pipeline.runtime.detector.tracking_detector import TrackingDetector
+from pipeline.runtime.model_set import landmark_predictor
 from tests.media import background
 
 
@@ -46,7 +48,7 @@ def inside(points: np.ndarray, box: tuple[float, float, float, float], margin: f
 
 
 def test_predictor_ships_in_the_wheel() -> None:
-    assert predictor_path().stat().st_size > 50_000_000
+    assert landmark_predictor(installed_models_dir()).stat().st_size > 50_000_000
 
 
 def test_68_landmarks_on_grace_hopper_lie_in_the_face(hopper: np.ndarray, landmarks: LandmarkProcessor) -> None:

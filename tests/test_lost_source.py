@@ -8,12 +8,13 @@ import time
 import numpy as np
 
 from pipeline.commands.analyze import input_notes as _input_notes
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
+from pipeline.engine.runner import DropPolicy, Runner
+from pipeline.io.log_format import read_log
+from pipeline.io.sinks import SessionLog
+from pipeline.io.sources import LOST_SOURCE_NAME, FrameSource, SourceLost
 from pipeline.processors.base import Processor
 from pipeline.processors.tracking import TrackingProcessor
-from pipeline.runner import DropPolicy, Runner
-from pipeline.sinks import SessionLog, read_log
-from pipeline.sources import LOST_SOURCE_NAME, FrameSource, SourceLost
 
 FPS = 20.0
 LOST_FOR_S = 0.8

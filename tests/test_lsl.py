@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.events import EventsLog, read_events
-from pipeline.frames import Face, Frame, FrameResult
-from pipeline.lsl import EXPRESSION_CHANNELS, LslStreams, expression_sample
+from pipeline.core.frames import Face, Frame, FrameResult
+from pipeline.io.events import EventsLog, read_events
+from pipeline.io.lsl import EXPRESSION_CHANNELS, LslStreams, expression_sample
 
 LOOPBACK = Path(__file__).resolve().parent / "lsl_loopback.cfg"
 
@@ -41,8 +41,8 @@ def test_lslapicfg_is_the_loopback_config_whenever_pylsl_is_loaded():
 
 def test_fertui_imports_pylsl_only_when_asked():
     check = (
-        "import sys, tui.cli, pipeline.session, pipeline.lsl, pipeline.commands.analyze\n"
-        "tui.cli.build_parser().parse_args(['--demo'])\n"
+        "import sys, pipeline.commands.cli, pipeline.engine.session, pipeline.io.lsl, pipeline.commands.analyze\n"
+        "pipeline.commands.cli.build_parser().parse_args(['--demo'])\n"
         "print('pylsl' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)

@@ -20,11 +20,12 @@ from mtcnn.network.onet import ONet
 from mtcnn.network.pnet import PNet
 from mtcnn.network.rnet import RNet
 
-from pipeline.detector.fast_mtcnn import FastMTCNN
-from pipeline.detector.lite_network import LiteNetwork
-from pipeline.detector.mtcnn_models import MTCNN_DIR, load_networks, package_weights, read_card
-from pipeline.detector.mtcnn_nets import load_package_network, onet_function, pnet_function, rnet_function
-from pipeline.model_files import ModelError
+from pipeline.core.paths import installed_models_dir
+from pipeline.modelling.mtcnn_nets import load_package_network, onet_function, pnet_function, rnet_function
+from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
+from pipeline.runtime.detector.lite_network import LiteNetwork
+from pipeline.runtime.detector.mtcnn_models import FOLDER, load_networks, package_weights, read_card
+from pipeline.runtime.model_files import ModelError
 from tests.media import portrait
 
 
@@ -76,7 +77,7 @@ def test_onet_matches_the_package_model(hopper_rgb: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, LiteNetwork]:
-    networks = load_networks()
+    networks = load_networks(installed_models_dir() / FOLDER)
     return {
         "pnet": LiteNetwork(networks["pnet"], (1, None, None, 3)),
         "rnet": LiteNetwork(networks["rnet"], (None, 24, 24, 3)),
@@ -109,7 +110,7 @@ def test_the_shipped_rnet_and_onet_match_the_package_models(hopper_rgb: np.ndarr
 
 
 def test_tflite_runs_the_same_network_on_every_input_shape(hopper_rgb: np.ndarray, shipped) -> None:
-    lite = LiteNetwork(load_networks()["onet"], (None, 48, 48, 3))
+    lite = LiteNetwork(load_networks(installed_models_dir() / FOLDER)["onet"], (None, 48, 48, 3))
     function = onet_function()
     batch = crops(hopper_rgb, 48)
     for size in (4, 16, 4):  # a shape seen before reuses its interpreter
@@ -118,14 +119,14 @@ def test_tflite_runs_the_same_network_on_every_input_shape(hopper_rgb: np.ndarra
 
 
 def test_the_card_names_the_installed_package_and_its_weights() -> None:
-    source = read_card()["source"]
+    source = read_card(installed_models_dir() / FOLDER)["source"]
     assert source["version"] == importlib.metadata.version("mtcnn")
-    assert source["weights"] == package_weights(), "the package's weights changed: re-run mtcnn_export"
+    assert source["weights"] == package_weights(), "the package's weights changed: re-run mtcnn_conversion"
 
 
 def copy_of_the_networks(tmp_path: Path) -> Path:
     folder = tmp_path / "mtcnn"
-    shutil.copytree(MTCNN_DIR, folder)
+    shutil.copytree(installed_models_dir() / FOLDER, folder)
     return folder
 
 
@@ -143,5 +144,5 @@ def test_missing_networks_say_how_to_make_them(tmp_path: Path) -> None:
     (folder / "onet.tflite").unlink()
     with pytest.raises(ModelError, match="model file not found: .*onet.tflite"):
         FastMTCNN(models_dir=folder)
-    with pytest.raises(ModelError, match="mtcnn_export"):
+    with pytest.raises(ModelError, match="mtcnn_conversion"):
         FastMTCNN(models_dir=tmp_path / "nothing-here")

@@ -9,10 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.emotion import EMOTIONS, MODELS_DIR
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld, load_jaffe, part_report, pooled
-from tui.cli import main
+from pipeline.commands.cli import main
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import installed_models_dir
+from pipeline.modelling.realworld import default_realworld_dir, evaluate_realworld, load_jaffe, part_report, pooled
+from pipeline.runtime.emotion.classifier import EmotionClassifier
 
 REALWORLD = default_realworld_dir()
 pytestmark = pytest.mark.skipif(
@@ -40,7 +41,7 @@ def small_set(tmp_path_factory):
 
 
 def test_each_part_runs_its_own_path_and_the_pooled_recall_covers_both(small_set):
-    classifier = EmotionClassifier.load(MODELS_DIR)
+    classifier = EmotionClassifier.load(installed_models_dir())
     report, parts = evaluate_realworld(small_set, classifier, jitter_crops=3)
     jaffe, ckplus = report["parts"]["jaffe"], report["parts"]["ckplus48"]
     assert (jaffe["n"], ckplus["n"]) == (14, 70)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.style import Style
 from rich_pixels import Pixels
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
 from tui.render import (
     CellGrid,
     HalfBlockRenderer,

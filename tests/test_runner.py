@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
+from pipeline.engine.runner import DropPolicy, Runner
+from pipeline.io.sources import DemoSource, FrameSource, SourceLost, open_source
 from pipeline.processors.base import Processor
-from pipeline.runner import DropPolicy, Runner
-from pipeline.sources import DemoSource, FrameSource, SourceLost, open_source
 
 
 class CountingSource(FrameSource):
@@ -277,7 +277,7 @@ def test_a_video_played_live_keeps_its_pace_and_drops_what_processing_cannot_tak
 def test_stop_keeps_its_timeout_while_a_sink_write_is_stuck(tmp_path) -> None:
     # The processing thread is stuck inside the log's write (a hung disk), holding the log's lock: stop() must
     # still return, leaving the close to a helper that waits for the write.
-    from pipeline.sinks import SessionLog
+    from pipeline.io.sinks import SessionLog
 
     entered, release = threading.Event(), threading.Event()
 
@@ -304,7 +304,7 @@ def test_stop_keeps_its_timeout_while_a_sink_write_is_stuck(tmp_path) -> None:
 
 
 def test_session_histogram_quantiles_are_within_2_percent_of_the_exact_ones() -> None:
-    from pipeline.runner import SessionHistogram
+    from pipeline.engine.runner import SessionHistogram
 
     values = np.random.default_rng(0).lognormal(mean=3.0, sigma=1.0, size=20_000)  # ms, a long right tail
     histogram = SessionHistogram()

@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from pipeline.engine import EngineConfig
-from pipeline.session import Session, SignalCatcher, Stop, StopReason, session_metadata
-from pipeline.sinks import SessionLog
+from pipeline.engine.session import Session, SignalCatcher, Stop, StopReason, session_metadata
+from pipeline.io.sinks import SessionLog
 from tests.test_runner import BoxFinder, CountingSource
 
 

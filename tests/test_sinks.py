@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.emotion import EMOTIONS
-from pipeline.frames import LOG_COLUMNS, Face, Frame, FrameResult, result_rows
-from pipeline.sinks import SessionLog, SinkError, read_log, summarize_rows
+from pipeline.core.frames import LOG_COLUMNS, Face, Frame, FrameResult, result_rows
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.log_format import read_log, summarize_rows
+from pipeline.io.sinks import SessionLog, SinkError
 
 
 def result(index: int, faces: tuple[Face, ...] = ()) -> FrameResult:
@@ -181,7 +182,7 @@ def test_summary_gives_each_face_its_share_of_time() -> None:
 def test_a_second_writer_on_one_path_is_refused_and_the_first_log_stays_whole(tmp_path: Path, monkeypatch) -> None:
     # Two sessions both pass check_writable before either creates the file (the race of
     # `for f in p*/session.mp4; do fertui analyze "$f" --out same.csv & done`): opening the log decides.
-    import pipeline.sinks as sinks
+    import pipeline.io.sinks as sinks
 
     path = tmp_path / "shared.csv"
     monkeypatch.setattr(sinks, "check_writable", lambda p, *, overwrite=False: Path(p))
@@ -207,28 +208,28 @@ def test_overwrite_still_replaces_an_existing_log(tmp_path: Path) -> None:
 
 
 def test_atomic_writes_use_a_temporary_name_of_their_own(tmp_path: Path, monkeypatch) -> None:
-    import pipeline.sinks as sinks
+    import pipeline.core.files as files
 
     seen: list[str] = []
     real_replace = os.replace
-    monkeypatch.setattr(sinks.os, "replace", lambda src, dst: (seen.append(os.fspath(src)), real_replace(src, dst)))
+    monkeypatch.setattr(files.os, "replace", lambda src, dst: (seen.append(os.fspath(src)), real_replace(src, dst)))
     target = tmp_path / "meta.json"
-    sinks.write_private_atomic(target, b"one")
-    sinks.write_private_atomic(target, b"two")
+    files.write_private_atomic(target, b"one")
+    files.write_private_atomic(target, b"two")
     assert len(set(seen)) == 2 and all(str(os.getpid()) in name for name in seen)
     assert target.read_bytes() == b"two" and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_default_log_names_of_two_processes_in_one_second_differ(tmp_path: Path) -> None:
-    from pipeline.sinks import default_log_path
+    from pipeline.io.sinks import default_log_path
 
     name = default_log_path("demo", "csv", tmp_path).name
     assert name.startswith("fertui-demo-") and name.endswith(f"-{os.getpid()}.csv")
 
 
 def test_photo_summaries_count_a_face_per_image_not_per_id(tmp_path: Path) -> None:
-    from pipeline.report import render_report
-    from pipeline.sinks import is_photo_log
+    from pipeline.io.log_format import is_photo_log
+    from pipeline.summary.report import render_report
 
     def photo(index: int, name: str, faces: tuple[Face, ...]) -> FrameResult:
         frame = Frame(index, float(index), 1_700_000_000.0, np.zeros((8, 8, 3), np.uint8), name)

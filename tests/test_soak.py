@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.soak import CLIP_FRAMES, run_soak
-from pipeline.runner import SessionHistogram
+from pipeline.engine.runner import SessionHistogram
 
 
 def test_a_short_soak_stays_bounded_and_logs_every_frame(tiny_models_dir: Path, tmp_path: Path) -> None:

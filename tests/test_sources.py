@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.sources import (
+from pipeline.io.sources import (
     CameraSource,
     DemoSource,
     FolderSource,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import UsageError
+from pipeline.core.errors import UsageError
 from pipeline.summary import logs
 from pipeline.summary.accumulate import summarize_log
 from pipeline.summary.events import BEFORE_FIRST, WHOLE_SESSION, parse_window, windows_for

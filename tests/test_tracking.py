@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.frames import Face, Frame, FrameResult
+from pipeline.core.frames import Face, Frame, FrameResult
 from pipeline.processors.tracking import PerImageFaceIds, TrackingProcessor, iou_matrix
 from tests.media import moving_portrait_frames
 

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.detector.fast_mtcnn import FastMTCNN
-from pipeline.detector.tracking_detector import TrackingDetector
+from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
+from pipeline.runtime.detector.tracking_detector import TrackingDetector
 from tests.media import centre_inside, moving_portrait_frames
 
 DETECT_EVERY = 5
@@ -91,7 +91,7 @@ def test_no_face_on_a_blank_frame_detects_again_each_frame(fast_mtcnn):
 
 
 def test_detection_processor_defaults_to_the_tracked_fast_detector(sequence):
-    from pipeline.frames import Frame, FrameResult
+    from pipeline.core.frames import Frame, FrameResult
     from pipeline.processors.detection import DetectionProcessor, PackageMTCNN, make_detector
 
     processor = DetectionProcessor(min_face_size=40, detect_every=3)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.emotion.classifier import read_model_card
-from pipeline.sinks import read_log
+from pipeline.io.log_format import read_log
+from pipeline.runtime.emotion.classifier import read_model_card
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = os.environ.get("UV") or shutil.which("uv")
@@ -63,7 +63,8 @@ def test_the_installed_wheel_analyses_the_demo_from_another_folder(installed, tm
     rows = read_log(tmp_path / "demo.csv")
     assert {row["frame"] for row in rows} == set(range(6))
     assert any(row["emotion"] for row in rows if row["face_id"] is not None)
-    where = _run(installed / "python", "-c", "import pipeline.emotion as e; print(e.MODELS_DIR)", cwd=tmp_path, env=env)
+    code = "from pipeline.core.paths import installed_models_dir; print(installed_models_dir())"
+    where = _run(installed / "python", "-c", code, cwd=tmp_path, env=env)
     models = Path(where.stdout.strip())
     assert models.parts[-3:] == ("site-packages", "pipeline", "models") and (models / "MODEL_CARD.md").is_file()
     assert not (models / "checkpoints").exists()

@@ -32,17 +32,16 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from pipeline.core.errors import FertuiError
+from pipeline.core.frames import Frame, FrameResult
 from pipeline.engine import EngineConfig
-from pipeline.errors import FertuiError
-from pipeline.events import NOTE, Event, EventsLog, events_path_for
-from pipeline.frames import Frame, FrameResult
-from pipeline.runner import Runner
-from pipeline.session import Session, Stop, StopReason, session_metadata
-from pipeline.sinks import SessionLog, default_log_path
-from pipeline.sources import FrameSource
+from pipeline.engine.runner import Runner
+from pipeline.engine.session import Session, Stop, StopReason, session_metadata
+from pipeline.io.events import NOTE, Event, EventsLog, events_path_for
+from pipeline.io.sinks import SessionLog, default_log_path
+from pipeline.io.sources import FrameSource
 from tui.config import AppConfig, DisplaySettings, display_settings
 from tui.driver import ByteCountingDriver
-from tui.export import export_session, save_snapshot
 from tui.governor import Quality, QualityGovernor
 from tui.graphics import kitty
 from tui.graphics.detect import RenderMode
@@ -51,6 +50,7 @@ from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
 from tui.render import COLOR_MODES
 from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
+from tui.snapshot import save_snapshot, snapshot_log
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
 from tui.widgets.landmarks import LandmarkPane
@@ -473,7 +473,7 @@ class FertuiApp(App[None]):
     def _export(self, session_log: SessionLog) -> None:
         """Re-read and write the whole log off the UI thread: a long session's export must not freeze the app."""
         try:
-            export = export_session(session_log, self.config.export_dir, self.config.export_format)
+            export = snapshot_log(session_log, self.config.export_dir, self.config.export_format)
         except (OSError, ValueError, FertuiError) as exc:  # FertuiError: a malformed events file
             self._notify_from_worker(f"export failed: {exc}", severity="error", timeout=8)
             return
@@ -690,7 +690,7 @@ def make_app(
     opened by spec, played live), `processors` (or the engine's for that source, from `config.models_dir`) and
     a session log (always created; `config.record` only decides whether recording starts on). `engine_config`:
     the one `processors` were built from (default: the engine's defaults for the source and `config.models_dir`)."""
-    from pipeline.sources import open_source
+    from pipeline.io.sources import open_source
 
     if source is None:
         source = open_source(config.source, live=True)
@@ -706,7 +706,7 @@ def make_app(
     landmarks = any(processor.name == "landmarks" for processor in processors)
     streams = None
     if config.lsl or config.lsl_markers:
-        from pipeline.lsl import LslStreams, model_sha256
+        from pipeline.io.lsl import LslStreams, model_sha256
 
         streams = LslStreams(outlets=config.lsl, markers_from=config.lsl_markers, model_sha256=model_sha256(metadata))
     session_log = SessionLog(log_path, config.log_format(), metadata, landmarks=landmarks)

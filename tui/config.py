@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.sinks import log_format_for
+from pipeline.io.log_format import log_format_for
 from tui import defaults
 from tui.graphics.detect import RENDER_CHOICES, RenderMode, TerminalGraphics, choose_mode
 from tui.graphics.sixel import PALETTE_SIZES, PaletteSize

@@ -26,8 +26,8 @@ from rich.style import Style
 from rich_pixels._renderer import Renderer
 from textual.strip import Strip
 
-from pipeline.frames import Face
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.frames import Face
+from tui.annotate import LANDMARK_COLOR, face_marks
 
 UPPER_HALF = "▀"
 ColorDepth = Literal["8", "6", "5", "4", "256"]
@@ -40,26 +40,6 @@ _BG_ONLY = np.int64(1) << 48
 _CUBE_LEVELS = np.array([0, 95, 135, 175, 215, 255], dtype=np.uint8)
 # Nearest xterm cube level for each 0..255 value, as a lookup table.
 _CUBE_INDEX = np.abs(np.arange(256)[:, None] - _CUBE_LEVELS[None, :].astype(int)).argmin(axis=1).astype(np.uint8)
-
-EMOTION_COLORS: dict[str, tuple[int, int, int]] = {
-    "angry": (230, 60, 50),
-    "disgust": (90, 180, 60),
-    "fear": (170, 90, 220),
-    "happy": (250, 210, 40),
-    "sad": (60, 120, 230),
-    "surprise": (250, 140, 30),
-    "neutral": (180, 180, 180),
-    UNCLEAR: (240, 240, 240),
-}
-"""RGB colour of each label, used for face boxes, labels and bars."""
-NO_LABEL_COLOR = (0, 200, 200)
-LANDMARK_COLOR = (60, 255, 120)
-
-assert set(EMOTIONS) <= set(EMOTION_COLORS)
-
-
-def emotion_color(label: str | None) -> tuple[int, int, int]:
-    return EMOTION_COLORS.get(label or "", NO_LABEL_COLOR)
 
 
 @dataclass
@@ -231,10 +211,6 @@ def grid_strips(
     return strips, dirty, (keys, glyphs.copy(), strips)
 
 
-def to_pixel(point: Sequence[float], scale_x: float, scale_y: float) -> tuple[int, int]:
-    return (int(point[0] * scale_x), int(point[1] * scale_y))
-
-
 def draw_faces(
     pixels: np.ndarray,
     faces: Iterable[Face],
@@ -244,34 +220,20 @@ def draw_faces(
     boxes: bool,
     landmarks: bool,
 ) -> list[tuple[int, int, str, tuple[int, int, int]]]:
-    """Draw box outlines and landmark dots into the pixel grid (in place).
+    """Draw box outlines and landmark dots into the pixel grid (in place), where tui.annotate.face_marks puts them.
 
     Returns the labels to write afterwards: (pixel x, pixel y of the box top, text, colour).
     """
     labels = []
-    for face in faces:
-        if landmarks:
-            points = face.landmarks if face.landmarks is not None else face.keypoints
-            if points is not None:
-                xs = np.clip((points[:, 0] * scale_x).astype(int), 0, pixels.shape[1] - 1)
-                ys = np.clip((points[:, 1] * scale_y).astype(int), 0, pixels.shape[0] - 1)
-                pixels[ys, xs] = LANDMARK_COLOR
-        if boxes:
-            color = emotion_color(face.label)
-            x, y, w, h = face.box
-            top_left = to_pixel((x, y), scale_x, scale_y)
-            bottom_right = to_pixel((x + w, y + h), scale_x, scale_y)
-            cv2.rectangle(pixels, top_left, bottom_right, color, thickness=1)
-            labels.append((top_left[0], top_left[1], face_caption(face), color))
+    for mark in face_marks(faces, scale_x, scale_y, boxes=boxes, landmarks=landmarks):
+        if mark.points is not None:
+            xs = np.clip(mark.points[:, 0], 0, pixels.shape[1] - 1)
+            ys = np.clip(mark.points[:, 1], 0, pixels.shape[0] - 1)
+            pixels[ys, xs] = LANDMARK_COLOR
+        if mark.top_left is not None and mark.bottom_right is not None:
+            cv2.rectangle(pixels, mark.top_left, mark.bottom_right, mark.color, thickness=1)
+            labels.append((mark.top_left[0], mark.top_left[1], mark.caption, mark.color))
     return labels
-
-
-def face_caption(face: Face) -> str:
-    ident = "?" if face.face_id is None else str(face.face_id)
-    if face.label is None:
-        return f"#{ident}"
-    confidence = "" if face.confidence is None else f" {face.confidence:.2f}"
-    return f"#{ident} {face.label}{confidence}"
 
 
 def write_labels(grid: CellGrid, labels: Iterable[tuple[int, int, str, tuple[int, int, int]]]) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from textual.strip import Strip
 
-from pipeline.frames import Face, FrameResult
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.frames import Face, FrameResult
+from pipeline.core.labels import EMOTIONS, UNCLEAR
 from tui.graphics.detect import RenderMode
 from tui.graphics.frames import GraphicsFrame, PixelRenderer
 from tui.graphics.sixel import PaletteSize

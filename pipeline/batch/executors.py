@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from pipeline.batch.inputs import BatchInput
 from pipeline.batch.task import STOP_REQUESTED, BatchSettings, TaskStatus, TaskSummary, attempts_so_far, run_task
-from pipeline.errors import UsageError
-from pipeline.session import SIGNALS
+from pipeline.core.errors import UsageError
+from pipeline.engine.session import SIGNALS
 
 
 class Executor(Protocol):

@@ -12,8 +12,8 @@ import io
 from pathlib import Path
 
 from pipeline.batch.task import TaskSummary
-from pipeline.errors import FertuiError
-from pipeline.sinks import write_private_atomic
+from pipeline.core.errors import FertuiError
+from pipeline.core.files import write_private_atomic
 
 MANIFEST_COLUMNS = (
     "input",

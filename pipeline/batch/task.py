@@ -3,7 +3,8 @@
 The log and sidecar are written in DIR/.partial/ under a unique temporary name and moved into place only when
 the session is complete: the sidecar last, after any older sidecar is gone, so a log with a sidecar is always
 whole and was made with the settings its sidecar's `batch.fingerprint` records. A later run skips an input
-whose fingerprint (settings, model files, the input's size and modification time) is unchanged. What a killed
+whose fingerprint (fertui's version, the settings that change rows, the model files that run, the input's size
+and modification time) is unchanged. What a killed
 task leaves in .partial/ is removed when that input's next attempt starts; it is never read.
 
 Runs in whichever process executes it: a local pool worker or a Dask worker, which return the TaskSummary.
@@ -13,23 +14,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import socket
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pipeline.batch.inputs import BatchInput
-from pipeline.emotion import MODELS_DIR
+from pipeline.core.errors import FertuiError
+from pipeline.core.files import make_private_dir, sha256_of, write_private_atomic
+from pipeline.core.paths import installed_models_dir
 from pipeline.engine import EngineConfig
-from pipeline.errors import FertuiError
-from pipeline.events import EventsLog, events_path_for, read_events
-from pipeline.sinks import FaceKey, make_private_dir, meta_path_for, write_private_atomic
+from pipeline.io.events import EventsLog, events_path_for, read_events
+from pipeline.io.log_format import FaceKey, meta_path_for
+from pipeline.io.sinks import fertui_version
 
 if TYPE_CHECKING:
     from pipeline.processors.base import Processor
@@ -52,7 +54,7 @@ class BatchSettings:
     detector: str = "fast"
     landmarks: bool = True
     jitter_crops: int | None = None  # --jitter-crops (None: the engine's defaults)
-    models_dir: str = str(MODELS_DIR)
+    models_dir: str = field(default_factory=lambda: str(installed_models_dir()))
     threads: int = 0  # native threads per task (0: the process's default)
 
     def engine_config(self, stills: bool) -> EngineConfig:
@@ -66,14 +68,22 @@ class BatchSettings:
         ).with_jitter_crops(self.jitter_crops)
 
     def fingerprint(self, item: BatchInput) -> dict[str, object]:
-        """What must be unchanged for an earlier log of `item` to stand."""
+        """What must be unchanged for an earlier log of `item` to stand: fertui's version, the settings that change
+        a row (the batch's options and the engine's defaults), the model files that run, and the input. Nothing
+        else: a stray file in the models folder (a confusion plot, checkpoints/) does not make a log stale.
+        ModelError when a model file is missing or does not match its card."""
         # A setting left at None is the engine's default: omitted, so that an option added later with a None
         # default does not make every earlier log look different.
         settings = {
             k: v for k, v in asdict(self).items() if k not in ("out_dir", "threads", "models_dir") and v is not None
         }
-        models = dict(files_sha256(Path(self.models_dir)))
-        fingerprint: dict[str, object] = {"settings": settings, "models": models, "input": input_signature(item.path)}
+        fingerprint: dict[str, object] = {
+            "fertui": fertui_version(),
+            "settings": settings,
+            "engine": engine_defaults(),
+            "models": model_sha256(Path(self.models_dir), self.detector == "fast", self.landmarks),
+            "input": input_signature(item.path),
+        }
         if given_events_path(item).is_file():  # only then: a batch without events keeps its earlier fingerprints
             fingerprint["events"] = input_signature(given_events_path(item))
         return fingerprint
@@ -105,13 +115,19 @@ class TaskSummary:
 
 
 @functools.lru_cache(maxsize=4)
-def files_sha256(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder`, by relative path (the emotion model, its card, the detector).
-    Read once per process: a batch fingerprints every input with the same models."""
-    digests = {}
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        digests[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
+def model_sha256(folder: Path, detector: bool, landmarks: bool) -> dict[str, str]:
+    """sha256 of each file of the ModelSet that runs (pipeline.runtime.model_set), by its name in the folder.
+    Checked against the cards once per process: a batch fingerprints every input with the same models."""
+    from pipeline.runtime.model_set import ModelSet
+
+    return ModelSet.load(folder, detector=detector, landmarks=landmarks).sha256()
+
+
+def engine_defaults() -> dict[str, object]:
+    """The engine's settings that change rows and that a batch does not set itself (smoothing, crops per photo,
+    the unclear threshold): a new default makes earlier logs stale."""
+    batch_sets = {f.name for f in fields(BatchSettings)} | {"min_face", "stills", "models_dir"}
+    return {k: v for k, v in EngineConfig().describe().items() if k not in batch_sets and v is not None}
 
 
 def input_signature(path: Path) -> dict[str, object]:
@@ -119,7 +135,7 @@ def input_signature(path: Path) -> dict[str, object]:
     try:
         if path.is_dir():
             entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
-            return {"files": len(entries), "sha256": hashlib.sha256(repr(entries).encode()).hexdigest()}
+            return {"files": len(entries), "sha256": sha256_of(repr(entries).encode())}
         stat = path.stat()
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     except OSError:
@@ -190,12 +206,12 @@ def _faces(tally_summary: dict[FaceKey, dict[str, object]], stills: bool) -> int
 
 def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
     """Analyse `item` into its log; an input that cannot be analysed is a "failed" summary, not an exception."""
-    from pipeline.commands import native_stderr_silenced
+    from pipeline.core.native import native_stderr_silenced
+    from pipeline.core.threads import limit_threads
     from pipeline.engine import build_processors
-    from pipeline.session import Session, Stop, StopReason, session_metadata
-    from pipeline.sinks import SessionLog
-    from pipeline.sources import open_source
-    from pipeline.threads import limit_threads
+    from pipeline.engine.session import Session, Stop, StopReason, session_metadata
+    from pipeline.io.sinks import SessionLog
+    from pipeline.io.sources import open_source
 
     started = time.perf_counter()
     attempt = _start_attempt(settings, item)
@@ -208,8 +224,8 @@ def run_task(item: BatchInput, settings: BatchSettings) -> TaskSummary:
 
     if settings.threads:
         limit_threads(settings.threads)
-    fingerprint = settings.fingerprint(item)
     try:
+        fingerprint = settings.fingerprint(item)
         source = open_source(str(item.path), live=False)
         source.open()
     except FertuiError as exc:

@@ -1,6 +1,6 @@
 """The headless commands of `fertui` (analyze, report, eval, calibrate, train, export), one module each, and what
-they share. Each module has `add_parser(subparsers)` and `run(args) -> exit code`; tui/cli.py builds the parser
-and maps errors to exit codes. Nothing here imports Textual.
+they share. Each module has `add_parser(subparsers)` and `run(args) -> exit code`; pipeline/commands/cli.py builds
+the parser and maps errors to exit codes. Nothing here imports Textual.
 
 Heavy imports (TensorFlow, the models) happen inside the command that needs them, so `fertui --help` is instant.
 """
@@ -12,9 +12,11 @@ import contextlib
 import os
 import sys
 
-from pipeline.errors import FertuiError, UsageError
+from pipeline.core.errors import FertuiError, UsageError
+from pipeline.core.native import native_stderr_silenced
 
 __all__ = [
+    "MODELS_HELP",
     "UsageError",
     "add_jitter_crops_option",
     "add_lsl_options",
@@ -25,6 +27,11 @@ __all__ = [
     "open_checked_source",
     "say",
 ]
+
+MODELS_HELP = (
+    "models folder: the emotion model and mtcnn/ (and landmarks/, if it has one), each checked against its card "
+    "(default: %(default)s)"
+)
 
 TRAIN_EXTRA_HINT = "pip install 'fertui[train]' (or uv tool install 'fertui[train]'; a checkout's uv sync has it)"
 
@@ -70,7 +77,7 @@ def check_lsl_options(args: argparse.Namespace) -> None:
     if args.lsl_markers is not None and not args.lsl_markers.strip():
         raise UsageError("--lsl-markers wants the name of a marker stream")
     if args.lsl or args.lsl_markers:
-        from pipeline.lsl import import_pylsl
+        from pipeline.io.lsl import import_pylsl
 
         import_pylsl("--lsl" if args.lsl else "--lsl-markers")
 
@@ -101,7 +108,7 @@ def mute_stream(stream) -> None:
 
 
 def open_checked_source(spec: str, **options: object):
-    from pipeline.sources import open_source
+    from pipeline.io.sources import open_source
 
     try:
         source = open_source(spec, **options)  # type: ignore[arg-type]  # options are open_source's own keywords
@@ -109,21 +116,6 @@ def open_checked_source(spec: str, **options: object):
     except FertuiError as exc:
         raise UsageError(str(exc)) from exc
     return source
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Hide what C++ libraries print on file descriptor 2 (TFLite's "INFO: Created ... XNNPACK delegate" line
-    when the model loads); the user gets fertui's own lines only. Python errors still surface as exceptions."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def build_checked_processors(config):

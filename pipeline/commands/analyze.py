@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.commands import (
+    MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
     add_lsl_options,
@@ -21,14 +22,14 @@ from pipeline.commands import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.session import Session
-    from pipeline.sources import FrameSource
+    from pipeline.engine.session import Session
+    from pipeline.io.sources import FrameSource
 
 DEMO_ANALYZE_FRAMES = 200
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import MODELS_DIR
+    from pipeline.core.paths import installed_models_dir
 
     p = sub.add_parser("analyze", help="analyse a video, image, folder, camera or the demo; write a session log")
     p.add_argument("source", help='video file, image, folder of images, camera ("0", "/dev/video0") or "demo"')
@@ -46,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
-    p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
+    p.add_argument("--models", type=Path, default=installed_models_dir(), help=MODELS_HELP)
     p.add_argument(
         "--events",
         type=Path,
@@ -65,7 +66,7 @@ def _log_stem(spec: str) -> str:
 
 def check_options(args: argparse.Namespace) -> str:
     """The log format, once the options are known to make sense (UsageError when they do not)."""
-    from pipeline.sinks import check_text_log_name, log_format_for
+    from pipeline.io.log_format import check_text_log_name, log_format_for
 
     if args.min_face < 12:
         raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
@@ -92,10 +93,11 @@ def check_source_options(args: argparse.Namespace, source: FrameSource) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipeline.core.files import WriteError
     from pipeline.engine import EngineConfig
-    from pipeline.events import EventsLog, events_path_for, read_events
-    from pipeline.session import Session, session_metadata
-    from pipeline.sinks import SessionLog, SinkError, check_writable, default_log_path
+    from pipeline.engine.session import Session, session_metadata
+    from pipeline.io.events import EventsLog, events_path_for, read_events
+    from pipeline.io.sinks import SessionLog, check_writable, default_log_path
 
     fmt = check_options(args)
     if args.detector == "package":
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(out, overwrite=args.overwrite)
         if given_events is not None or args.lsl_markers:
             check_writable(events_path, overwrite=args.overwrite)
-    except SinkError as exc:
+    except WriteError as exc:
         raise UsageError(str(exc)) from exc
     max_frames = args.max_frames or (DEMO_ANALYZE_FRAMES if args.source == "demo" else None)
     source = open_checked_source(args.source, live=False, max_frames=max_frames)
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         metadata = session_metadata("analyze", source, config, processors)
         streams = None
         if args.lsl or args.lsl_markers:
-            from pipeline.lsl import LslStreams, model_sha256
+            from pipeline.io.lsl import LslStreams, model_sha256
 
             streams = LslStreams(outlets=args.lsl, markers_from=args.lsl_markers, model_sha256=model_sha256(metadata))
         try:
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             log = SessionLog(
                 out, fmt, metadata, overwrite=args.overwrite, landmarks=config.landmarks, per_image=source.stills
             )
-        except SinkError as exc:
+        except WriteError as exc:
             raise UsageError(str(exc)) from exc
     except BaseException:
         source.close()
@@ -152,7 +154,7 @@ def analyze(session: Session) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from pipeline.session import SignalCatcher, StopReason
+    from pipeline.engine.session import SignalCatcher, StopReason
 
     source, log, runner = session.source, session.log, session.runner
     assert log is not None, "analyze always records"
@@ -231,8 +233,8 @@ def input_notes(source, stats) -> list[str]:
 def print_summary(log, console) -> None:
     from rich.table import Table
 
-    from pipeline.labels import EMOTIONS, UNCLEAR
-    from pipeline.sinks import face_label
+    from pipeline.core.labels import EMOTIONS, UNCLEAR
+    from pipeline.io.log_format import face_label
 
     summary = log.summary()
     if log.tally.per_image:

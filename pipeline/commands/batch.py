@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.commands import (
+    MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
     check_jitter_crops,
@@ -30,8 +31,8 @@ STOP_GRACE_S = 60.0  # after a stop, how long to wait for running tasks to end t
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import MODELS_DIR
-    from pipeline.sinks import BATCH_FORMATS
+    from pipeline.core.paths import installed_models_dir
+    from pipeline.io.log_format import BATCH_FORMATS
 
     p = sub.add_parser(
         "batch",
@@ -67,14 +68,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
     p.add_argument(
-        "--models", type=Path, default=MODELS_DIR, metavar="DIR", help="models folder (default: %(default)s)"
+        "--models",
+        type=Path,
+        default=installed_models_dir(),
+        metavar="DIR",
+        help=MODELS_HELP,
     )
     p.set_defaults(handler=run)
 
 
 def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
     from pipeline.batch.task import BatchSettings
-    from pipeline.threads import available_cores
+    from pipeline.core.threads import available_cores
 
     return BatchSettings(
         out_dir=str(args.out.expanduser().absolute()),
@@ -91,7 +96,7 @@ def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
 
 def _check(args: argparse.Namespace) -> int:
     """The local job count, once the options are known to make sense (UsageError when they do not)."""
-    from pipeline.threads import available_cores
+    from pipeline.core.threads import available_cores
 
     if args.min_face < 12:
         raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
@@ -108,15 +113,18 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     if args.retries < 0:
         raise UsageError("--retries must be 0 or more")
-    if not (args.models / "emotion.tflite").is_file():
-        raise UsageError(f"{args.models}: no emotion.tflite there (--models must be a models folder)")
+    # The ModelSet these settings run, checked against its cards once, here: a missing or altered file is one line
+    # before any input starts (the fingerprints reuse it).
+    from pipeline.batch.task import model_sha256
+
+    model_sha256(args.models, args.detector == "fast", not args.no_landmarks)
     return args.jobs or available_cores()
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.batch.inputs import expand, name_inputs, parse_shard, shard
     from pipeline.batch.manifest import Manifest, manifest_name
-    from pipeline.sinks import SinkError, make_private_dir
+    from pipeline.core.files import WriteError, make_private_dir
 
     jobs = _check(args)
     shard_part = parse_shard(args.shard) if args.shard else None
@@ -129,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         make_private_dir(Path(settings.out_dir))
         manifest = Manifest(Path(settings.out_dir) / manifest_name(shard_part))
-    except (SinkError, OSError) as exc:
+    except (WriteError, OSError) as exc:
         raise UsageError(f"cannot use --out {args.out}: {getattr(exc, 'strerror', None) or exc}") from None
     return _run_batch(args, inputs, settings, manifest, jobs)
 
@@ -165,7 +173,7 @@ def _run_batch(
     from pipeline.batch.executors import DaskCluster, Executor, LocalPool
     from pipeline.batch.inputs import expected_frames
     from pipeline.batch.manifest import ManifestError
-    from pipeline.session import SignalCatcher, Stop
+    from pipeline.engine.session import SignalCatcher, Stop
 
     to_run, not_run = _plan(args, inputs, settings, manifest)
     manifest.record(*not_run)

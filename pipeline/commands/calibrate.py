@@ -11,8 +11,8 @@ LABEL_SETS = ("fer2013", "ferplus")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
-    from pipeline.emotion.calibration import COVERAGE
+    from pipeline.core.paths import default_data, installed_models_dir
+    from pipeline.runtime.emotion.calibration import COVERAGE
 
     p = sub.add_parser(
         "calibrate",
@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--models",
         type=Path,
         default=None,
-        help=f"model folder to calibrate (default: the installed {MODELS_DIR}, which is read, never rewritten); "
+        help=f"model folder to calibrate (default: the installed {installed_models_dir()}, which is read, never "
+        "rewritten); "
         "without --out, its card is rewritten in place",
     )
     p.add_argument(
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a new folder: the models are copied there and the copy's card is rewritten (needed unless --models "
         "names the folder to rewrite)",
     )
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=default_data(), help="fer2013.npz (default: %(default)s)")
     p.add_argument(
         "--coverage",
         type=float,
@@ -67,14 +68,14 @@ def checked_labels(card, labels: str | None) -> str:
 def target_folder(models: Path | None, out: Path | None) -> tuple[Path, Path]:
     """(the folder read, the folder whose card is written). The installed models are rewritten only when --models
     names them; otherwise the card goes into a copy under --out."""
-    from pipeline.emotion import MODELS_DIR
+    from pipeline.core.paths import installed_models_dir
 
-    source = models if models is not None else MODELS_DIR
+    source = models if models is not None else installed_models_dir()
     if out is None:
         if models is None:
             raise UsageError(
-                f"calibrate writes a model card: name a new folder with --out DIR (the models in {MODELS_DIR} are "
-                "copied there), or --models DIR to rewrite that folder's card"
+                f"calibrate writes a model card: name a new folder with --out DIR (the models in "
+                f"{installed_models_dir()} are copied there), or --models DIR to rewrite that folder's card"
             )
         return source, source
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -94,10 +95,10 @@ def copy_models(source: Path, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pipeline.emotion.evaluate import report_table, risk_coverage_table
-    from pipeline.emotion.model_card import MODEL_CARD, ModelCard
-    from pipeline.emotion.release import calibrate_model_dir
-    from pipeline.model_files import ModelError
+    from pipeline.modelling.evaluate import report_table, risk_coverage_table
+    from pipeline.modelling.release import calibrate_model_dir
+    from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
+    from pipeline.runtime.model_files import ModelError
 
     if not 0.0 < args.coverage <= 1.0:
         raise UsageError("--coverage must be in (0, 1]")

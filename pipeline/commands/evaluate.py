@@ -9,7 +9,7 @@ from pipeline.commands import UsageError, check_jitter_crops, native_stderr_sile
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+    from pipeline.core.paths import default_data, installed_models_dir
 
     p = sub.add_parser(
         "eval", help="evaluate the emotion model on FER-2013 (the paper's Table 3) or the real-world development set"
@@ -17,14 +17,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         type=Path,
-        default=DEFAULT_DATA,
+        default=default_data(),
         help="fer2013.npz (default: %(default)s), or `realworld-dev` (or its folder, with jaffe/ and ckplus48.npz): "
         "JAFFE through the photo path, CK+48 through the crop path",
     )
     p.add_argument("--split", default="test", help="test (PrivateTest, default) or val (PublicTest)")
     p.add_argument("--labels", default="fer2013", help="fer2013 (default) or ferplus (FER+ majority vote)")
     p.add_argument(
-        "--model", type=Path, default=MODELS_DIR, help="model folder with MODEL_CARD.md (default: %(default)s)"
+        "--model",
+        type=Path,
+        default=installed_models_dir(),
+        help="model folder with MODEL_CARD.md (default: %(default)s)",
     )
     p.add_argument(
         "--path",
@@ -54,9 +57,9 @@ REALWORLD = "realworld-dev"
 def run_realworld(args: argparse.Namespace) -> int:
     """`fertui eval --data realworld-dev`: the development set through the paths the app runs."""
 
-    from pipeline.emotion.classifier import EmotionClassifier
-    from pipeline.emotion.realworld import default_realworld_dir, evaluate_realworld, realworld_tables
     from pipeline.engine import STILL_JITTER_CROPS
+    from pipeline.modelling.realworld import default_realworld_dir, evaluate_realworld, realworld_tables
+    from pipeline.runtime.emotion.classifier import EmotionClassifier
 
     if args.path != "direct" or args.limit is not None or args.split != "test":
         raise UsageError("--path, --split and --limit are for FER-2013; the development set has its own paths")
@@ -74,7 +77,7 @@ def run_realworld(args: argparse.Namespace) -> int:
 
 
 def _plot(report: dict, target: Path, title: str | None = None) -> None:
-    from pipeline.emotion.evaluate import plot_confusion
+    from pipeline.modelling.evaluate import plot_confusion
 
     try:
         plot_confusion(report, target, title)
@@ -98,9 +101,9 @@ def _print(report: dict, as_json: bool, tables: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    from pipeline.emotion.classifier import EmotionClassifier
-    from pipeline.emotion.data import Split, load_split
-    from pipeline.emotion.evaluate import evaluate, report_dict, report_table, risk_coverage_table
+    from pipeline.modelling.data import Split, load_split
+    from pipeline.modelling.evaluate import evaluate, report_dict, report_table, risk_coverage_table
+    from pipeline.runtime.emotion.classifier import EmotionClassifier
 
     if str(args.data) == REALWORLD or (args.data.is_dir() and (args.data / "jaffe").is_dir()):
         return run_realworld(args)
@@ -125,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         jitter_crops = args.jitter_crops or video_jitter_crops(EngineConfig(), classifier)
         report = evaluate(classifier, split, jitter_crops)
     else:
-        from pipeline.emotion.detection_path import run_path
+        from pipeline.modelling.detection_path import run_path
 
         with native_stderr_silenced():
             path = run_path(split.images, classifier)

@@ -10,12 +10,14 @@ from pipeline.commands.calibrate import print_calibration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import DEFAULT_DATA, MODELS_DIR
+    from pipeline.core.paths import default_data, installed_models_dir
 
     p = sub.add_parser("export", help="turn a training run into the model the app loads (+ MODEL_CARD.md)")
     p.add_argument("--run", type=Path, default=Path("runs/emotion"), help="training run folder (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=MODELS_DIR, help="model folder to write (default: %(default)s)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument(
+        "--out", type=Path, default=installed_models_dir(), help="model folder to write (default: %(default)s)"
+    )
+    p.add_argument("--data", type=Path, default=default_data(), help="fer2013.npz (default: %(default)s)")
     p.add_argument(
         "--add-member",
         action="store_true",
@@ -34,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     require_train_extra("fertui export")
     from rich.console import Console
 
-    from pipeline.emotion.evaluate import report_table
-    from pipeline.emotion.release import export_run
+    from pipeline.modelling.evaluate import report_table
+    from pipeline.modelling.release import export_run
 
     with native_stderr_silenced():
         result = export_run(

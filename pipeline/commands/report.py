@@ -24,9 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.events import EventsFileError, events_path_for, read_events
-    from pipeline.report import render_report
-    from pipeline.sinks import read_log
+    from pipeline.io.events import EventsFileError, events_path_for, read_events
+    from pipeline.io.log_format import read_log
+    from pipeline.summary.report import render_report
 
     if not args.log.is_file():
         raise UsageError(f"{args.log}: no such file")

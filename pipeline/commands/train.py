@@ -9,11 +9,12 @@ from pipeline.commands import UsageError, require_train_extra
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from pipeline.emotion import DEFAULT_DATA, DEFAULT_WIDTHS
-    from pipeline.emotion.train import TrainConfig
+    from pipeline.core.paths import default_data
+    from pipeline.modelling import DEFAULT_WIDTHS
+    from pipeline.modelling.train import TrainConfig
 
     p = sub.add_parser("train", help="train the emotion classifier on FER-2013")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz (default: %(default)s)")
+    p.add_argument("--data", type=Path, default=default_data(), help="fer2013.npz (default: %(default)s)")
     p.add_argument(
         "--labels",
         choices=("fer2013", "ferplus", "ferplus-votes"),
@@ -97,7 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_train_extra("fertui train")
-    from pipeline.emotion.train import TrainConfig, train
+    from pipeline.modelling.train import TrainConfig, train
 
     if not 0.0 <= args.original_weight <= 1.0:
         raise UsageError("--original-weight must be in [0, 1]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from pipeline.frames import FrameResult
+from pipeline.core.frames import FrameResult
 
 
 class Processor(ABC):
@@ -29,3 +29,7 @@ class Processor(ABC):
     def describe(self) -> dict[str, object]:
         """Settings and model files (with sha256) for the session metadata."""
         return {"name": self.name}
+
+    def model_files(self) -> dict[str, str]:
+        """Path -> sha256 of every model file this stage runs (the sidecar's `models` lists them all)."""
+        return {}

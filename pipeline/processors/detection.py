@@ -6,18 +6,18 @@ The processor converts the frame to RGB once and asks its detector for faces: an
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
-from pipeline.detector.mtcnn_models import package_weights
-from pipeline.detector.tracking_detector import TrackingDetector
-from pipeline.frames import KEYPOINT_NAMES, Face, FrameResult
+from pipeline.core.frames import KEYPOINT_NAMES, Face, FrameResult
 from pipeline.processors.base import Processor
+
+if TYPE_CHECKING:
+    from pipeline.runtime.model_set import ModelSet
+from pipeline.runtime.detector.mtcnn_models import package_weight_files, package_weights
+from pipeline.runtime.detector.tracking_detector import TrackingDetector
 
 
 class Detector(Protocol):
@@ -32,16 +32,6 @@ class Detector(Protocol):
 
 MTCNN_MIN_FACE = 20
 """The minimum face size the mtcnn package's pyramid is built for."""
-
-
-@functools.lru_cache(maxsize=32)
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file (cached: model files do not change while fertui runs)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class PackageMTCNN:
@@ -88,6 +78,9 @@ class PackageMTCNN:
     def close(self) -> None:
         """Nothing to release: the package's networks live as long as the process."""
 
+    def model_files(self) -> dict[str, str]:
+        return package_weight_files()
+
     def describe(self) -> dict[str, object]:
         return {
             "detector": "mtcnn package 1.0.0",
@@ -102,9 +95,15 @@ every frame (slow; the reference for agreement runs)."""
 
 
 def make_detector(
-    kind: str = "fast", min_face_size: int = 20, detect_every: int = 5, *, track: bool = True
+    kind: str = "fast",
+    min_face_size: int = 20,
+    detect_every: int = 5,
+    *,
+    track: bool = True,
+    models: ModelSet | None = None,
 ) -> Detector | TrackingDetector:
-    """A detector of `kind` (see DETECTORS). "fast" loads its networks and plans their interpreters here (once).
+    """A detector of `kind` (see DETECTORS). "fast" plans its networks' interpreters here (once), from `models`
+    (the verified MTCNN networks of a ModelSet; None: the installed models' mtcnn/).
 
     track=False (photos): a full detection on every image, never a refinement of the previous image's faces.
     """
@@ -112,9 +111,16 @@ def make_detector(
         return PackageMTCNN(min_face_size)
     if kind != "fast":
         raise ValueError(f"unknown detector {kind!r}; choose from {', '.join(DETECTORS)}")
-    from pipeline.detector.fast_mtcnn import FastMTCNN
+    from pipeline.runtime.detector.fast_mtcnn import FastMTCNN
 
-    detector = FastMTCNN(min_face_size=min_face_size)
+    if models is not None:
+        if models.mtcnn_card is None:
+            raise ValueError("the fast detector runs but the ModelSet was loaded without it (use load_models(config))")
+        detector = FastMTCNN(
+            min_face_size=min_face_size, models_dir=models.mtcnn_dir, card=models.mtcnn_card, networks=models.mtcnn
+        )
+    else:
+        detector = FastMTCNN(min_face_size=min_face_size)
     return TrackingDetector(detector, detect_every=detect_every) if track else detector
 
 
@@ -136,6 +142,11 @@ class DetectionProcessor(Processor):
 
     def close(self) -> None:
         self.detector.close()
+
+    def model_files(self) -> dict[str, str]:
+        detector = self.detector.detector if isinstance(self.detector, TrackingDetector) else self.detector
+        files = getattr(detector, "model_files", None)
+        return files() if files is not None else {}
 
     def describe(self) -> dict[str, object]:
         describe = getattr(self.detector, "describe", None)

@@ -6,18 +6,18 @@ import math
 
 import numpy as np
 
-from pipeline.emotion.classifier import EmotionClassifier
-from pipeline.emotion.crop import face_crop, jitter_schedule
-from pipeline.frames import FrameResult
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.frames import FrameResult
+from pipeline.core.labels import EMOTIONS, UNCLEAR
 from pipeline.processors.base import Processor
+from pipeline.runtime.emotion.classifier import EmotionClassifier
+from pipeline.runtime.emotion.crop import face_crop, jitter_schedule
 
 
 class EmotionProcessor(Processor):
     """Adds probs, smoothed, label and confidence to every face.
 
     `probs` is the face's calibrated distribution in this frame: the classifier's average over `jitter_crops`
-    crops, each framed with a slightly different alignment (see pipeline.emotion.crop.jitter_schedule), with the
+    crops, each framed with a slightly different alignment (see pipeline.runtime.emotion.crop.jitter_schedule), with the
     model card's temperature applied.
 
     Video and cameras (`per_image=False`): each frame takes the next jitters of a fixed cycle, and `smoothed`
@@ -113,6 +113,9 @@ class EmotionProcessor(Processor):
     def close(self) -> None:
         self._tracks.clear()
         self._last_time = None
+
+    def model_files(self) -> dict[str, str]:
+        return self.classifier.model_files()
 
     def describe(self) -> dict[str, object]:
         return {

@@ -1,45 +1,33 @@
 """68-point facial landmarks (iBUG 300-W layout) from dlib's shape predictor, on each detected box.
 
-The predictor file ships inside the `face-recognition-models` wheel; it is found by path (importing
-that package needs pkg_resources, which is not installed) and never downloaded.
+The predictor file is a ModelSet's (pipeline.runtime.model_set: the models folder's landmarks/, else the copy inside
+the `face-recognition-models` wheel); it is never downloaded.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from pipeline.errors import FertuiError
-from pipeline.frames import FrameResult
+from pipeline.core.files import sha256_of
+from pipeline.core.frames import FrameResult
 from pipeline.processors.base import Processor
-from pipeline.processors.detection import sha256_of
-
-PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
-
-
-class LandmarkError(FertuiError):
-    """The landmark model cannot be found; the message is one line for the user."""
-
-
-def predictor_path() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise LandmarkError("face-recognition-models is not installed (uv sync), so 68-point landmarks are off")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
-    if not path.is_file():
-        raise LandmarkError(f"{path} is missing (reinstall face-recognition-models)")
-    return path
+from pipeline.runtime.model_set import landmark_predictor
 
 
 class LandmarkProcessor(Processor):
     name = "landmarks"
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or predictor_path()
+    def __init__(self, path: Path | None = None, sha256: str | None = None) -> None:
+        """path: the predictor file (a ModelSet's); None: the installed models' (LandmarkError when missing).
+        sha256: its digest when already known (a ModelSet computed it)."""
+        from pipeline.core.paths import installed_models_dir
+
+        self.path = path or landmark_predictor(installed_models_dir())
+        self._sha256 = sha256
         self._predictor: Any = None  # dlib.shape_predictor, loaded in setup()
 
     def setup(self) -> None:
@@ -67,5 +55,14 @@ class LandmarkProcessor(Processor):
     def close(self) -> None:
         self._predictor = None
 
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = sha256_of(self.path)
+        return self._sha256
+
+    def model_files(self) -> dict[str, str]:
+        return {str(self.path): self.sha256}
+
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "model": self.path.name, "sha256": sha256_of(self.path)}
+        return {"name": self.name, "model": self.path.name, "sha256": self.sha256}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.frames import Face, FrameResult
+from pipeline.core.frames import Face, FrameResult
 from pipeline.processors.base import Processor
 
 

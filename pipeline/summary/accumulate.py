@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import UsageError
-from pipeline.labels import EMOTIONS, UNCLEAR
+from pipeline.core.errors import UsageError
+from pipeline.core.labels import EMOTIONS, UNCLEAR
 from pipeline.summary.events import Window
 from pipeline.summary.logs import read_blocks
 

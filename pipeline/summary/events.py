@@ -1,4 +1,4 @@
-"""The windows of time a log's events file (`LOG.events.tsv`, read by `pipeline.events`) makes.
+"""The windows of time a log's events file (`LOG.events.tsv`, read by `pipeline.io.events`) makes.
 
 A condition is the value of one of the file's columns (`trial_type`, `value` or `source`) at an event. A window is
 a stretch of the log's clock named by a condition: between consecutive events (`between_events`: from one event's
@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UsageError
-from pipeline.events import EventsFileError, events_path_for, read_events
+from pipeline.core.errors import UsageError
+from pipeline.io.events import EventsFileError, events_path_for, read_events
 
 MISSING = ("", "n/a")
 WHOLE_SESSION = "(whole session)"
@@ -43,7 +43,7 @@ CONDITION_COLUMNS = ("trial_type", "value", "source")
 
 
 def read_conditions(path: Path, column: str) -> list[Condition]:
-    """The events of `path` (read by the events file's one reader, pipeline.events) with a value in `column`, in
+    """The events of `path` (read by the events file's one reader, pipeline.io.events) with a value in `column`, in
     onset order; UsageError, one line, when the file or the column is not right."""
     if column not in CONDITION_COLUMNS:
         raise UsageError(f"--conditions {column!r}: choose one of {', '.join(CONDITION_COLUMNS)}")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import UsageError
-from pipeline.report import COLORS
-from pipeline.sinks import write_private_atomic
+from pipeline.core.errors import UsageError
+from pipeline.core.files import write_private_atomic
 from pipeline.summary.accumulate import LABELS
+from pipeline.summary.report import COLORS
 from pipeline.summary.table import Summary
 
 MAX_PANELS = 24

@@ -18,9 +18,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from pipeline.errors import UsageError
-from pipeline.labels import EMOTIONS
-from pipeline.parquet_log import is_parquet
+from pipeline.core.errors import UsageError
+from pipeline.core.labels import EMOTIONS
+from pipeline.io.parquet_log import is_parquet
 
 REQUIRED = ("frame", "time_s", "face_id", "emotion")
 COLUMNS = (*REQUIRED, *EMOTIONS)

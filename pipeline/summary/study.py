@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import UsageError
-from pipeline.sinks import meta_path_for
+from pipeline.core.errors import UsageError
+from pipeline.io.log_format import meta_path_for
 
 LOG_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
 MAP_KEYS = ("log", "input", "path")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import UsageError
-from pipeline.labels import EMOTIONS
-from pipeline.sinks import write_private_atomic
+from pipeline.core.errors import UsageError
+from pipeline.core.files import write_private_atomic
+from pipeline.core.labels import EMOTIONS
 from pipeline.summary.accumulate import LABELS, LogSummary, TrackStats
 from pipeline.summary.study import LogEntry
 

@@ -18,9 +18,9 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from pipeline.frames import Face
+from pipeline.core.frames import Face
+from tui.annotate import annotate
 from tui.graphics import kitty, sixel
-from tui.graphics.annotate import annotate
 from tui.graphics.detect import RenderMode
 from tui.graphics.sixel import PaletteSize
 from tui.render import ColorDepth, RenderedFrame, quantise

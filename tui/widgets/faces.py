@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from pipeline.frames import Face
-from pipeline.labels import EMOTIONS
-from tui.render import emotion_color
+from pipeline.core.frames import Face
+from pipeline.core.labels import EMOTIONS
+from tui.annotate import emotion_color
 from tui.widgets.video import CellImage
 
 BAR_WIDTH = 4

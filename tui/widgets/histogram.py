@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from pipeline.frames import Face
-from pipeline.labels import EMOTIONS
-from tui.render import emotion_color
+from pipeline.core.frames import Face
+from pipeline.core.labels import EMOTIONS
+from tui.annotate import emotion_color
 from tui.widgets.faces import bar
 
 NOW_WIDTH = 8

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from pipeline.runner import SourceState
+from pipeline.engine.runner import SourceState
 
 
 @dataclass(frozen=True)

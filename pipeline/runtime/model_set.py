@@ -1,0 +1,144 @@
+"""The models one session runs, resolved from one folder and checked against their cards once.
+
+A ModelSet is made from `--models DIR` (default: the installed models) for the processors a configuration
+runs: the emotion model (MODEL_CARD.md and every member file it lists), the MTCNN networks (mtcnn/MTCNN_CARD.md and
+its three files) when the fast detector runs, and the 68-point landmark predictor when landmarks run. Every file
+is read and checked against the sha256 its card records here, before any thread starts; the processors are built
+from the verified bytes, so what was checked is what runs. `files` names exactly those files: the sidecar and
+the batch fingerprint record them.
+
+The landmark predictor has no card: it is DIR/landmarks/shape_predictor_68_face_landmarks.dat when the folder has
+one, else the copy inside the `face-recognition-models` wheel (too large to ship twice); its sha256 is recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.core.errors import FertuiError
+from pipeline.core.files import sha256_of
+from pipeline.runtime.detector import mtcnn_models
+from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
+from pipeline.runtime.model_files import read_verified
+
+LANDMARKS_FOLDER = "landmarks"
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+PREDICTOR_PACKAGE = "face-recognition-models"
+LANDMARK_FILE = f"{LANDMARKS_FOLDER}/{PREDICTOR_FILE}"
+
+
+class LandmarkError(FertuiError):
+    """The landmark model cannot be found; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file a session runs (or whose card it trusts), where it is and its sha256."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The checked files of one models folder that one configuration runs."""
+
+    folder: Path
+    emotion_card: ModelCard
+    emotion: dict[str, bytes]  # member file name -> verified bytes, in the card's order
+    mtcnn_card: dict | None = None  # None: the fast detector does not run
+    mtcnn: dict[str, bytes] = field(default_factory=dict)  # "pnet", "rnet", "onet" -> verified bytes
+    landmark_predictor: Path | None = None  # None: landmarks do not run
+    files: dict[str, ModelFile] = field(default_factory=dict)  # a stable name (below `folder`) -> the file
+
+    @classmethod
+    def load(cls, folder: Path | str, *, detector: bool = True, landmarks: bool = True) -> ModelSet:
+        """The models of `folder`: the emotion model always; the MTCNN networks with `detector` (the fast one);
+        the landmark predictor with `landmarks`. ModelError (or LandmarkError) names the file that is missing or
+        does not match its card."""
+        folder = Path(folder)
+        files: dict[str, ModelFile] = {}
+
+        card = ModelCard.read(folder)
+        files[MODEL_CARD] = ModelFile(folder / MODEL_CARD, sha256_of(folder / MODEL_CARD))
+        emotion = {}
+        for name in card.member_files:
+            sha256 = str(card.files[name]["sha256"])
+            emotion[name] = read_verified(folder / name, sha256)
+            files[name] = ModelFile(folder / name, sha256)
+
+        mtcnn_card, mtcnn = None, {}
+        if detector:
+            mtcnn_dir = folder / mtcnn_models.FOLDER
+            mtcnn_card = mtcnn_models.read_card(mtcnn_dir)
+            mtcnn = mtcnn_models.load_networks(mtcnn_dir, mtcnn_card)
+            card_name = f"{mtcnn_models.FOLDER}/{mtcnn_models.CARD}"
+            files[card_name] = ModelFile(folder / card_name, sha256_of(folder / card_name))
+            for name in mtcnn_models.NETWORKS:
+                file = mtcnn_models.network_file(name)
+                files[f"{mtcnn_models.FOLDER}/{file}"] = ModelFile(
+                    mtcnn_dir / file, str(mtcnn_card["files"][file]["sha256"])
+                )
+
+        predictor = None
+        if landmarks:
+            predictor = landmark_predictor(folder)
+            files[LANDMARK_FILE] = ModelFile(predictor, predictor_sha256(predictor))
+
+        return cls(
+            folder=folder,
+            emotion_card=card,
+            emotion=emotion,
+            mtcnn_card=mtcnn_card,
+            mtcnn=mtcnn,
+            landmark_predictor=predictor,
+            files=files,
+        )
+
+    @property
+    def landmark_sha256(self) -> str | None:
+        file = self.files.get(LANDMARK_FILE)
+        return file.sha256 if file is not None else None
+
+    @property
+    def mtcnn_dir(self) -> Path:
+        return self.folder / mtcnn_models.FOLDER
+
+    def sha256(self) -> dict[str, str]:
+        """Stable name -> sha256 of every file: what a batch fingerprint compares (where the folder lies does
+        not change a row, its files' content does)."""
+        return {name: file.sha256 for name, file in self.files.items()}
+
+    def describe(self) -> dict[str, object]:
+        """For the sidecar: the folder, and the path and sha256 of exactly the files that run."""
+        return {"folder": str(self.folder), "files": {str(file.path): file.sha256 for file in self.files.values()}}
+
+
+def landmark_predictor(folder: Path) -> Path:
+    """`folder`/landmarks/shape_predictor_68_face_landmarks.dat, else the face-recognition-models wheel's copy
+    (found by path: importing that package needs pkg_resources, which is not installed; never downloaded)."""
+    own = folder / LANDMARKS_FOLDER / PREDICTOR_FILE
+    if own.is_file():
+        return own
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise LandmarkError(f"{PREDICTOR_PACKAGE} is not installed (uv sync), so 68-point landmarks are off")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
+    if not path.is_file():
+        raise LandmarkError(f"{path} is missing (reinstall {PREDICTOR_PACKAGE})")
+    return path
+
+
+def predictor_sha256(path: Path) -> str:
+    """sha256 of the ~100 MB predictor, once per process while the file is unchanged (a batch worker starts a
+    session per input; the networks are small and read anyway)."""
+    stat = path.stat()
+    return _file_sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_of(path)

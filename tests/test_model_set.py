@@ -1,0 +1,101 @@
+"""One ModelSet: the models a session runs come from one folder (`--models`), checked once, and the sidecar lists
+exactly the files that ran."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.core.paths import installed_models_dir
+from pipeline.engine import EngineConfig, build_processors, load_models
+from pipeline.runtime.model_files import ModelError
+from pipeline.runtime.model_set import ModelSet, landmark_predictor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fertui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.commands.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def models_copy(tmp_path: Path) -> Path:
+    """A copy of the installed models folder, with a stray file and a checkpoints/ folder beside the models."""
+    copy = tmp_path / "COPY"
+    shutil.copytree(installed_models_dir(), copy, ignore=shutil.ignore_patterns("checkpoints", "*.png"))
+    (copy / "confusion-val.png").write_bytes(b"not a model")
+    (copy / "checkpoints").mkdir()
+    (copy / "checkpoints" / "best.keras").write_bytes(b"not run either")
+    return copy
+
+
+def model_files(folder: Path) -> set[str]:
+    """The files of a models folder that a session runs: the cards and the networks they list."""
+    return {
+        str(path)
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix in (".md", ".tflite") and "checkpoints" not in path.parts
+    }
+
+
+def test_the_sidecar_lists_the_copy_s_files_and_no_others(models_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demo.csv"
+    done = fertui(
+        "analyze", "demo", "--max-frames", "3", "--no-landmarks", "--out", str(out), "--models", str(models_copy)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = json.loads(Path(f"{out}.meta.json").read_text())["models"]
+    assert set(listed) == model_files(models_copy), "exactly the copy's cards and networks, no stray file"
+    assert {Path(path).name for path in listed} >= {"MODEL_CARD.md", "MTCNN_CARD.md", "pnet.tflite", "onet.tflite"}
+
+    with_landmarks = tmp_path / "landmarks.csv"
+    done = fertui("analyze", "demo", "--max-frames", "3", "--out", str(with_landmarks), "--models", str(models_copy))
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = json.loads(Path(f"{with_landmarks}.meta.json").read_text())["models"]
+    predictor = landmark_predictor(models_copy)
+    assert set(listed) == model_files(models_copy) | {str(predictor)}, "the landmark predictor, when it runs"
+
+
+def test_an_altered_mtcnn_file_in_models_stops_analyze_with_its_name(models_copy: Path, tmp_path: Path) -> None:
+    altered = models_copy / "mtcnn" / "rnet.tflite"
+    content = bytearray(altered.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    altered.write_bytes(bytes(content))
+    done = fertui(
+        "analyze", "demo", "--max-frames", "3", "--out", str(tmp_path / "x.csv"), "--models", str(models_copy)
+    )
+    assert done.returncode == 2
+    assert str(altered) in done.stderr and "does not match its model card" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_model_set_holds_only_what_the_configuration_runs(models_copy: Path) -> None:
+    everything = load_models(EngineConfig(models_dir=models_copy))
+    assert set(everything.sha256()) == {
+        "MODEL_CARD.md",
+        *everything.emotion_card.member_files,
+        "mtcnn/MTCNN_CARD.md",
+        "mtcnn/pnet.tflite",
+        "mtcnn/rnet.tflite",
+        "mtcnn/onet.tflite",
+        "landmarks/shape_predictor_68_face_landmarks.dat",
+    }
+    reference = load_models(EngineConfig(models_dir=models_copy, detector="package", landmarks=False))
+    assert set(reference.sha256()) == {"MODEL_CARD.md", *reference.emotion_card.member_files}
+    processors = build_processors(EngineConfig(models_dir=models_copy, landmarks=False))
+    ran = {path for processor in processors for path in processor.model_files()}
+    assert ran == model_files(models_copy)
+
+
+def test_a_missing_network_is_named_before_anything_runs(models_copy: Path) -> None:
+    (models_copy / "mtcnn" / "onet.tflite").unlink()
+    with pytest.raises(ModelError, match="onet.tflite"):
+        ModelSet.load(models_copy)
+    ModelSet.load(models_copy, detector=False, landmarks=False)  # the emotion model alone is still whole
