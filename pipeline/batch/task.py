@@ -52,18 +52,24 @@ class BatchSettings:
     detector: str = "fast"
     landmarks: bool = True
     jitter_crops: int | None = None  # --jitter-crops (None: the engine's defaults)
+    landmark_model: str | None = None  # --landmarks (None: the engine's default)
+    focal: float | None = None  # --focal (None: from the frame width)
     models_dir: str = str(MODELS_DIR)
     threads: int = 0  # native threads per task (0: the process's default)
 
     def engine_config(self, stills: bool) -> EngineConfig:
-        return EngineConfig(
-            min_face=self.min_face,
-            detect_every=self.detect_every,
-            detector=self.detector,
-            landmarks=self.landmarks,
-            stills=stills,
-            models_dir=Path(self.models_dir),
-        ).with_jitter_crops(self.jitter_crops)
+        return (
+            EngineConfig(
+                min_face=self.min_face,
+                detect_every=self.detect_every,
+                detector=self.detector,
+                landmarks=self.landmarks,
+                stills=stills,
+                models_dir=Path(self.models_dir),
+            )
+            .with_jitter_crops(self.jitter_crops)
+            .with_landmarks(self.landmark_model, self.focal)
+        )
 
     def fingerprint(self, item: BatchInput) -> dict[str, object]:
         """What must be unchanged for an earlier log of `item` to stand."""

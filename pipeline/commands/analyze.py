@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from pipeline.commands import (
     UsageError,
     add_jitter_crops_option,
+    add_landmark_options,
     add_lsl_options,
     build_checked_processors,
+    check_focal,
     check_jitter_crops,
     check_lsl_options,
     open_checked_source,
@@ -45,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (demo: 200)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
+    add_landmark_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
     p.add_argument("--models", type=Path, default=MODELS_DIR, help="models folder (default: %(default)s)")
     p.add_argument(
@@ -74,6 +77,7 @@ def check_options(args: argparse.Namespace) -> str:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     check_jitter_crops(args.jitter_crops)
+    check_focal(args.focal)
     check_text_log_name("--out", args.out)
     check_lsl_options(args)
     return args.format or log_format_for(args.out)
@@ -114,14 +118,18 @@ def run(args: argparse.Namespace) -> int:
     events = None
     try:
         check_source_options(args, source)
-        config = EngineConfig(
-            min_face=args.min_face,
-            detect_every=args.detect_every,
-            detector=args.detector,
-            landmarks=not args.no_landmarks,
-            stills=source.stills,
-            models_dir=args.models,
-        ).with_jitter_crops(args.jitter_crops)
+        config = (
+            EngineConfig(
+                min_face=args.min_face,
+                detect_every=args.detect_every,
+                detector=args.detector,
+                landmarks=not args.no_landmarks,
+                stills=source.stills,
+                models_dir=args.models,
+            )
+            .with_jitter_crops(args.jitter_crops)
+            .with_landmarks(args.landmarks, args.focal)
+        )
         processors = build_checked_processors(config)
         metadata = session_metadata("analyze", source, config, processors)
         streams = None

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from pipeline.commands import (
     UsageError,
     add_jitter_crops_option,
+    add_landmark_options,
+    check_focal,
     check_jitter_crops,
     mute_stream,
     require_train_extra,
@@ -66,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", choices=("fast", "package"), default="fast", help="as in analyze (default: fast)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
+    add_landmark_options(p)
     p.add_argument(
         "--models", type=Path, default=MODELS_DIR, metavar="DIR", help="models folder (default: %(default)s)"
     )
@@ -84,6 +87,8 @@ def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
         detector=args.detector,
         landmarks=not args.no_landmarks,
         jitter_crops=args.jitter_crops,
+        landmark_model=args.landmarks,
+        focal=args.focal,
         models_dir=str(args.models.expanduser().absolute()),
         threads=max(1, available_cores() // jobs) if args.executor == "local" else 0,
     )
@@ -98,6 +103,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.detect_every < 1:
         raise UsageError("--detect-every must be at least 1")
     check_jitter_crops(args.jitter_crops)
+    check_focal(args.focal)
     if args.detector == "package":
         require_train_extra("--detector package", "mtcnn")
     if args.executor == "dask" and not args.scheduler:
