@@ -9,7 +9,8 @@ per-face adaptive threshold (CLOSED_FRACTION of the face's open-eye level, a slo
 samples) and comes back within MIN_BLINK_S..MAX_BLINK_S. A closure is timed from halfway between the last open
 and the first closed sample to halfway between the last closed and the first open one. Longer closures are eyes
 shut, not blinks; a gap in the face's samples longer than MAX_GAP_S (the face was lost) ends a closure uncounted.
-Each eye is watched on its own, and the face's blink count watches the mean of the two eyes.
+Each eye is watched on its own; the face blinks when both eyes close together (the larger of the two ratios
+drops), so a wink counts for its eye only.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class EyeProcessor(Processor):
             eyes = self.faces.setdefault(face.face_id, FaceEyes())
             eyes.left.add(time_s, left)
             eyes.right.add(time_s, right)
-            blink = eyes.both.add(time_s, (left + right) / 2)
+            blink = eyes.both.add(time_s, max(left, right))  # both eyes shut: the wider one shuts
             if blink is not None and self.on_blink is not None:
                 self.on_blink(face.face_id, blink, result.frame.index)
             faces.append(face.replace(ear_left=left, ear_right=right, blinks=len(eyes.both.blinks)))
