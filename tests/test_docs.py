@@ -51,3 +51,12 @@ def test_the_readme_key_table_names_each_key_as_the_footer_does() -> None:
 def test_the_readme_does_not_promise_more_than_an_fsync_at_close_gives() -> None:
     assert "SIGKILL, power loss" not in README
     assert "fsynced only at close" in README
+
+
+def test_the_readme_column_table_names_the_pose_and_eye_columns() -> None:
+    from pipeline.frames import EYE_COLUMNS, LOG_COLUMNS, POSE_COLUMNS
+
+    table = "\n".join(line for line in README.splitlines() if line.startswith("| `"))
+    for column in (*POSE_COLUMNS, *EYE_COLUMNS):
+        assert column in LOG_COLUMNS
+        assert f"`{column}`" in table, f"README's column table does not name {column}"
