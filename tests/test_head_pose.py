@@ -26,7 +26,7 @@ from pipeline.processors.head_pose import (
 ANGLES = list(itertools.product((-40, -20, 0, 20, 40), (-20, 0, 20), (-30, 0, 30)))  # yaw, pitch, roll (degrees)
 NOISE_PX = 1.0
 """Landmark noise for the noisy case: 1 px, 2% of the 52 px between the eyes of a head 60 cm from a VGA camera."""
-MESH_NOISY_DEG = 1.5  # the README's figures for that noise (measured: at most 0.8 and 3.1 degrees)
+MESH_NOISY_DEG = 1.5  # the README's figures for that noise (measured: at most 1 and 3.1 degrees)
 IBUG_NOISY_DEG = 4.0
 
 

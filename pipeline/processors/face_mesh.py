@@ -98,7 +98,7 @@ def read_mapping(folder: Path = FACE_MESH_DIR) -> np.ndarray:
 
 
 class FaceMesh:
-    """The face mesh network: `run(rgb, roi)` -> (468, 3) points in frame pixels and the face-presence score.
+    """The face mesh network: `run(bgr, roi)` -> (468, 3) points in frame pixels and the face-presence score.
 
     Not thread-safe (one LiteRT interpreter): the processing thread owns it.
     """
@@ -124,16 +124,17 @@ class FaceMesh:
             raise ModelError(f"{self.path} is not MediaPipe's face mesh (outputs {sorted(by_size)})")
         self._points, self._presence = by_size[MESH_POINTS * 3], by_size[1]
 
-    def run(self, image_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+    def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        """The mesh in the `roi` crop of a BGR frame (only the 192x192 crop is converted to RGB)."""
         affine = roi.crop_to_frame()
         crop = cv2.warpAffine(
-            image_rgb,
+            image_bgr,
             affine,
             (INPUT_SIZE, INPUT_SIZE),
             flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        tensor = crop.astype(np.float32)[None] * np.float32(1 / 255)  # RGB in [0, 1], as the card says
+        tensor = crop[:, :, ::-1].astype(np.float32)[None] * np.float32(1 / 255)  # RGB in [0, 1], as the card says
         self._interpreter.set_tensor(self._input, tensor)
         self._interpreter.invoke()
         points = self._interpreter.get_tensor(self._points).reshape(MESH_POINTS, 3).astype(np.float64)
@@ -170,27 +171,26 @@ class MeshLandmarkProcessor(Processor):
         if self._mesh is None:
             self._mesh = FaceMesh(self.folder)
 
-    def _measure(self, image_rgb: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
+    def _measure(self, image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
         assert self._mesh is not None
         previous = self._previous.get(face.face_id) if self.track and face.face_id is not None else None
         if previous is not None:
             roi = roi_from_mesh(previous)
             if _roi_inside(roi, face.box):
-                return self._mesh.run(image_rgb, roi)
-        mesh, score = self._mesh.run(image_rgb, roi_from_box(face))
+                return self._mesh.run(image_bgr, roi)
+        mesh, score = self._mesh.run(image_bgr, roi_from_box(face))
         if score < PRESENCE_THRESHOLD:
             return mesh, score
-        return self._mesh.run(image_rgb, roi_from_mesh(mesh))  # framed again as the tracker would frame it
+        return self._mesh.run(image_bgr, roi_from_mesh(mesh))  # framed again as the tracker would frame it
 
     def process(self, result: FrameResult) -> FrameResult:
         if not result.faces:
             self._previous = {}
             return result
         self.setup()
-        rgb = cv2.cvtColor(result.frame.image, cv2.COLOR_BGR2RGB)
         faces, tracked = [], {}
         for face in result.faces:
-            mesh, score = self._measure(rgb, face)
+            mesh, score = self._measure(result.frame.image, face)
             if score < PRESENCE_THRESHOLD:
                 faces.append(face)
                 continue
