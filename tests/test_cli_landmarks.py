@@ -32,21 +32,22 @@ def fertui(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def analyze(source: Path, out: Path, *extra: str) -> tuple[list[dict], dict]:
+def analyze(source: Path, out: Path, *extra: str) -> tuple[list[dict], dict, str]:
+    """The log's rows, its sidecar and what the command printed."""
     done = fertui("analyze", str(source), "--out", str(out), "--models", str(MODELS_DIR), *extra)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
-    return read_log(out), json.loads(Path(f"{out}.meta.json").read_text())
+    return read_log(out), json.loads(Path(f"{out}.meta.json").read_text()), done.stdout
 
 
 @pytest.mark.parametrize("model", ["mesh", "dlib"])
 def test_a_photo_gets_pose_and_eye_columns(hopper_jpg: Path, tmp_path: Path, model: str) -> None:
-    rows, meta = analyze(hopper_jpg, tmp_path / "photo.csv", "--landmarks", model)
+    rows, meta, printed = analyze(hopper_jpg, tmp_path / "photo.csv", "--landmarks", model)
     (row,) = rows
     assert all(row[column] is not None for column in (*POSE_COLUMNS, "ear_left", "ear_right"))
     assert abs(row["pose_Ry"]) < 0.2 and abs(row["pose_Rz"]) < 0.2  # Grace Hopper faces the camera
     assert 150 < row["pose_Tz"] < 600 and 0.15 < row["ear_left"] < 0.45 and 0.15 < row["ear_right"] < 0.45
     assert row["blinks"] is None  # a photo has no time for a blink
-    assert meta["config"]["landmark_model"] == model
+    assert meta["config"]["landmark_model"] == model and "blinks" not in printed
     stages = {stage["name"]: stage for stage in meta["processors"]}
     assert set(stages) >= {"landmarks", "pose", "eyes"}
     if model == "mesh":
@@ -54,8 +55,8 @@ def test_a_photo_gets_pose_and_eye_columns(hopper_jpg: Path, tmp_path: Path, mod
 
 
 def test_focal_length_moves_the_head_not_its_angles(hopper_jpg: Path, tmp_path: Path) -> None:
-    (near,), _ = analyze(hopper_jpg, tmp_path / "near.csv", "--landmarks", "mesh", "--focal", "400")
-    (far,), meta = analyze(hopper_jpg, tmp_path / "far.csv", "--landmarks", "mesh", "--focal", "800")
+    (near,), _, _ = analyze(hopper_jpg, tmp_path / "near.csv", "--landmarks", "mesh", "--focal", "400")
+    (far,), meta, _ = analyze(hopper_jpg, tmp_path / "far.csv", "--landmarks", "mesh", "--focal", "800")
     assert far["pose_Tz"] == pytest.approx(2 * near["pose_Tz"], rel=0.05)
     assert far["pose_Ry"] == pytest.approx(near["pose_Ry"], abs=0.03)
     assert meta["config"]["focal"] == 800
@@ -64,7 +65,7 @@ def test_focal_length_moves_the_head_not_its_angles(hopper_jpg: Path, tmp_path: 
 def test_a_video_with_mesh_landmarks_and_without(tmp_path: Path) -> None:
     frames, placements = moving_portrait_frames(n_frames=16, absent=range(8, 10))
     video = write_video(tmp_path / "walk.avi", frames)
-    rows, meta = analyze(video, tmp_path / "walk.jsonl", "--landmarks", "mesh", "--format", "jsonl")
+    rows, meta, printed = analyze(video, tmp_path / "walk.jsonl", "--landmarks", "mesh", "--format", "jsonl")
     faces = [row for row in rows if row["face_id"] is not None]
     assert len(faces) >= 12
     assert all(row["pose_Rx"] is not None and row["blinks"] == 0 for row in faces)
@@ -72,9 +73,11 @@ def test_a_video_with_mesh_landmarks_and_without(tmp_path: Path) -> None:
         row[column] is None for row in rows if row["face_id"] is None for column in (*POSE_COLUMNS, *EYE_COLUMNS)
     )
     assert meta["blinks"] == {str(faces[0]["face_id"]): {"blinks": 0, "left": 0, "right": 0}}
-    bare, _ = analyze(video, tmp_path / "bare.jsonl", "--no-landmarks", "--format", "jsonl")
+    assert "blinks" in printed  # the table per face has a blinks column
+    bare, _, bare_printed = analyze(video, tmp_path / "bare.jsonl", "--no-landmarks", "--format", "jsonl")
     assert set(bare[0]) >= {*POSE_COLUMNS, *EYE_COLUMNS}  # the same pose and eye columns, empty
     assert all(row[column] is None for row in bare for column in (*POSE_COLUMNS, *EYE_COLUMNS))
+    assert "blinks" not in bare_printed
 
 
 def test_bad_focal_is_one_line(hopper_jpg: Path, tmp_path: Path) -> None:

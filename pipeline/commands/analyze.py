@@ -203,7 +203,8 @@ def analyze(session: Session) -> int:
     if stop.reason is not StopReason.FINISHED:
         say(f"fertui: analysis stopped: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
         return stop.exit_code
-    print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
+    blinks = session.eyes[0].blink_counts() if session.eyes and not source.stills else None
+    print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150), blinks=blinks)
     if session.events is not None:
         count = session.events.count
         say(f"events: {count} in {session.events.path}", err=False)
@@ -236,7 +237,8 @@ def input_notes(source, stats) -> list[str]:
     return notes
 
 
-def print_summary(log, console) -> None:
+def print_summary(log, console, blinks: dict[str, dict[str, int]] | None = None) -> None:
+    """The table per face; `blinks` (video with landmarks): each face id's blinks, a column after the emotions."""
     from rich.table import Table
 
     from pipeline.labels import EMOTIONS, UNCLEAR
@@ -256,9 +258,14 @@ def print_summary(log, console) -> None:
         table.add_column("seen (s)", justify="right")
     for label in (*EMOTIONS, UNCLEAR):
         table.add_column(label, justify="right")
+    if blinks is not None:
+        table.add_column("blinks", justify="right")
     for key, info in summary.items():
         share = info["share"]
         timing = () if log.tally.per_image else (str(info["frames"]), f"{info['first_s']:.1f}-{info['last_s']:.1f}")
-        table.add_row(face_label(key), *timing, *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)))
+        blink_cell = () if blinks is None else (str(blinks.get(str(key), {}).get("blinks", 0)),)
+        table.add_row(
+            face_label(key), *timing, *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)), *blink_cell
+        )
     console.print(table)
     console.print(f"log: {log.path} ({log.rows_written} rows); metadata: {log.meta_path}")
