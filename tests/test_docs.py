@@ -60,3 +60,10 @@ def test_the_readme_column_table_names_the_pose_and_eye_columns() -> None:
     for column in (*POSE_COLUMNS, *EYE_COLUMNS):
         assert column in LOG_COLUMNS
         assert f"`{column}`" in table, f"README's column table does not name {column}"
+
+
+def test_the_landmark_options_name_the_default_the_engine_uses() -> None:
+    from pipeline.engine import DEFAULT_LANDMARK_MODEL
+
+    assert f"(default: {DEFAULT_LANDMARK_MODEL})" in _help()
+    assert f"the default is `{DEFAULT_LANDMARK_MODEL}`" in " ".join(README.split())

@@ -60,8 +60,8 @@ def add_landmark_options(parser: argparse.ArgumentParser) -> None:
         "--landmarks",
         choices=LANDMARK_MODELS,
         default=None,
-        help=f"68-point landmarks from MediaPipe's face mesh (Apache-2.0, 3D) or dlib's predictor (non-commercial "
-        f"licence; the fertui[dlib] extra) (default: {DEFAULT_LANDMARK_MODEL})",
+        help=f"68-point landmarks from MediaPipe's face mesh (Apache-2.0, 3D) or dlib's predictor (its licence "
+        f"excludes commercial use) (default: {DEFAULT_LANDMARK_MODEL})",
     )
     parser.add_argument(
         "--focal",
