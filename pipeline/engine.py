@@ -123,15 +123,23 @@ def build_processors(config: EngineConfig, classifier: EmotionClassifier | None 
 def landmark_processors(config: EngineConfig) -> list[Processor]:
     """Landmarks (dlib's or the face mesh), then head pose and the eyes from them."""
     from pipeline.processors.eyes import EyeProcessor
-    from pipeline.processors.face_mesh import MeshLandmarkProcessor
+    from pipeline.processors.face_mesh import CARD as FACE_MESH_CARD
+    from pipeline.processors.face_mesh import FACE_MESH_DIR, MeshLandmarkProcessor
     from pipeline.processors.head_pose import HeadPoseProcessor
 
     if config.landmark_model not in LANDMARK_MODELS:
         raise ValueError(f"unknown landmark model {config.landmark_model!r}; choose from {', '.join(LANDMARK_MODELS)}")
+    # The face mesh, its 68-point mapping and the reference head: from the models folder when it has them (a set
+    # copied whole), else the packaged ones; the sidecar records the files' sha256 either way.
+    folder = Path(config.models_dir) / "face_mesh"
+    if not (folder / FACE_MESH_CARD).is_file():
+        folder = FACE_MESH_DIR
     landmarks: Processor = (
-        MeshLandmarkProcessor(track=not config.stills) if config.landmark_model == "mesh" else LandmarkProcessor()
+        MeshLandmarkProcessor(folder, track=not config.stills)
+        if config.landmark_model == "mesh"
+        else LandmarkProcessor()
     )
-    return [landmarks, HeadPoseProcessor(focal=config.focal), EyeProcessor(per_image=config.stills)]
+    return [landmarks, HeadPoseProcessor(folder, focal=config.focal), EyeProcessor(per_image=config.stills)]
 
 
 def video_jitter_crops(config: EngineConfig, classifier: EmotionClassifier) -> int:

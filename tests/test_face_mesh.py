@@ -117,3 +117,18 @@ def test_provenance_ships_beside_the_model() -> None:
     assert "Apache-2.0" in card and '"version": "0.10.21"' in card
     assert "Apache License" in (FACE_MESH_DIR / "LICENSE").read_text()
     assert "MediaPipe" in (FACE_MESH_DIR / "NOTICE").read_text()
+
+
+def test_the_engine_takes_the_face_mesh_from_the_models_folder_and_checks_it(tmp_path: Path) -> None:
+    from pipeline.emotion import MODELS_DIR
+    from pipeline.engine import EngineConfig, build_processors
+
+    models = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, models, ignore=shutil.ignore_patterns("checkpoints"))
+    mesh_stage = build_processors(EngineConfig(models_dir=models, landmark_model="mesh"))[2]
+    assert isinstance(mesh_stage, MeshLandmarkProcessor) and mesh_stage.folder == models / "face_mesh"
+    data = bytearray((models / "face_mesh" / "face_landmark.tflite").read_bytes())
+    data[-100] ^= 0xFF
+    (models / "face_mesh" / "face_landmark.tflite").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match its model card"):
+        build_processors(EngineConfig(models_dir=models, landmark_model="mesh"))

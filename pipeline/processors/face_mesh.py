@@ -164,7 +164,8 @@ class MeshLandmarkProcessor(Processor):
         self.folder = Path(folder)
         self.track = track
         self.mapping = read_mapping(self.folder)
-        self._mesh: FaceMesh | None = None
+        # loaded (and its sha256 checked) here, before any thread starts: a missing or altered file is one line
+        self._mesh: FaceMesh | None = FaceMesh(self.folder)
         self._previous: dict[int, np.ndarray] = {}  # face id -> its mesh in the previous processed frame
 
     def setup(self) -> None:
