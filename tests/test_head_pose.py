@@ -98,6 +98,12 @@ def measure():
     return run
 
 
+def turned(image: np.ndarray, theta: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), theta, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
 ROLL_TOLERANCE_DEG = 3.0
 """The README's figure for a real face turned in the image plane (measured: at most 1.3 degrees, +-20 degrees)."""
 
@@ -106,23 +112,21 @@ ROLL_TOLERANCE_DEG = 3.0
 @pytest.mark.parametrize("theta", [-20, -10, 10, 20])
 def test_portrait_turned_in_plane_changes_roll_by_theta(request, measure, name, theta) -> None:
     image = request.getfixturevalue(name)
-    height, width = image.shape[:2]
     # about the image centre (the principal point), so the turn is a pure roll of the camera
-    turned = cv2.warpAffine(
-        image,
-        cv2.getRotationMatrix2D((width / 2, height / 2), theta, 1.0),
-        (width, height),
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    before, after = measure(image), measure(turned)
+    before, after = measure(image), measure(turned(image, theta))
     # OpenCV turns a positive angle anticlockwise on the screen; clockwise is positive roll
     assert abs((after[2] - before[2]) - (-theta)) < ROLL_TOLERANCE_DEG, (before, after)
 
 
 @pytest.mark.parametrize("name", ["hopper", "astronaut"])
-def test_mirrored_portrait_negates_yaw_and_roll(request, measure, name) -> None:
-    image = request.getfixturevalue(name)
+@pytest.mark.parametrize("theta", [0, 15])
+def test_mirrored_portrait_negates_yaw_and_roll(request, measure, name, theta) -> None:
+    """Both portraits face the camera (yaw within a few degrees of 0), so the portrait is also turned by 15 degrees
+    in the image plane: a roll far from 0 whose sign the mirror must flip."""
+    image = turned(request.getfixturevalue(name), theta)
     pitch, yaw, roll = measure(image)
+    if theta:
+        assert abs(roll) > 10
     mirrored_pitch, mirrored_yaw, mirrored_roll = measure(np.ascontiguousarray(image[:, ::-1]))
     assert abs(mirrored_yaw + yaw) < 3.0 and abs(mirrored_roll + roll) < 3.0
     assert abs(mirrored_pitch - pitch) < 3.0
