@@ -117,9 +117,9 @@ class FaceMesh:
         self._interpreter: Any = make_interpreter(read_verified(self.path, self.sha256), num_threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
-        outputs = {detail["name"]: detail["index"] for detail in self._interpreter.get_output_details()}
+        outputs = self._interpreter.get_output_details()
         # the points are the 1404-wide output, the presence logit the single value
-        by_size = {int(np.prod(d["shape"])): d["index"] for d in self._interpreter.get_output_details()}
+        by_size = {int(np.prod(detail["shape"])): detail["index"] for detail in outputs}
         if set(by_size) != {MESH_POINTS * 3, 1} or len(outputs) != 2:
             raise ModelError(f"{self.path} is not MediaPipe's face mesh (outputs {sorted(by_size)})")
         self._points, self._presence = by_size[MESH_POINTS * 3], by_size[1]
