@@ -1,6 +1,6 @@
 """`fertui analyze` end to end on generated 640x480 videos (1 face, 3 faces): fps, stage ms, start-up, RSS, agreement.
 
-    uv run python -m benchmarks.analyze_video [--frames 150] [--models DIR] [--jitter-crops K]
+    uv run python -m benchmarks.analyze_video [--frames 150] [--models DIR] [--jitter-crops K] [--landmarks mesh|dlib]
 
 Each run is the real command in a child process (`fertui analyze VIDEO --format jsonl`), every frame processed.
 While it runs, the log is read as it grows, so we know when each frame's result appeared:
@@ -47,7 +47,12 @@ def models_dir(requested: Path | None, scratch: Path) -> tuple[Path, str]:
 
 
 def run_analyze(
-    video: Path, log: Path, models: Path, detect_every: int, jitter_crops: int | None = None
+    video: Path,
+    log: Path,
+    models: Path,
+    detect_every: int,
+    jitter_crops: int | None = None,
+    landmarks: str | None = None,
 ) -> dict[str, object]:
     """Run `fertui analyze` on `video` in a child process, watching its log; returns its figures and rows."""
     command = [
@@ -63,6 +68,7 @@ def run_analyze(
         "--detect-every",
         str(detect_every),
         *(["--jitter-crops", str(jitter_crops)] if jitter_crops else []),
+        *(["--landmarks", landmarks] if landmarks else []),
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -143,7 +149,9 @@ def agreement(tracked: list[dict], every_frame: list[dict]) -> dict[str, object]
     }
 
 
-def run(n_frames: int, requested_models: Path | None, jitter_crops: int | None = None) -> dict[str, object]:
+def run(
+    n_frames: int, requested_models: Path | None, jitter_crops: int | None = None, landmarks: str | None = None
+) -> dict[str, object]:
     start_conditions = conditions(
         "2-core machine shared with a training job and other work; figures vary with the load"
     )
@@ -153,8 +161,8 @@ def run(n_frames: int, requested_models: Path | None, jitter_crops: int | None =
         models, model_name = models_dir(requested_models, scratch)
         for faces in (1, 3):
             video = write_video(scratch / f"{faces}-face.avi", scene_frames(faces, n_frames), fps=FPS)
-            tracked = run_analyze(video, scratch / f"{faces}-tracked.jsonl", models, 5, jitter_crops)
-            every = run_analyze(video, scratch / f"{faces}-every.jsonl", models, 1, jitter_crops)
+            tracked = run_analyze(video, scratch / f"{faces}-tracked.jsonl", models, 5, jitter_crops, landmarks)
+            every = run_analyze(video, scratch / f"{faces}-every.jsonl", models, 1, jitter_crops, landmarks)
             results.append(
                 {
                     "scene": f"{faces} face{'s' if faces > 1 else ''}",
@@ -167,7 +175,8 @@ def run(n_frames: int, requested_models: Path | None, jitter_crops: int | None =
     return {
         "benchmark": "pipeline",
         "command": "fertui analyze VIDEO --format jsonl --detect-every 5 (and 1 for the reference)"
-        + (f" --jitter-crops {jitter_crops}" if jitter_crops else ""),
+        + (f" --jitter-crops {jitter_crops}" if jitter_crops else "")
+        + (f" --landmarks {landmarks}" if landmarks else ""),
         "video": {"size": [640, 480], "fps": FPS, "frames": n_frames, "codec": "MJPG"},
         "model": model_name,
         "conditions_start": start_conditions,
@@ -196,8 +205,11 @@ def main() -> None:
         metavar="K",
         help="alignments per face per frame (default: the budget)",
     )
+    parser.add_argument(
+        "--landmarks", choices=("mesh", "dlib"), default=None, help="landmark model (default: fertui's default)"
+    )
     args = parser.parse_args()
-    print(json.dumps(run(args.frames, args.models, args.jitter_crops), indent=2))
+    print(json.dumps(run(args.frames, args.models, args.jitter_crops, args.landmarks), indent=2))
 
 
 if __name__ == "__main__":

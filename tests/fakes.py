@@ -77,7 +77,9 @@ def face_landmarks(x: float, y: float, w: float, h: float) -> np.ndarray:
     return unit * np.array([w, h], np.float32) + np.array([x, y], np.float32)
 
 
-def fixed_face(face_id: int, box: tuple[float, float, float, float], label: str) -> Face:
+def fixed_face(
+    face_id: int, box: tuple[float, float, float, float], label: str, pose: tuple[float, ...] | None = None
+) -> Face:
     probs = np.full(len(EMOTIONS), 0.04, np.float32)
     probs[EMOTIONS.index(label)] = 1.0 - 0.04 * (len(EMOTIONS) - 1)
     x, y, w, h = box
@@ -101,11 +103,13 @@ def fixed_face(face_id: int, box: tuple[float, float, float, float], label: str)
         smoothed=probs,
         label=label,
         confidence=float(probs.max()),
+        pose=None if pose is None else np.array(pose),
+        blinks=None if pose is None else face_id + 2,
     )
 
 
 FIXED_FACES = (
-    fixed_face(1, (110.0, 40.0, 100.0, 120.0), "happy"),
+    fixed_face(1, (110.0, 40.0, 100.0, 120.0), "happy", pose=(-0.12, 0.31, -0.05, 20.0, -30.0, 600.0)),
     fixed_face(2, (250.0, 150.0, 50.0, 60.0), "sad"),
 )
 

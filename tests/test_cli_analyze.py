@@ -61,8 +61,8 @@ def assert_complete(meta: dict, rows: list[dict], frames: int, stills: bool = Fa
     assert meta["interrupted"] is False and meta["reason"] is None
     assert meta["frames"] == frames and meta["rows"] == len(rows)
     ids = "face_ids" if stills else "tracking"
-    assert [p["name"] for p in meta["processors"]] == ["detection", ids, "landmarks", "emotion"]
-    assert meta["processors"][3]["model"]["sha256"]
+    assert [p["name"] for p in meta["processors"]] == ["detection", ids, "landmarks", "pose", "eyes", "emotion"]
+    assert meta["processors"][-1]["model"]["sha256"]
 
 
 def test_analyze_one_image(hopper_jpg: Path, tiny_models_dir: Path, tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_each_photo_is_judged_on_its_own_whatever_the_order(hopper, astronaut, t
             cv2.imwrite(str(folder / f"{position:02d}-{name}.png"), pictures[name])
         rows, meta = analyze(folder, tmp_path / f"{order}.csv", installed_models_dir())
         assert_complete(meta, rows, frames=len(pictures), stills=True)
-        assert meta["config"]["stills"] is True and meta["processors"][3]["per_image"] is True
+        assert meta["config"]["stills"] is True and meta["processors"][-1]["per_image"] is True
         by_picture: dict[str, list[dict]] = {}
         for row in rows:
             by_picture.setdefault(row["source"].split("-", 1)[1].removesuffix(".png"), []).append(row)
@@ -216,11 +216,11 @@ def test_jitter_crops_sets_the_alignments_per_face_in_video_and_in_photos(
     # photo), then the counts asked for: what the emotion stage ran with, and what it answered.
     _, video = analyze("demo", tmp_path / "video.csv", tiny_models_dir, "--max-frames", "2")
     rows, fewer = analyze("demo", tmp_path / "fewer.csv", tiny_models_dir, "--max-frames", "2", "--jitter-crops", "1")
-    assert (video["processors"][3]["jitter_crops"], video["config"]["jitter_crops"]) == (6, None)
-    assert (fewer["processors"][3]["jitter_crops"], fewer["config"]["jitter_crops"]) == (1, 1)
+    assert (video["processors"][-1]["jitter_crops"], video["config"]["jitter_crops"]) == (6, None)
+    assert (fewer["processors"][-1]["jitter_crops"], fewer["config"]["jitter_crops"]) == (1, 1)
     photo_rows, photo = analyze(hopper_jpg, tmp_path / "photo.csv", tiny_models_dir)
     two_rows, two = analyze(hopper_jpg, tmp_path / "two.csv", tiny_models_dir, "--jitter-crops", "2")
-    assert (photo["processors"][3]["jitter_crops"], two["processors"][3]["jitter_crops"]) == (25, 2)
+    assert (photo["processors"][-1]["jitter_crops"], two["processors"][-1]["jitter_crops"]) == (25, 2)
     assert two["config"]["still_jitter_crops"] == 2 and two["config"]["jitter_crops"] is None
     assert two_rows[0]["happy"] != photo_rows[0]["happy"], "2 alignments average to another distribution than 25"
     assert_probabilities(rows + two_rows)

@@ -51,3 +51,19 @@ def test_the_readme_key_table_names_each_key_as_the_footer_does() -> None:
 def test_the_readme_does_not_promise_more_than_an_fsync_at_close_gives() -> None:
     assert "SIGKILL, power loss" not in README
     assert "fsynced only at close" in README
+
+
+def test_the_readme_column_table_names_the_pose_and_eye_columns() -> None:
+    from pipeline.core.frames import EYE_COLUMNS, LOG_COLUMNS, POSE_COLUMNS
+
+    table = "\n".join(line for line in README.splitlines() if line.startswith("| `"))
+    for column in (*POSE_COLUMNS, *EYE_COLUMNS):
+        assert column in LOG_COLUMNS
+        assert f"`{column}`" in table, f"README's column table does not name {column}"
+
+
+def test_the_landmark_options_name_the_default_the_engine_uses() -> None:
+    from pipeline.engine import DEFAULT_LANDMARK_MODEL
+
+    assert f"(default: {DEFAULT_LANDMARK_MODEL})" in _help()
+    assert f"the default is `{DEFAULT_LANDMARK_MODEL}`" in " ".join(README.split())

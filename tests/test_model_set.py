@@ -37,12 +37,21 @@ def models_copy(tmp_path: Path) -> Path:
 
 
 def model_files(folder: Path) -> set[str]:
-    """The files of a models folder that a session runs: the cards and the networks they list."""
+    """The files of a models folder that a session without landmarks runs: the cards and the networks they list."""
     return {
         str(path)
         for path in folder.rglob("*")
-        if path.is_file() and path.suffix in (".md", ".tflite") and "checkpoints" not in path.parts
+        if path.is_file() and path.suffix in (".md", ".tflite") and not {"checkpoints", "face_mesh"} & set(path.parts)
     }
+
+
+def mesh_files(folder: Path, *, network: bool) -> set[str]:
+    """The face mesh folder's files landmarks run: the mapping and reference head (pose), the network and its card
+    (`--landmarks mesh`)."""
+    names = ["mesh_68.json", "reference_shape.json"] + (
+        ["FACE_MESH_CARD.md", "face_landmark.tflite"] if network else []
+    )
+    return {str(folder / "face_mesh" / name) for name in names}
 
 
 def test_the_sidecar_lists_the_copy_s_files_and_no_others(models_copy: Path, tmp_path: Path) -> None:
@@ -60,7 +69,17 @@ def test_the_sidecar_lists_the_copy_s_files_and_no_others(models_copy: Path, tmp
     assert done.returncode == 0, done.stderr[-2000:]
     listed = json.loads(Path(f"{with_landmarks}.meta.json").read_text())["models"]
     predictor = landmark_predictor(models_copy)
-    assert set(listed) == model_files(models_copy) | {str(predictor)}, "the landmark predictor, when it runs"
+    expected = model_files(models_copy) | {str(predictor)} | mesh_files(models_copy, network=False)
+    assert set(listed) == expected, "dlib's predictor, and the mapping and reference head of head pose"
+
+    with_mesh = tmp_path / "mesh.csv"
+    done = fertui(
+        "analyze", "demo", "--max-frames", "3", "--landmarks", "mesh", "--out", str(with_mesh),
+        "--models", str(models_copy),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = json.loads(Path(f"{with_mesh}.meta.json").read_text())["models"]
+    assert set(listed) == model_files(models_copy) | mesh_files(models_copy, network=True), "the mesh, no dlib"
 
 
 def test_an_altered_mtcnn_file_in_models_stops_analyze_with_its_name(models_copy: Path, tmp_path: Path) -> None:
@@ -86,7 +105,15 @@ def test_a_model_set_holds_only_what_the_configuration_runs(models_copy: Path) -
         "mtcnn/rnet.tflite",
         "mtcnn/onet.tflite",
         "landmarks/shape_predictor_68_face_landmarks.dat",
+        "face_mesh/mesh_68.json",
+        "face_mesh/reference_shape.json",
     }
+    mesh = load_models(EngineConfig(models_dir=models_copy, landmark_model="mesh"))
+    assert set(mesh.sha256()) - set(everything.sha256()) == {
+        "face_mesh/FACE_MESH_CARD.md",
+        "face_mesh/face_landmark.tflite",
+    }
+    assert "landmarks/shape_predictor_68_face_landmarks.dat" not in mesh.sha256()
     reference = load_models(EngineConfig(models_dir=models_copy, detector="package", landmarks=False))
     assert set(reference.sha256()) == {"MODEL_CARD.md", *reference.emotion_card.member_files}
     processors = build_processors(EngineConfig(models_dir=models_copy, landmarks=False))

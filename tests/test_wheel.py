@@ -72,6 +72,40 @@ def test_the_installed_wheel_analyses_the_demo_from_another_folder(installed, tm
     assert all((models / name).is_file() for name in shipped), "every network the card lists ships in the wheel"
 
 
+def test_the_installed_wheel_runs_the_face_mesh_with_its_licence(installed, tmp_path):
+    env = _clean_env(tmp_path)
+    done = _run(
+        installed / "fertui",
+        "analyze",
+        "demo",
+        "--max-frames",
+        "3",
+        "--landmarks",
+        "mesh",
+        "--out",
+        "mesh.csv",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    faces = [row for row in read_log(tmp_path / "mesh.csv") if row["face_id"] is not None]
+    assert faces and all(row["pose_Rx"] is not None and row["x_36"] is not None for row in faces)
+    code = "from pipeline.core.paths import installed_models_dir; print(installed_models_dir())"
+    where = _run(installed / "python", "-c", code, cwd=tmp_path, env=env)
+    mesh = Path(where.stdout.strip()) / "face_mesh"
+    for name in (
+        "face_landmark.tflite",
+        "FACE_MESH_CARD.md",
+        "LICENSE",
+        "NOTICE",
+        "mesh_68.json",
+        "reference_shape.json",
+    ):
+        assert (mesh / name).is_file(), f"{name} ships beside the face mesh"
+    probe = "import importlib.util as u; print(u.find_spec('mediapipe'))"
+    assert _run(installed / "python", "-c", probe, cwd=tmp_path, env=env).stdout.strip() == "None"
+
+
 def test_the_environment_has_no_tensorflow_and_train_says_how_to_get_it(installed, tmp_path):
     env = _clean_env(tmp_path)
     probe = "import importlib.util as u; print(u.find_spec('tensorflow'), u.find_spec('mtcnn'))"

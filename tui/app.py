@@ -677,7 +677,7 @@ def live_engine_config(config: AppConfig, source: FrameSource) -> EngineConfig:
     engine_config = EngineConfig(stills=source.stills)
     if config.models_dir is not None:
         engine_config.models_dir = config.models_dir
-    return engine_config.with_jitter_crops(config.jitter_crops)
+    return engine_config.with_jitter_crops(config.jitter_crops).with_landmarks(config.landmark_model, config.focal)
 
 
 def make_app(

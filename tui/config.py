@@ -42,6 +42,8 @@ class AppConfig:
     record: bool = True
     models_dir: Path | None = None
     jitter_crops: int | None = None  # alignments per face per frame (None: the engine's defaults)
+    landmark_model: str | None = None  # --landmarks (None: the engine's default)
+    focal: float | None = None  # --focal, for head pose (None: from the frame width)
     ssh: bool = False
     render: str = "halfblock"  # halfblock | sixel | kitty | auto (auto: what the terminal answered for)
     palette: PaletteSize | None = None  # Sixel colours

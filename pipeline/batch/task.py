@@ -54,18 +54,24 @@ class BatchSettings:
     detector: str = "fast"
     landmarks: bool = True
     jitter_crops: int | None = None  # --jitter-crops (None: the engine's defaults)
+    landmark_model: str | None = None  # --landmarks (None: the engine's default)
+    focal: float | None = None  # --focal (None: from the frame width)
     models_dir: str = field(default_factory=lambda: str(installed_models_dir()))
     threads: int = 0  # native threads per task (0: the process's default)
 
     def engine_config(self, stills: bool) -> EngineConfig:
-        return EngineConfig(
-            min_face=self.min_face,
-            detect_every=self.detect_every,
-            detector=self.detector,
-            landmarks=self.landmarks,
-            stills=stills,
-            models_dir=Path(self.models_dir),
-        ).with_jitter_crops(self.jitter_crops)
+        return (
+            EngineConfig(
+                min_face=self.min_face,
+                detect_every=self.detect_every,
+                detector=self.detector,
+                landmarks=self.landmarks,
+                stills=stills,
+                models_dir=Path(self.models_dir),
+            )
+            .with_jitter_crops(self.jitter_crops)
+            .with_landmarks(self.landmark_model, self.focal)
+        )
 
     def fingerprint(self, item: BatchInput) -> dict[str, object]:
         """What must be unchanged for an earlier log of `item` to stand: fertui's version, the settings that change
@@ -81,7 +87,9 @@ class BatchSettings:
             "fertui": fertui_version(),
             "settings": settings,
             "engine": engine_defaults(),
-            "models": model_sha256(Path(self.models_dir), self.detector == "fast", self.landmarks),
+            "models": model_sha256(
+                Path(self.models_dir), self.detector == "fast", self.landmarks, self.engine_config(False).landmark_model
+            ),
             "input": input_signature(item.path),
         }
         if given_events_path(item).is_file():  # only then: a batch without events keeps its earlier fingerprints
@@ -115,12 +123,12 @@ class TaskSummary:
 
 
 @functools.lru_cache(maxsize=4)
-def model_sha256(folder: Path, detector: bool, landmarks: bool) -> dict[str, str]:
+def model_sha256(folder: Path, detector: bool, landmarks: bool, landmark_model: str) -> dict[str, str]:
     """sha256 of each file of the ModelSet that runs (pipeline.runtime.model_set), by its name in the folder.
     Checked against the cards once per process: a batch fingerprints every input with the same models."""
     from pipeline.runtime.model_set import ModelSet
 
-    return ModelSet.load(folder, detector=detector, landmarks=landmarks).sha256()
+    return ModelSet.load(folder, detector=detector, landmarks=landmarks, landmark_model=landmark_model).sha256()
 
 
 def engine_defaults() -> dict[str, object]:

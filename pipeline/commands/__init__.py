@@ -19,9 +19,11 @@ __all__ = [
     "MODELS_HELP",
     "UsageError",
     "add_jitter_crops_option",
+    "add_landmark_options",
     "add_lsl_options",
     "check_lsl_options",
     "build_checked_processors",
+    "check_focal",
     "check_jitter_crops",
     "native_stderr_silenced",
     "open_checked_source",
@@ -54,6 +56,32 @@ def add_jitter_crops_option(parser: argparse.ArgumentParser) -> None:
         help="alignments averaged per face in each video frame (default: the model's real-time budget; fewer on a "
         "slower CPU, 1: the plain crop) or in each photo (default: 25)",
     )
+
+
+def add_landmark_options(parser: argparse.ArgumentParser) -> None:
+    """--landmarks and --focal: which 68-point model runs (head pose and the eyes follow from it), and the camera's
+    focal length for head pose."""
+    from pipeline.engine import DEFAULT_LANDMARK_MODEL, LANDMARK_MODELS
+
+    parser.add_argument(
+        "--landmarks",
+        choices=LANDMARK_MODELS,
+        default=None,
+        help=f"68-point landmarks from MediaPipe's face mesh (Apache-2.0, 3D) or dlib's predictor (its licence "
+        f"excludes commercial use) (default: {DEFAULT_LANDMARK_MODEL})",
+    )
+    parser.add_argument(
+        "--focal",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="the camera's focal length in pixels, for head pose (default: 500 x frame width / 640, as OpenFace)",
+    )
+
+
+def check_focal(focal: float | None) -> None:
+    if focal is not None and not 0 < focal < 1e6:
+        raise UsageError(f"--focal must be a positive number of pixels, not {focal:g}")
 
 
 def add_lsl_options(parser: argparse.ArgumentParser) -> None:

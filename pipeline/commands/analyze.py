@@ -12,8 +12,10 @@ from pipeline.commands import (
     MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
+    add_landmark_options,
     add_lsl_options,
     build_checked_processors,
+    check_focal,
     check_jitter_crops,
     check_lsl_options,
     open_checked_source,
@@ -46,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (demo: 200)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
+    add_landmark_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing log")
     p.add_argument("--models", type=Path, default=installed_models_dir(), help=MODELS_HELP)
     p.add_argument(
@@ -75,6 +78,7 @@ def check_options(args: argparse.Namespace) -> str:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     check_jitter_crops(args.jitter_crops)
+    check_focal(args.focal)
     check_text_log_name("--out", args.out)
     check_lsl_options(args)
     return args.format or log_format_for(args.out)
@@ -116,14 +120,18 @@ def run(args: argparse.Namespace) -> int:
     events = None
     try:
         check_source_options(args, source)
-        config = EngineConfig(
-            min_face=args.min_face,
-            detect_every=args.detect_every,
-            detector=args.detector,
-            landmarks=not args.no_landmarks,
-            stills=source.stills,
-            models_dir=args.models,
-        ).with_jitter_crops(args.jitter_crops)
+        config = (
+            EngineConfig(
+                min_face=args.min_face,
+                detect_every=args.detect_every,
+                detector=args.detector,
+                landmarks=not args.no_landmarks,
+                stills=source.stills,
+                models_dir=args.models,
+            )
+            .with_jitter_crops(args.jitter_crops)
+            .with_landmarks(args.landmarks, args.focal)
+        )
         processors = build_checked_processors(config)
         metadata = session_metadata("analyze", source, config, processors)
         streams = None
@@ -197,7 +205,8 @@ def analyze(session: Session) -> int:
     if stop.reason is not StopReason.FINISHED:
         say(f"fertui: analysis stopped: {stop.text}; log closed with {log.rows_written} rows: {log.path}")
         return stop.exit_code
-    print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150))
+    blinks = session.eyes[0].blink_counts() if session.eyes and not source.stills else None
+    print_summary(log, console=Console() if sys.stdout.isatty() else Console(width=150), blinks=blinks)
     if session.events is not None:
         count = session.events.count
         say(f"events: {count} in {session.events.path}", err=False)
@@ -230,7 +239,8 @@ def input_notes(source, stats) -> list[str]:
     return notes
 
 
-def print_summary(log, console) -> None:
+def print_summary(log, console, blinks: dict[str, dict[str, int]] | None = None) -> None:
+    """The table per face; `blinks` (video with landmarks): each face id's blinks, a column after the emotions."""
     from rich.table import Table
 
     from pipeline.core.labels import EMOTIONS, UNCLEAR
@@ -250,9 +260,14 @@ def print_summary(log, console) -> None:
         table.add_column("seen (s)", justify="right")
     for label in (*EMOTIONS, UNCLEAR):
         table.add_column(label, justify="right")
+    if blinks is not None:
+        table.add_column("blinks", justify="right")
     for key, info in summary.items():
         share = info["share"]
         timing = () if log.tally.per_image else (str(info["frames"]), f"{info['first_s']:.1f}-{info['last_s']:.1f}")
-        table.add_row(face_label(key), *timing, *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)))
+        blink_cell = () if blinks is None else (str(blinks.get(str(key), {}).get("blinks", 0)),)
+        table.add_row(
+            face_label(key), *timing, *(f"{share.get(label, 0.0):.0%}" for label in (*EMOTIONS, UNCLEAR)), *blink_cell
+        )
     console.print(table)
     console.print(f"log: {log.path} ({log.rows_written} rows); metadata: {log.meta_path}")

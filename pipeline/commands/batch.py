@@ -14,6 +14,8 @@ from pipeline.commands import (
     MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
+    add_landmark_options,
+    check_focal,
     check_jitter_crops,
     mute_stream,
     require_train_extra,
@@ -67,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", choices=("fast", "package"), default="fast", help="as in analyze (default: fast)")
     p.add_argument("--no-landmarks", action="store_true", help="skip the 68-point landmarks")
     add_jitter_crops_option(p)
+    add_landmark_options(p)
     p.add_argument(
         "--models",
         type=Path,
@@ -89,6 +92,8 @@ def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
         detector=args.detector,
         landmarks=not args.no_landmarks,
         jitter_crops=args.jitter_crops,
+        landmark_model=args.landmarks,
+        focal=args.focal,
         models_dir=str(args.models.expanduser().absolute()),
         threads=max(1, available_cores() // jobs) if args.executor == "local" else 0,
     )
@@ -103,6 +108,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.detect_every < 1:
         raise UsageError("--detect-every must be at least 1")
     check_jitter_crops(args.jitter_crops)
+    check_focal(args.focal)
     if args.detector == "package":
         require_train_extra("--detector package", "mtcnn")
     if args.executor == "dask" and not args.scheduler:
@@ -116,8 +122,9 @@ def _check(args: argparse.Namespace) -> int:
     # The ModelSet these settings run, checked against its cards once, here: a missing or altered file is one line
     # before any input starts (the fingerprints reuse it).
     from pipeline.batch.task import model_sha256
+    from pipeline.engine import DEFAULT_LANDMARK_MODEL
 
-    model_sha256(args.models, args.detector == "fast", not args.no_landmarks)
+    model_sha256(args.models, args.detector == "fast", not args.no_landmarks, args.landmarks or DEFAULT_LANDMARK_MODEL)
     return args.jobs or available_cores()
 
 

@@ -9,8 +9,10 @@ from pipeline.commands import (
     MODELS_HELP,
     UsageError,
     add_jitter_crops_option,
+    add_landmark_options,
     add_lsl_options,
     build_checked_processors,
+    check_focal,
     check_jitter_crops,
     check_lsl_options,
     open_checked_source,
@@ -56,6 +58,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", type=Path, default=None, metavar="PATH", help="session log (default: in export dir)")
     parser.add_argument("--no-record", action="store_true", help="start with recording off (r turns it on)")
     add_jitter_crops_option(parser)
+    add_landmark_options(parser)
     parser.add_argument("--models", type=Path, default=installed_models_dir(), help=MODELS_HELP)
     parser.add_argument(
         "--markers",
@@ -85,6 +88,7 @@ def live_config(args: argparse.Namespace, graphics=None):
         raise UsageError(f"--palette must be one of {', '.join(PALETTE_SIZES)}, not {args.palette!r}")
     check_text_log_name("--log", args.log)
     check_jitter_crops(args.jitter_crops)
+    check_focal(args.focal)
     try:
         labels = parse_marker_labels(args.markers)
     except ValueError as exc:
@@ -105,6 +109,8 @@ def live_config(args: argparse.Namespace, graphics=None):
         record=not args.no_record,
         models_dir=args.models,
         jitter_crops=args.jitter_crops,
+        landmark_model=args.landmarks,
+        focal=args.focal,
         ssh=running_over_ssh(),
         render=args.render,
         palette=args.palette,

@@ -21,6 +21,12 @@ KEYPOINT_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left"
 
 SMOOTHED_PREFIX = "smooth_"
 
+POSE_COLUMNS: tuple[str, ...] = ("pose_Rx", "pose_Ry", "pose_Rz", "pose_Tx", "pose_Ty", "pose_Tz")
+"""Head pose as OpenFace logs it: rotation in radians (pitch, yaw, roll), translation in mm (processors/head_pose)."""
+
+EYE_COLUMNS: tuple[str, ...] = ("ear_left", "ear_right", "blinks")
+"""Eye aspect ratio of each eye (left and right of the picture) and the face's blink count so far (processors/eyes)."""
+
 LOG_COLUMNS: tuple[str, ...] = (
     "frame",
     "time_s",
@@ -36,8 +42,11 @@ LOG_COLUMNS: tuple[str, ...] = (
     *(SMOOTHED_PREFIX + e for e in EMOTIONS),
     "emotion",
     "confidence",
+    *POSE_COLUMNS,
+    *EYE_COLUMNS,
 )
-"""Columns of the session log, in order: one row per face per processed frame (see README)."""
+"""Columns of the session log, in order: one row per face per processed frame (see README). The pose and eye
+columns come from the landmarks and are empty when landmarks are off."""
 
 LANDMARK_POINTS = 68
 LANDMARK_COLUMNS: tuple[str, ...] = (
@@ -91,6 +100,11 @@ class Face:
     smoothed: np.ndarray | None = None  # (7,) float32 exponentially smoothed per face_id
     label: str | None = None  # an EMOTIONS name or "unclear"
     confidence: float | None = None  # probability of the top class of the distribution the label came from
+    mesh: np.ndarray | None = None  # (468, 3) float32 face mesh, frame pixels (z: depth, same scale), in memory only
+    pose: np.ndarray | None = None  # (6,) float64: Rx, Ry, Rz (radians), Tx, Ty, Tz (mm), OpenFace's conventions
+    ear_left: float | None = None  # eye aspect ratio of the eye on the left of the picture (iBUG 36-41)
+    ear_right: float | None = None  # eye aspect ratio of the eye on the right of the picture (iBUG 42-47)
+    blinks: int | None = None  # blinks of this face so far in the session (either eye; see processors/eyes.py)
 
     def replace(self, **changes) -> Face:
         return dataclasses.replace(self, **changes)
@@ -128,6 +142,22 @@ def _landmarks(points: np.ndarray | None) -> dict[str, float | None]:
     return {**xs, **{f"y_{i}": round(float(y), 1) for i, y in enumerate(points[:, 1])}}
 
 
+def _measures(face: Face) -> dict[str, float | int | None]:
+    pose = (
+        dict.fromkeys(POSE_COLUMNS)
+        if face.pose is None
+        else {
+            column: round(float(value), 4 if index < 3 else 1)
+            for index, (column, value) in enumerate(zip(POSE_COLUMNS, face.pose, strict=True))
+        }
+    )
+
+    def ratio(value: float | None) -> float | None:
+        return None if value is None else round(float(value), 4)
+
+    return {**pose, "ear_left": ratio(face.ear_left), "ear_right": ratio(face.ear_right), "blinks": face.blinks}
+
+
 def result_rows(result: FrameResult, landmarks: bool = False) -> list[dict[str, object]]:
     """Log rows for a result: one per face, or one with an empty face id when the frame had no face.
 
@@ -158,6 +188,7 @@ def result_rows(result: FrameResult, landmarks: bool = False) -> list[dict[str, 
                 **_probabilities(face.smoothed, SMOOTHED_PREFIX),
                 "emotion": face.label,
                 "confidence": None if face.confidence is None else round(float(face.confidence), 4),
+                **_measures(face),
                 **(_landmarks(face.landmarks) if landmarks else {}),
             }
         )

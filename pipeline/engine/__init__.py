@@ -50,12 +50,22 @@ image, as the files were exported before the mirror moved into the alignment cyc
 member of a card that predates recording it (a test checks it against the model code)."""
 
 
+LANDMARK_MODELS = ("mesh", "dlib")
+"""`--landmarks`: "mesh" = MediaPipe's face mesh (Apache-2.0), 468 points in 3D mapped to the 68 iBUG points;
+"dlib" = dlib's 68-point shape predictor (trained on iBUG 300-W: not for commercial use)."""
+
+DEFAULT_LANDMARK_MODEL = "dlib"
+"""dlib until the face mesh is measured no worse on the development set's emotion accuracy (README, "Landmarks")."""
+
+
 @dataclass
 class EngineConfig:
     min_face: int = 20  # smallest face, in pixels, the detector looks for
     detect_every: int = 5  # full detection every N frames when the detector tracks in between
     detector: str = "fast"  # "fast" (FastMTCNN + tracking) or "package" (mtcnn's detect_faces every frame)
-    landmarks: bool = True  # 68-point landmarks (dlib) on each face
+    landmarks: bool = True  # 68-point landmarks on each face, with head pose and eyes from them
+    landmark_model: str = field(default_factory=lambda: DEFAULT_LANDMARK_MODEL)  # see LANDMARK_MODELS
+    focal: float | None = None  # the camera's focal length in pixels for head pose (None: from the frame width)
     smoothing_s: float = 0.25  # time constant, in seconds, of the per-face smoothing in video (0: off)
     # Crops per face per video frame, alignments averaged (1: the plain crop only); None: as many as the budget
     # allows the model's members (video_jitter_crops).
@@ -67,6 +77,10 @@ class EngineConfig:
 
     def describe(self) -> dict[str, object]:
         return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
+
+    def with_landmarks(self, model: str | None, focal: float | None) -> EngineConfig:
+        """This config with `--landmarks MODEL` and `--focal PX` (None keeps the defaults)."""
+        return replace(self, landmark_model=model or self.landmark_model, focal=focal if focal else self.focal)
 
     def with_jitter_crops(self, crops: int | None) -> EngineConfig:
         """This config with `crops` alignments per face (`--jitter-crops`): per photo for photos, per video frame
@@ -84,7 +98,12 @@ def load_models(config: EngineConfig) -> ModelSet:
     file that is missing or altered)."""
     from pipeline.runtime.model_set import ModelSet
 
-    return ModelSet.load(config.models_dir, detector=config.detector == "fast", landmarks=config.landmarks)
+    return ModelSet.load(
+        config.models_dir,
+        detector=config.detector == "fast",
+        landmarks=config.landmarks,
+        landmark_model=config.landmark_model,
+    )
 
 
 def build_processors(
@@ -111,9 +130,7 @@ def build_processors(
         PerImageFaceIds() if config.stills else TrackingProcessor(),
     ]
     if config.landmarks:
-        if models.landmark_predictor is None:
-            raise ValueError("landmarks are on but the ModelSet was loaded without them (use load_models(config))")
-        processors.append(LandmarkProcessor(models.landmark_predictor, models.landmark_sha256))
+        processors += landmark_processors(config, models)
     processors.append(
         EmotionProcessor(
             classifier,
@@ -124,6 +141,30 @@ def build_processors(
         )
     )
     return processors
+
+
+def landmark_processors(config: EngineConfig, models: ModelSet) -> list[Processor]:
+    """Landmarks (the face mesh or dlib's), then head pose and the eyes from them, from the ModelSet's files."""
+    from pipeline.processors.eyes import EyeProcessor
+    from pipeline.processors.face_mesh import MeshLandmarkProcessor
+    from pipeline.processors.head_pose import HeadPoseProcessor
+
+    if config.landmark_model not in LANDMARK_MODELS:
+        raise ValueError(f"unknown landmark model {config.landmark_model!r}; choose from {', '.join(LANDMARK_MODELS)}")
+    if models.face_mesh_dir is None:
+        raise ValueError("landmarks are on but the ModelSet was loaded without them (use load_models(config))")
+    landmarks: Processor
+    if config.landmark_model == "mesh":
+        landmarks = MeshLandmarkProcessor(models.face_mesh_dir, track=not config.stills)
+    elif models.landmark_predictor is not None:
+        landmarks = LandmarkProcessor(models.landmark_predictor, models.landmark_sha256)
+    else:
+        raise ValueError("dlib landmarks are on but the ModelSet was loaded for the face mesh (use load_models)")
+    return [
+        landmarks,
+        HeadPoseProcessor(models.face_mesh_dir, focal=config.focal),
+        EyeProcessor(per_image=config.stills),
+    ]
 
 
 def video_jitter_crops(config: EngineConfig, classifier: EmotionClassifier) -> int:

@@ -27,6 +27,7 @@ from pipeline.io.events import Event, EventsLog, EventSource, iso_utc
 from pipeline.io.sinks import SessionLog, Sink
 from pipeline.io.sources import FrameSource
 from pipeline.processors.base import Processor
+from pipeline.processors.eyes import Blink, EyeProcessor
 
 if TYPE_CHECKING:
     from pipeline.engine import EngineConfig
@@ -125,6 +126,10 @@ class Session:
         if streams is not None and streams.sink is not None:
             sinks.append(streams.sink)
         self.runner = Runner(source, self.processors, sinks)
+        self.eyes = [processor for processor in self.processors if isinstance(processor, EyeProcessor)]
+        if events is not None:
+            for eyes in self.eyes:  # blinks go to the events file as they end
+                eyes.on_blink = self._blink
         self._stop: Stop | None = None
         self._lock = threading.Lock()
 
@@ -151,6 +156,21 @@ class Session:
         if self.streams is not None:
             self.streams.send_marker(event, frame.captured)
         return event
+
+    def _blink(self, face_id: int, blink: Blink, frame: int) -> None:
+        """A `blink` row in the events file (called in the processing thread; EventsLog is thread-safe)."""
+        assert self.events is not None
+        self.events.add(
+            Event(
+                onset=round(blink.onset_s, 4),
+                duration=round(blink.duration_s, 4),
+                trial_type="blink",
+                value=f"face {face_id}",
+                frame=frame,
+                wall_time=iso_utc(time.time()),
+                source="eyes",
+            )
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the session has come to a stop by itself (see `poll`) or was stopped; True when it has."""
@@ -191,6 +211,8 @@ class Session:
         if self.events is not None:
             self.events.close()
             lab["events_file"] = self.events.describe()
+        if self.eyes:
+            lab["blinks"] = self.eyes[0].blink_counts()  # per face id: both eyes, and each eye on its own
         close_errors = list(self.runner.stats().close_errors)
         if self.log is not None:
             # A write stuck past the timeout keeps the log open: the session still stops, and says so.

@@ -32,8 +32,9 @@ EVENT_COLUMNS: tuple[str, ...] = ("onset", "duration", "trial_type", "value", "f
 NA = "n/a"
 """BIDS's empty cell."""
 
-EventSource = Literal["key", "note", "file", "lsl"]
-"""Where an event came from: a number key or a typed note in the app, an experiment's events file, an LSL inlet."""
+EventSource = Literal["key", "note", "file", "lsl", "eyes"]
+"""Where an event came from: a number key or a typed note in the app, an experiment's events file, an LSL inlet,
+or fertui's own eye stage (a `blink`, its value the face id)."""
 EVENT_SOURCES: tuple[str, ...] = get_args(EventSource)
 
 NOTE = "note"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-INTEGER_COLUMNS = frozenset({"frame", "face_id"})
+INTEGER_COLUMNS = frozenset({"frame", "face_id", "blinks"})
 TEXT_COLUMNS = frozenset({"wall_time", "source", "emotion"})
 ROWS_PER_GROUP = 2048  # a few MB with the landmarks: bounded memory, and row groups large enough to read fast
 

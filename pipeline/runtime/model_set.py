@@ -7,6 +7,10 @@ is read and checked against the sha256 its card records here, before any thread 
 from the verified bytes, so what was checked is what runs. `files` names exactly those files: the sidecar and
 the batch fingerprint record them.
 
+With landmarks on, head pose and the eyes read the face mesh folder's 68-point mapping and reference head, and
+`--landmarks mesh` runs its network (checked against FACE_MESH_CARD.md): DIR/face_mesh/ when the folder has one (a
+set copied whole), else the installed one, recorded either way.
+
 The landmark predictor has no card: it is DIR/landmarks/shape_predictor_68_face_landmarks.dat when the folder has
 one, else the copy inside the `face-recognition-models` wheel (too large to ship twice); its sha256 is recorded.
 """
@@ -20,14 +24,21 @@ from pathlib import Path
 
 from pipeline.core.errors import FertuiError
 from pipeline.core.files import sha256_of
+from pipeline.core.paths import installed_models_dir
 from pipeline.runtime.detector import mtcnn_models
 from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
-from pipeline.runtime.model_files import read_verified
+from pipeline.runtime.model_files import ModelError, read_card_json, read_verified
 
 LANDMARKS_FOLDER = "landmarks"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 PREDICTOR_PACKAGE = "face-recognition-models"
 LANDMARK_FILE = f"{LANDMARKS_FOLDER}/{PREDICTOR_FILE}"
+FACE_MESH_FOLDER = "face_mesh"
+FACE_MESH_CARD = "FACE_MESH_CARD.md"
+FACE_MESH_MODEL = "face_landmark.tflite"
+FACE_MESH_MAPPING = "mesh_68.json"  # mesh vertex -> iBUG point
+FACE_MESH_REFERENCE = "reference_shape.json"  # the reference head head pose fits
+FACE_MESH_FETCH = "uv run python scripts/face_mesh_models.py fetch"
 
 
 class LandmarkError(FertuiError):
@@ -51,13 +62,17 @@ class ModelSet:
     emotion: dict[str, bytes]  # member file name -> verified bytes, in the card's order
     mtcnn_card: dict | None = None  # None: the fast detector does not run
     mtcnn: dict[str, bytes] = field(default_factory=dict)  # "pnet", "rnet", "onet" -> verified bytes
-    landmark_predictor: Path | None = None  # None: landmarks do not run
+    landmark_predictor: Path | None = None  # None: dlib's landmarks do not run
+    face_mesh_dir: Path | None = None  # None: landmarks do not run (the mesh, its mapping and the reference head)
     files: dict[str, ModelFile] = field(default_factory=dict)  # a stable name (below `folder`) -> the file
 
     @classmethod
-    def load(cls, folder: Path | str, *, detector: bool = True, landmarks: bool = True) -> ModelSet:
+    def load(
+        cls, folder: Path | str, *, detector: bool = True, landmarks: bool = True, landmark_model: str = "dlib"
+    ) -> ModelSet:
         """The models of `folder`: the emotion model always; the MTCNN networks with `detector` (the fast one);
-        the landmark predictor with `landmarks`. ModelError (or LandmarkError) names the file that is missing or
+        with `landmarks`, the face mesh folder's mapping and reference head and the `landmark_model` ("mesh": the
+        face mesh network, "dlib": the predictor). ModelError (or LandmarkError) names the file that is missing or
         does not match its card."""
         folder = Path(folder)
         files: dict[str, ModelFile] = {}
@@ -83,10 +98,24 @@ class ModelSet:
                     mtcnn_dir / file, str(mtcnn_card["files"][file]["sha256"])
                 )
 
-        predictor = None
+        predictor, mesh_dir = None, None
         if landmarks:
-            predictor = landmark_predictor(folder)
-            files[LANDMARK_FILE] = ModelFile(predictor, predictor_sha256(predictor))
+            mesh_dir = face_mesh_dir(folder)
+            for name in (FACE_MESH_MAPPING, FACE_MESH_REFERENCE):
+                files[f"{FACE_MESH_FOLDER}/{name}"] = ModelFile(mesh_dir / name, _checked_sha256(mesh_dir / name))
+            if landmark_model == "mesh":
+                card_path = mesh_dir / FACE_MESH_CARD
+                mesh_card = read_card_json(card_path, f"take the model from the mediapipe wheel: {FACE_MESH_FETCH}")
+                try:
+                    sha256 = str(mesh_card["files"][FACE_MESH_MODEL]["sha256"])
+                except (KeyError, TypeError) as exc:
+                    raise ModelError(f"{card_path}: the json block is not a face mesh card ({exc!r})") from None
+                read_verified(mesh_dir / FACE_MESH_MODEL, sha256)
+                files[f"{FACE_MESH_FOLDER}/{FACE_MESH_CARD}"] = ModelFile(card_path, sha256_of(card_path))
+                files[f"{FACE_MESH_FOLDER}/{FACE_MESH_MODEL}"] = ModelFile(mesh_dir / FACE_MESH_MODEL, sha256)
+            else:
+                predictor = landmark_predictor(folder)
+                files[LANDMARK_FILE] = ModelFile(predictor, predictor_sha256(predictor))
 
         return cls(
             folder=folder,
@@ -95,6 +124,7 @@ class ModelSet:
             mtcnn_card=mtcnn_card,
             mtcnn=mtcnn,
             landmark_predictor=predictor,
+            face_mesh_dir=mesh_dir,
             files=files,
         )
 
@@ -115,6 +145,18 @@ class ModelSet:
     def describe(self) -> dict[str, object]:
         """For the sidecar: the folder, and the path and sha256 of exactly the files that run."""
         return {"folder": str(self.folder), "files": {str(file.path): file.sha256 for file in self.files.values()}}
+
+
+def face_mesh_dir(folder: Path) -> Path:
+    """`folder`/face_mesh when it holds a face mesh card (a models folder copied whole), else the installed one."""
+    own = folder / FACE_MESH_FOLDER
+    return own if (own / FACE_MESH_CARD).is_file() else installed_models_dir() / FACE_MESH_FOLDER
+
+
+def _checked_sha256(path: Path) -> str:
+    if not path.is_file():
+        raise ModelError(f"{path} is missing (the face mesh folder ships it; reinstall fertui)")
+    return sha256_of(path)
 
 
 def landmark_predictor(folder: Path) -> Path:

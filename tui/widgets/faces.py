@@ -1,6 +1,9 @@
-"""The face pane: one card per tracked face: its crop (rendered like the video), its id and probability bars."""
+"""The face pane: one card per tracked face: its crop (rendered like the video), its id, probability bars, head
+pose and blink count."""
 
 from __future__ import annotations
+
+import math
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -49,6 +52,19 @@ def face_title(face: Face, selected: bool) -> Text:
     return text
 
 
+def measure_line(face: Face) -> Text:
+    """Head pose in whole degrees (yaw, pitch, roll) and the blink count: "y+12 p-3 r+5 b3"; "-" where unknown.
+    Short enough for the narrow side column (80x24)."""
+    text = Text(no_wrap=True, overflow="crop", style="dim")
+    if face.pose is None:
+        text.append("y- p- r-")
+    else:
+        pitch, yaw, roll = (math.degrees(float(angle)) for angle in face.pose[:3])
+        text.append(f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}")
+    text.append(" b-" if face.blinks is None else f" b{face.blinks}")
+    return text
+
+
 class FaceCard(Horizontal):
     DEFAULT_CSS = """
     FaceCard { height: auto; margin-bottom: 1; }
@@ -75,7 +91,9 @@ class FaceCard(Horizontal):
         text = face_title(face, selected)
         text.append("\n")
         text.append_text(probability_lines(values, highlight=face.label))
-        if text != self._shown:  # always eight lines: no layout pass after the first
+        text.append("\n")
+        text.append_text(measure_line(face))
+        if text != self._shown:  # always nine lines: no layout pass after the first
             self._bars.update(text, layout=self._shown is None)
             self._shown = text
 
