@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -136,10 +137,20 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     if not existing.is_dir():
         raise SinkError(f"cannot write log {path}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise SinkError(f"cannot write log {path}: permission denied")
+        raise SinkError(f"cannot write log {path}: {why_unwritable(existing)}")
     if path.exists() and not os.access(path, os.W_OK):
-        raise SinkError(f"cannot write log {path}: permission denied")
+        raise SinkError(f"cannot write log {path}: {why_unwritable(path)}")
     return path
+
+
+def why_unwritable(path: Path) -> str:
+    """Why os.access refused to write `path`: a read-only file system (a mounted image, a read-only share) is not
+    the same fix as a missing permission."""
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        read_only = False
+    return os.strerror(errno.EROFS) if read_only else "permission denied"
 
 
 def write_private_atomic(path: Path, data: bytes) -> None:
@@ -159,6 +170,29 @@ def write_private_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def overwrite_in_place(path: Path, data: bytes) -> bool:
+    """Write `data` over the start of the existing file `path` and cut the rest, without allocating: only when
+    `data` is no longer than the file (False otherwise, the file untouched). For a full disk, where
+    write_private_atomic cannot make its temporary file; not atomic, so only as that fallback."""
+    try:
+        if path.stat().st_size < len(data):
+            return False
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        _write_all(fd, data)
+        os.ftruncate(fd, len(data))
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -340,6 +374,7 @@ class SessionLog:
         self.rows_written = 0
         self.frames_written = 0
         self.write_error: str | None = None
+        self._rows_lost = False
         self.tally = EmotionTally(per_image)
         self.closed = False
         self._lock = threading.Lock()
@@ -402,6 +437,7 @@ class SessionLog:
             except OSError as exc:
                 self.recording = False
                 self.write_error = f"recording stopped: cannot write {self.path}: {exc.strerror or exc}"
+                self._rows_lost = True
                 return
             self.rows_written += len(rows)
             self.frames_written += 1
@@ -437,6 +473,8 @@ class SessionLog:
                 if close_error is not None:
                     self.write_error = self.write_error or close_error
                     reason = reason or close_error
+                if self._rows_lost:  # frames after the failed write are missing: not a whole session
+                    reason = reason or self.write_error
                 self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
             self._try_write_meta()
             return True
@@ -498,4 +536,14 @@ class SessionLog:
             "write_error": self.write_error,
         }
         data = json.dumps(meta, indent=2, default=str).encode("utf-8") + b"\n"
-        write_private_atomic(self.meta_path, data)
+        try:
+            write_private_atomic(self.meta_path, data)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            # The disk is full: a new temporary file cannot be made, yet the sidecar must say what happened (rows
+            # written, the write error). The same metadata without indentation is smaller than the sidecar already
+            # on disk, so it is written over it in place, in blocks the file already holds.
+            compact = json.dumps(meta, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+            if not overwrite_in_place(self.meta_path, compact):
+                raise

@@ -6,14 +6,19 @@ commands live in their own modules, and Textual is imported only when the live a
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import os
-import sys
+from tui import interrupt
 
-from pipeline.commands import analyze, batch, calibrate, evaluate, export, report, summarize, train
-from pipeline.errors import FertuiError
-from tui import live
+if interrupt.running_as_the_command():
+    interrupt.quiet_until_ready()  # before the imports below, which take a few tenths of a second
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from pipeline.commands import analyze, batch, calibrate, evaluate, export, report, summarize, train  # noqa: E402
+from pipeline.errors import FertuiError  # noqa: E402
+from tui import live  # noqa: E402
 
 EXIT_BAD_INPUT = 2
 DEBUG_ENV = "FERTUI_DEBUG"
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None) or live.run
+    interrupt.ready()  # Ctrl-C from here on is the KeyboardInterrupt below, or a session's own signal handling
     try:
         return handler(args)
     except FertuiError as exc:

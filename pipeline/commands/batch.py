@@ -91,12 +91,11 @@ def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
 
 def _check(args: argparse.Namespace) -> int:
     """The local job count, once the options are known to make sense (UsageError when they do not)."""
+    from pipeline.commands.bounds import check_bound
     from pipeline.threads import available_cores
 
-    if args.min_face < 12:
-        raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
-    if args.detect_every < 1:
-        raise UsageError("--detect-every must be at least 1")
+    for option in ("--min-face", "--detect-every", "--jobs", "--retries"):
+        check_bound(option, getattr(args, option[2:].replace("-", "_")))
     check_jitter_crops(args.jitter_crops)
     if args.detector == "package":
         require_train_extra("--detector package", "mtcnn")
@@ -104,25 +103,26 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--executor dask needs --scheduler tcp://HOST:PORT (see the README's 'Many videos')")
     if args.scheduler and args.executor != "dask":
         raise UsageError("--scheduler is for --executor dask")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if args.retries < 0:
-        raise UsageError("--retries must be 0 or more")
     if not (args.models / "emotion.tflite").is_file():
         raise UsageError(f"{args.models}: no emotion.tflite there (--models must be a models folder)")
     return args.jobs or available_cores()
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.batch.inputs import expand, name_inputs, parse_shard, shard
+    from pipeline.batch.inputs import expand, holds_readable_image, name_inputs, parse_shard, shard
     from pipeline.batch.manifest import Manifest, manifest_name
     from pipeline.sinks import SinkError, make_private_dir
 
     jobs = _check(args)
     shard_part = parse_shard(args.shard) if args.shard else None
-    inputs = name_inputs(expand(args.inputs))
+    paths = expand(args.inputs)
+    unreadable = [path for path in paths if path.is_dir() and not holds_readable_image(path)]
+    inputs = name_inputs(path for path in paths if path not in unreadable)
     if not inputs:
-        raise UsageError(f"no videos or photo folders found in {' '.join(args.inputs)}")
+        held = " (the photo folders there hold no readable image)" if unreadable else ""
+        raise UsageError(f"no videos or photo folders found in {' '.join(args.inputs)}{held}")
+    if unreadable:
+        say(f"fertui batch: note: left out {len(unreadable)} folder(s) with no readable image: {unreadable[0]}")
     if shard_part is not None:
         inputs = shard(inputs, *shard_part)
     settings = _settings(args, jobs)
