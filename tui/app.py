@@ -22,6 +22,8 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from textual import work
 from textual.app import App, ComposeResult
@@ -30,7 +32,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from pipeline.engine import EngineConfig
 from pipeline.errors import FertuiError
@@ -53,6 +55,7 @@ from tui.render import COLOR_MODES
 from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
+from tui.widgets.keybar import KeyBar
 from tui.widgets.landmarks import LandmarkPane
 from tui.widgets.note import NoteScreen
 from tui.widgets.status import StatusBar, StatusFigures
@@ -75,8 +78,9 @@ full, its writer thread gone), which would leave a fertui process behind on the 
 
 
 def keys_table() -> Table:
-    """The app's key bindings as a table (the help screen, and the README's Keys table)."""
-    table = Table(title="fertui keys", show_header=True, header_style="bold", expand=False)
+    """The app's key bindings as a table (the help screen, and the README's Keys table). Without borders or a
+    title, so that every key fits an 80x24 terminal: the "does" column wraps where it must."""
+    table = Table(box=None, show_header=True, header_style="bold", expand=False, padding=(0, 1), pad_edge=False)
     table.add_column("key")
     table.add_column("name")
     table.add_column("does")
@@ -92,7 +96,12 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
     def compose(self) -> ComposeResult:
-        yield Vertical(Static(keys_table()), Static("escape or ? closes this screen", classes="hint"), id="help")
+        table = keys_table()
+        box = Vertical(Static(table), Static("escape or ? closes this screen", classes="hint"), id="help")
+        box.border_title = "fertui keys"
+        natural = Measurement.get(Console(width=1000), Console(width=1000).options, table).maximum
+        box.styles.width = natural + 4  # border and padding; the CSS caps it at the screen's width
+        yield box
 
     def action_dismiss(self) -> None:  # type: ignore[override]  # Screen's is async and takes a result; none here
         self.dismiss(None)
@@ -198,7 +207,7 @@ class FertuiApp(App[None]):
                 yield LandmarkPane(id="landmarks")
                 yield HistogramPane(id="histogram")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # Widgets are looked up once: the timers may still fire while the DOM is being torn down at exit.
