@@ -48,6 +48,7 @@ from tui.export import export_session, save_snapshot
 from tui.governor import Quality, QualityGovernor
 from tui.graphics import kitty
 from tui.graphics.detect import RenderMode
+from tui.graphics.forced import WARNING_SHOWN_S, forced_mode_warning
 from tui.graphics.frames import GraphicsFrame
 from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
@@ -183,6 +184,8 @@ class FertuiApp(App[None]):
         self._panels_shown_for: FrameResult | None = None
         self._stopped = False
         self._note = ""
+        self._render_warning = forced_mode_warning(config.render, config.graphics)
+        self._render_warning_until = 0.0  # set when the app starts: shown once, for WARNING_SHOWN_S
         self.last_marker: Event | None = None
         self._marker_shown_until = 0.0
         # Pixel modes: the last image written (rewritten after anything may have painted over it), images
@@ -225,6 +228,7 @@ class FertuiApp(App[None]):
             self.session_log.recording = self.recording
         self.session.start()
         self.render_loop.start()
+        self._render_warning_until = time.monotonic() + WARNING_SHOWN_S
         self.set_interval(PANEL_INTERVAL_S, self._update_panels)
         self.set_interval(1.0, self._each_second)
         self.call_after_refresh(self._update_render_sizes)
@@ -387,6 +391,8 @@ class FertuiApp(App[None]):
         latencies = np.array(self._latencies_ms) if self._latencies_ms else None
         log = self.session_log
         note = self._note or (stats.error or "") or (self.render_loop.error or "")
+        if self._render_warning and time.monotonic() < self._render_warning_until:
+            note = self._render_warning
         if log is not None and log.write_error:
             note = log.write_error
         return StatusFigures(
