@@ -1,6 +1,6 @@
 """End to end, what a new user sees first in real terminals (issue 35): the colours xterm gets under its default
-`TERM=xterm` and no `COLORTERM`, and, in tmux at 80x24 and 120x40, a help screen that shows every key and a key bar
-that keeps `?` Help and `q` Quit.
+`TERM=xterm` and no `COLORTERM`; in tmux at 80x24 and 120x40, a help screen that shows every key and a key bar
+that keeps `?` Help and `q` Quit; and Kitty graphics in a real kitty (Debian 12's 0.26.5 has no placeholders).
 
 xterm runs under Xvfb and is read back with xwd (as tests/test_e2e_xterm.py does); tmux is read with capture-pane.
 Each test skips where its tools are absent.
@@ -8,17 +8,21 @@ Each test skips where its tools are absent.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import struct
 import subprocess
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from tests.test_e2e_tmux import FERTUI, START_TIMEOUT_S, Tmux, wait_for
-from tests.test_e2e_xterm import display, models_dir, screenshot  # noqa: F401  # fixtures used by name
+from tests.test_e2e_xterm import display, models_dir, picture_box, screenshot  # noqa: F401  # fixtures used by name
 
 XTERM_TOOLS = [tool for tool in ("xterm", "Xvfb", "xwd") if shutil.which(tool) is None]
 CELL = (6, 13)  # xterm's default font, in pixels
@@ -92,3 +96,84 @@ def test_help_and_key_bar_in_tmux(size, tmp_path, models_dir):  # noqa: F811
     finally:
         tmux.kill()
     assert (tmp_path / "exit.txt").read_text().strip() == "0"
+
+
+KITTY_TOOLS = [tool for tool in ("kitty", "Xvfb", "xwd") if shutil.which(tool) is None]
+
+
+def read_xwd_any(data: bytes) -> np.ndarray:
+    """An X window dump as BGR, whatever its bits per pixel says: with kitty's OpenGL window on Xvfb, xwd reports
+    24 bits per pixel while each pixel still takes 4 bytes of a line (bytes_per_line decides)."""
+    header = struct.unpack(">25I", data[:100])
+    header_size, width, height = header[0], header[4], header[5]
+    byte_order, bytes_per_line, n_colors = header[7], header[12], header[19]
+    start = header_size + 12 * n_colors
+    step = bytes_per_line // width
+    assert step in (3, 4), f"an xwd dump of {step} bytes a pixel"
+    rows = np.frombuffer(data[start : start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
+    pixels = rows[:, : width * step].reshape(height, width, step)
+    return np.ascontiguousarray(pixels[..., :3] if byte_order == 0 else pixels[..., [step - 1, step - 2, step - 3]])
+
+
+@pytest.mark.skipif(
+    bool(KITTY_TOOLS), reason=f"{', '.join(KITTY_TOOLS)} not installed (apt-get install kitty xvfb x11-apps)"
+)
+def test_kitty_graphics_in_a_real_kitty(tmp_path, display, models_dir):  # noqa: F811
+    """kitty (Debian 12's is 0.26.5, without Unicode placeholders) under Xvfb with software OpenGL: the video pane
+    holds the picture and kitty logs no graphics command it could not parse."""
+    log = tmp_path / "session.csv"
+    args = f"--demo --render kitty --models {models_dir} --export-dir {tmp_path} --log {log}"
+    script = f"echo $$ > {tmp_path / 'pid'}; cd {tmp_path} && exec env -u COLUMNS -u LINES {FERTUI} {args}"
+    kitty_log = tmp_path / "kitty.log"
+    environ = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
+    with kitty_log.open("w") as kitty_output:
+        terminal = subprocess.Popen(
+            [
+                "kitty",
+                "--config",
+                "NONE",
+                "-o",
+                "remember_window_size=no",
+                "-o",
+                "initial_window_width=1000",
+                "-o",
+                "initial_window_height=700",
+                "-o",
+                "font_size=9",
+                "sh",
+                "-c",
+                script,
+            ],  # fmt: skip
+            env=environ,
+            stdout=kitty_output,
+            stderr=kitty_output,
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            box = None
+            while time.monotonic() < deadline and terminal.poll() is None:
+                time.sleep(2)
+                dump = subprocess.run(["xwd", "-root", "-silent", "-display", display], capture_output=True, timeout=20)
+                if dump.returncode != 0 or len(dump.stdout) < 100:
+                    continue
+                shot = read_xwd_any(dump.stdout)
+                box = picture_box(shot)
+                if box is not None and box[2] >= 240 and box[3] >= 180:
+                    break
+            assert terminal.poll() is None, f"kitty ended early: {kitty_log.read_text()[-2000:]}"
+            assert box is not None and box[2] >= 240 and box[3] >= 180, f"no picture in the video pane: {box}"
+            cv2.imwrite(str(tmp_path / "kitty.png"), shot[:700, :1000])  # kept for a look
+            os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)  # the app closes its log and ends
+            terminal.wait(30)  # kitty closes with its only window
+        finally:
+            if terminal.poll() is None:
+                terminal.kill()
+                terminal.wait(10)
+    errors = [line for line in kitty_log.read_text().splitlines() if "Graphics" in line or "0x55" in line]
+    assert not errors, f"kitty could not parse {len(errors)} graphics commands, first: {errors[0]}"
+    meta = json.loads(Path(f"{log}.meta.json").read_text())
+    terminal_said = meta["display"]["terminal"]
+    assert terminal_said["kitty"] is True and terminal_said["version"].startswith("kitty(")
+    version = tuple(int(part) for part in terminal_said["version"][6:-1].split("."))
+    assert terminal_said["kitty_placeholders"] is (version >= (0, 28)), terminal_said
+    assert meta["display"]["images_shown"] > 0

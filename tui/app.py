@@ -167,6 +167,7 @@ class FertuiApp(App[None]):
                 palette=self.settings.palette,
                 cell_px=graphics.cell_px,
                 tmux=graphics.tmux,
+                kitty_placeholders=graphics.kitty_placeholders,
             ),
             on_frame=self._frame_ready,
         )
@@ -322,9 +323,10 @@ class FertuiApp(App[None]):
             # Textual has not laid the pane's new cells out yet: an image now would land where they are not.
             self._graphics_stale = True
             return
-        # Sixel draws at the cursor; Kitty draws wherever its placeholder cells are, so no move is needed.
-        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.mode == "sixel" else ""
-        restore = RESTORE_CURSOR if frame.mode == "sixel" else ""
+        # Sixel (and Kitty placed directly) draws at the cursor; with placeholders, Kitty draws wherever its
+        # placeholder cells are, so no move is needed.
+        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.at_cursor else ""
+        restore = RESTORE_CURSOR if frame.at_cursor else ""
         self._terminal_write(f"{SYNC_BEGIN}{move}{frame.payload}{restore}{SYNC_END}")
         self.images_written += 1
         self._image_size = frame.image_size
@@ -428,7 +430,8 @@ class FertuiApp(App[None]):
         if options.render == "sixel":
             return f"{options.palette} · {RENDER_NAMES['sixel']}"
         if options.render == "kitty":
-            return f"{options.colors} · {RENDER_NAMES['kitty']}"
+            placed = "" if options.kitty_placeholders else " (placed directly: no placeholders before kitty 0.28)"
+            return f"{options.colors} · {RENDER_NAMES['kitty']}{placed}"
         return options.colors
 
     # -- reactive state --------------------------------------------------------------------------------
@@ -536,6 +539,7 @@ class FertuiApp(App[None]):
         if frame is None:
             return
         self._graphics_stale = True  # the note input paints over the image; it is redrawn once it closes
+        self._hide_placed_image()
 
         def write(text: str | None) -> None:
             if text:
@@ -555,7 +559,14 @@ class FertuiApp(App[None]):
 
     def action_help(self) -> None:
         self._graphics_stale = True  # the help screen paints over the image; it is redrawn once it closes
+        self._hide_placed_image()
         self.push_screen(HelpScreen())
+
+    def _hide_placed_image(self) -> None:
+        """A Kitty image placed directly (kitty before 0.28) shows above text: off the screen while a modal is up."""
+        if self.settings.render == "kitty" and not self.render_loop.options.kitty_placeholders:
+            payload = kitty.delete_placements()
+            self._terminal_write(kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The mode key is hidden (and off) where the terminal answered for half-blocks only."""

@@ -56,6 +56,7 @@ class ViewOptions:
     palette: PaletteSize = "256"  # Sixel colours
     cell_px: tuple[int, int] | None = None  # the terminal's cell size in pixels, when it said
     tmux: bool = False  # Kitty commands go through tmux's passthrough
+    kitty_placeholders: bool = True  # False: kitty before 0.28, the image placed directly (tui/graphics/kitty.py)
 
 
 @dataclass
@@ -177,6 +178,7 @@ class RenderLoop(threading.Thread):
                 colors=options.colors,
                 palette=options.palette,
                 tmux=options.tmux,
+                kitty_placeholders=options.kitty_placeholders,
                 boxes=options.boxes,
                 landmarks=options.landmarks,
             )

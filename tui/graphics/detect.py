@@ -6,6 +6,7 @@ must be read before `App.run()`. The probe writes, in one go:
     inside tmux: only a terminal that implements the protocol answers it;
   - `CSI 16 t`, the cell size in pixels (when the tty's window size does not carry pixels);
   - `CSI ? 1 ; 1 ; 0 S` (XTSMGRAPHICS), how many Sixel colour registers there are;
+  - `CSI > q` (XTVERSION), the terminal's name and version: kitty before 0.28 has no Unicode placeholders;
   - DA1 (`CSI c`) last, as the sentinel: every terminal answers it, and answers in order, so once its reply
     is in, every other reply that will come has come. Attribute 4 in it means Sixel.
 Silence (no DA1 within the budget) or garbage means half-blocks: a pane that may be blank is never chosen
@@ -38,11 +39,13 @@ KITTY_QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
 CELL_SIZE_QUERY = "\x1b[16t"
 SIXEL_REGISTERS_QUERY = "\x1b[?1;1;0S"
 DA1_QUERY = "\x1b[c"
+XTVERSION_QUERY = "\x1b[>q"
 
 _DA1_REPLY = re.compile(rb"\x1b\[\?([0-9;]*)c")
 _KITTY_REPLY = re.compile(rb"\x1b_Gi=31;([^\x1b]*)\x1b\\")
 _CELL_REPLY = re.compile(rb"\x1b\[6;([0-9]+);([0-9]+)t")
 _REGISTERS_REPLY = re.compile(rb"\x1b\[\?1;0;([0-9]+)S")
+_XTVERSION_REPLY = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")
 
 # Terminals that draw Sixel (from their documentation); some do not say so in DA1.
 _SIXEL_TERM_PROGRAMS = ("wezterm", "iterm.app", "mintty", "vscode", "konsole", "contour", "rio")
@@ -61,6 +64,14 @@ class TerminalGraphics:
     answered: bool = False  # the terminal answered DA1
     how: str = "not probed"
     hints: tuple[str, ...] = field(default=())
+    version: str | None = None  # the XTVERSION answer, like "kitty(0.26.5)" or "XTerm(379)"
+
+    @property
+    def kitty_placeholders(self) -> bool:
+        """Kitty images through Unicode placeholder cells (kitty 0.28+), else placed directly at the pane."""
+        from tui.graphics.kitty_version import has_placeholders
+
+        return has_placeholders(self.version)
 
     @property
     def modes(self) -> tuple[RenderMode, ...]:
@@ -80,6 +91,8 @@ class TerminalGraphics:
             "tmux": self.tmux,
             "answered": self.answered,
             "how": self.how,
+            "version": self.version,
+            "kitty_placeholders": self.kitty_placeholders,
         }
 
 
@@ -128,6 +141,7 @@ def parse_replies(
     if cell_px is None and cell is not None and int(cell.group(1)) > 0 and int(cell.group(2)) > 0:
         cell_px = (int(cell.group(2)), int(cell.group(1)))
     registers = _REGISTERS_REPLY.search(data)
+    xtversion = _XTVERSION_REPLY.search(data)
     found = [name for name, yes in (("kitty", kitty), ("sixel", sixel)) if yes]
     how = ("answered: " + ", ".join(found)) if found else "answered: no graphics"
     if sixel and not sixel_da1:
@@ -141,6 +155,7 @@ def parse_replies(
         answered=True,
         how=how,
         hints=hints,
+        version=xtversion.group(1).decode("ascii", "replace") if xtversion else None,
     )
 
 
@@ -161,7 +176,7 @@ def queries(tmux: bool) -> str:
         from tui.graphics.kitty import tmux_passthrough
 
         kitty = tmux_passthrough(KITTY_QUERY)
-    return kitty + CELL_SIZE_QUERY + SIXEL_REGISTERS_QUERY + DA1_QUERY
+    return kitty + CELL_SIZE_QUERY + SIXEL_REGISTERS_QUERY + XTVERSION_QUERY + DA1_QUERY
 
 
 def probe(
