@@ -67,3 +67,26 @@ async def test_the_status_line_warns_once_about_a_forced_sixel(tmp_path) -> None
         assert "did not answer the Sixel probe" in app.status_figures().note
         app._render_warning_until = 0.0  # the few seconds have passed
         assert "Sixel probe" not in app.status_figures().note
+
+
+def test_the_pixel_modes_step_their_image_cap_before_colours_and_frame_rate() -> None:
+    from tui.governor import PIXEL_CAPS, Quality, quality_ladder
+
+    ladder = quality_ladder(
+        Quality("256", 20.0, PIXEL_CAPS[0]),
+        govern_colors=True,
+        govern_fps=True,
+        color_steps=("256", "64"),
+        pixel_steps=PIXEL_CAPS,
+    )
+    assert [q.pixels for q in ladder[: len(PIXEL_CAPS)]] == list(PIXEL_CAPS)
+    assert ladder[len(PIXEL_CAPS)] == Quality("64", 20.0, PIXEL_CAPS[-1])
+    assert ladder[-1].fps < 20.0 and ladder[-1].pixels == PIXEL_CAPS[-1]
+
+
+def test_the_largest_sixel_image_the_terminal_draws_caps_the_picture(tmp_path) -> None:
+    # xterm answers XTSMGRAPHICS geometry with its maxGraphicSize (1000x1000 by default): larger is not drawn.
+    graphics = parse_replies(b"\x1b[?2;0;1000;1000S" + SIXEL_DA1)
+    assert graphics.sixel_max_px == (1000, 1000)
+    app = fake_app(tmp_path, render="sixel", graphics=graphics)
+    assert app.render_loop.options.max_pixels == (1000, 960)  # the governor's first cap, within the terminal's

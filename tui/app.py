@@ -45,11 +45,11 @@ from pipeline.sources import FrameSource
 from tui.config import AppConfig, DisplaySettings, display_settings
 from tui.driver import ByteCountingDriver
 from tui.export import export_session, save_snapshot
-from tui.governor import Quality, QualityGovernor
+from tui.governor import PIXEL_CAPS, Quality, QualityGovernor
 from tui.graphics import kitty
 from tui.graphics.detect import RenderMode
 from tui.graphics.forced import WARNING_SHOWN_S, forced_mode_warning
-from tui.graphics.frames import GraphicsFrame
+from tui.graphics.frames import MAX_PIXELS, GraphicsFrame
 from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
 from tui.render import COLOR_MODES
@@ -168,6 +168,7 @@ class FertuiApp(App[None]):
                 cell_px=graphics.cell_px,
                 tmux=graphics.tmux,
                 kitty_placeholders=graphics.kitty_placeholders,
+                max_pixels=self._pixel_cap(self.governor.quality),
             ),
             on_frame=self._frame_ready,
         )
@@ -372,11 +373,23 @@ class FertuiApp(App[None]):
 
     def _apply_quality(self, quality: Quality) -> None:
         # The render thread paces frames by `fps`; the colour step is a palette size in Sixel mode.
+        if quality.pixels is not None:
+            self._set_options(max_pixels=self._pixel_cap(quality))
         if self.settings.render == "sixel" and quality.colors in PALETTE_SIZES:
             self._set_options(palette=quality.colors, fps=quality.fps)
         elif quality.colors in COLOR_MODES:
             self._set_options(colors=quality.colors, fps=quality.fps)
-        self._note = "" if self.governor.level == 0 else f"link budget: colours {quality.colors}, {quality.fps:g} fps"
+        size = "" if quality.pixels is None else f"image ≤{quality.pixels[0]}x{quality.pixels[1]}, "
+        note = f"link budget: {size}colours {quality.colors}, {quality.fps:g} fps"
+        self._note = "" if self.governor.level == 0 else note
+
+    def _pixel_cap(self, quality: Quality) -> tuple[int, int]:
+        """The image cap: the governor's, within the largest Sixel image the terminal said it draws."""
+        width, height = quality.pixels or MAX_PIXELS
+        limit = self.config.graphics.sixel_max_px
+        if self.settings.render == "sixel" and limit is not None:
+            width, height = min(width, limit[0]), min(height, limit[1])
+        return (width, height)
 
     def status_figures(self) -> StatusFigures:
         stats = self.runner.stats()
@@ -595,7 +608,11 @@ class FertuiApp(App[None]):
         self._last_graphics = None
         self._note = ""
         self._set_options(
-            render=mode, colors=self.settings.colors, fps=self.settings.fps, palette=self.settings.palette
+            render=mode,
+            colors=self.settings.colors,
+            fps=self.settings.fps,
+            palette=self.settings.palette,
+            max_pixels=self._pixel_cap(self.governor.quality),
         )
         self.notify(f"video: {RENDER_NAMES[mode]}", timeout=3)
 
@@ -689,12 +706,16 @@ class FertuiApp(App[None]):
 def make_governor(settings: DisplaySettings) -> QualityGovernor:
     """The byte-rate governor of a render mode: Sixel steps its palette, the others their bits per channel."""
     sixel_mode = settings.render == "sixel"
+    pixel_caps = PIXEL_CAPS if settings.render != "halfblock" else ()
     return QualityGovernor(
-        Quality(settings.palette if sixel_mode else settings.colors, settings.fps),
+        Quality(
+            settings.palette if sixel_mode else settings.colors, settings.fps, pixel_caps[0] if pixel_caps else None
+        ),
         settings.budget_bytes_per_s,
         govern_colors=settings.govern_colors,
         govern_fps=settings.govern_fps,
         color_steps=PALETTE_SIZES if sixel_mode else COLOR_MODES,
+        pixel_steps=pixel_caps,
     )
 
 

@@ -26,7 +26,8 @@ from tui.graphics.sixel import PaletteSize
 from tui.render import ColorDepth, RenderedFrame, quantise
 
 MAX_PIXELS = (320, 240)
-"""The largest image sent per frame: bytes and encoding time grow with the pixels (benchmarks/app.py)."""
+"""The image cap where none is given (the governor's smallest; the app starts from tui/governor.py's PIXEL_CAPS,
+so the picture fills the pane's reported pixels): bytes and encoding time grow with the pixels (benchmarks/app.py)."""
 LETTERBOX = Style(bgcolor=Color.from_rgb(0, 0, 0))
 """The cells under and around a Sixel image: unstyled cells take the terminal's default background, which is
 white in xterm and shows as a frame where the image does not fill its last row and column of cells."""
@@ -97,11 +98,12 @@ class PixelRenderer:
         palette: PaletteSize,
         tmux: bool = False,
         kitty_placeholders: bool = True,
+        max_pixels: tuple[int, int] = MAX_PIXELS,
         boxes: bool = True,
         landmarks: bool = True,
     ) -> tuple[RenderedFrame, GraphicsFrame]:
         frame_h, frame_w = image_bgr.shape[:2]
-        (width, height), (cols, rows) = pixel_layout((frame_w, frame_h), max_cells, cell_px, mode)
+        (width, height), (cols, rows) = pixel_layout((frame_w, frame_h), max_cells, cell_px, mode, max_pixels)
         rgb = cv2.cvtColor(cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
         annotate(rgb, faces, width / frame_w, height / frame_h, boxes=boxes, landmarks=landmarks)
         if mode == "kitty":
