@@ -90,3 +90,15 @@ def test_the_largest_sixel_image_the_terminal_draws_caps_the_picture(tmp_path) -
     assert graphics.sixel_max_px == (1000, 1000)
     app = fake_app(tmp_path, render="sixel", graphics=graphics)
     assert app.render_loop.options.max_pixels == (1000, 960)  # the governor's first cap, within the terminal's
+
+
+def test_the_first_status_line_fits_80_columns() -> None:
+    from dataclasses import replace
+
+    from tests.app_helpers import FROZEN_STATUS
+    from tui.widgets.status import status_text
+
+    busy = replace(FROZEN_STATUS, source="demo", resolution="1920x1080", dropped=12345, faces=3)
+    narrow = status_text(busy, 78).plain.splitlines()[0]  # 80 columns less the bar's padding
+    assert len(narrow) <= 78 and "faces 3" in narrow, narrow
+    assert "cap 20.0 fps" in status_text(busy, 140).plain
