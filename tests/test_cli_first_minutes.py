@@ -264,3 +264,19 @@ def test_report_lines_at_probability_one_are_visible(tmp_path: Path) -> None:
     visible = int((np.abs(timeline - happy).sum(axis=2) <= 60).sum())
     # Drawn on the axes' top edge (ylim 0..1), the frame covers the line: 0 such pixels.
     assert visible > 500, f"the line at probability 1 shows {visible} pixels"
+
+
+def test_an_import_failed_by_ctrl_c_is_an_interruption(monkeypatch, capsys) -> None:
+    # Ctrl-C while TFLite's native module initialises comes back as "ImportError: initialization failed".
+    import tui.cli
+    import tui.live
+
+    def interrupted_import(args) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(tui.live, "run", interrupted_import)
+    assert tui.cli.main(["--demo"]) == 130
+    assert capsys.readouterr().err.strip() == "fertui: interrupted"

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # not fertui's own: still one line, and the traceback where it can be read
+        if interrupt.caused_by_interrupt(exc):
+            print("fertui: interrupted", file=sys.stderr)
+            return 130
         if os.environ.get(DEBUG_ENV):
             raise
         where = save_traceback()

@@ -41,3 +41,16 @@ def ready() -> None:
     """From here SIGINT raises KeyboardInterrupt again, which tui.cli.main and the sessions handle."""
     if _signal.getsignal(_signal.SIGINT) is _exit_quietly:
         _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is behind `exc`: a native module whose initialisation was interrupted (TFLite's) turns
+    the KeyboardInterrupt into `ImportError: initialization failed`, raised from it."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
