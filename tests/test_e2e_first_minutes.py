@@ -177,3 +177,75 @@ def test_kitty_graphics_in_a_real_kitty(tmp_path, display, models_dir):  # noqa:
     version = tuple(int(part) for part in terminal_said["version"][6:-1].split("."))
     assert terminal_said["kitty_placeholders"] is (version >= (0, 28)), terminal_said
     assert meta["display"]["images_shown"] > 0
+
+
+def lit_size(pane: np.ndarray) -> tuple[int, int]:
+    """(width, height) of the picture in the video pane: the rows and columns that are mostly not the pane's black
+    letterbox (a photograph has flat areas, which picture_box's many-colour blocks miss)."""
+    lit = pane.astype(int).sum(axis=2) > 40
+    columns = np.flatnonzero(lit.mean(axis=0) > 0.3)
+    rows = np.flatnonzero(lit.mean(axis=1) > 0.3)
+    if not len(columns) or not len(rows):
+        return (0, 0)
+    return (int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+@pytest.mark.skipif(bool(XTERM_TOOLS), reason=f"{', '.join(XTERM_TOOLS)} not installed (apt-get install xterm xvfb)")
+def test_the_sixel_picture_fills_the_pane_of_a_large_xterm(tmp_path, models_dir):  # noqa: F811
+    """xterm at about 1600x1000 pixels (266x76 cells of 6x13): the picture fills at least 80% of the video pane's
+    width or height (measured in a screenshot), where it used to be capped at 320x240. xterm draws no Sixel image
+    larger than its maxGraphicSize (1000x1000 by default, which gives 79% here), so it is raised, as a user would."""
+    columns, rows = 266, 76
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1700x1100x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        display_name = f":{pipe.readline().strip()}"
+    log = tmp_path / "session.csv"
+    args = f"--demo --render sixel --models {models_dir} --export-dir {tmp_path} --log {log}"
+    script = f"echo $$ > {tmp_path / 'pid'}; cd {tmp_path} && exec env -u COLUMNS -u LINES {FERTUI} {args}"
+    xterm = subprocess.Popen(
+        [
+            "xterm",
+            "-ti",
+            "vt340",
+            "-xrm",
+            "XTerm*numColorRegisters: 256",
+            "-xrm",
+            "XTerm*maxGraphicSize: 2000x2000",
+            "-geometry",
+            f"{columns}x{rows}+0+0",
+            "-e",
+            "sh",
+            "-c",
+            script,
+        ],  # fmt: skip
+        env={**os.environ, "DISPLAY": display_name, "TERM": "xterm"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        best = (0, 0)
+        while time.monotonic() < deadline and xterm.poll() is None and max(best) == 0:
+            time.sleep(3)
+            if picture_box(screenshot(display_name)) is not None:  # a photograph is up
+                time.sleep(3)  # a few frames more: the picture's size settles with the pane's layout
+                best = lit_size(screenshot(display_name)[: (rows - 3) * CELL[1], : (columns - 40) * CELL[0]])
+        os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)
+        xterm.wait(30)
+    finally:
+        if xterm.poll() is None:
+            xterm.kill()
+            xterm.wait(10)
+        server.terminate()
+        server.wait(10)
+    shown = json.loads(Path(f"{log}.meta.json").read_text())["display"]
+    pane_w, pane_h = shown["video_cells"][0] * CELL[0], shown["video_cells"][1] * CELL[1]
+    assert best[0] >= 0.8 * pane_w or best[1] >= 0.8 * pane_h, f"picture {best} in a {pane_w}x{pane_h} pane"
+    assert shown["image_size"][0] > 320 and shown["governor_level"] == 0, shown  # within the byte budget
