@@ -277,6 +277,8 @@ class FertuiApp(App[None]):
         if view.options.render != self.render_loop.options.render:
             return  # rendered before a mode change: its cells and image belong to the old mode
         if view.graphics is not None:
+            if view.options.video_cells != self.render_loop.options.video_cells:
+                return  # drawn for another pane size (before the first layout, or a resize): it would land elsewhere
             self._show_graphics(view)  # counted as shown once its image is written
             return
         self.video.show(view.video)
