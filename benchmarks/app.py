@@ -12,7 +12,9 @@ display, then limits the frame rate. --video-faces N (with --engine full): inste
 recording is played live: capture-to-screen latency and the frames dropped when processing falls behind.
 --render sixel|kitty (with --palette 256|64 for Sixel): the pixel video pane instead of half-blocks; the pty
 reports 10x20-pixel cells, and the figures add the images counted on the pty and their bytes. --modes runs
-several in turn (e.g. halfblock,sixel:256,sixel:64,kitty) and prints a list.
+several in turn (e.g. halfblock,sixel:256,sixel:64,kitty) and prints a list. --terminal COLSxROWS emulates a
+whole terminal of that size (e.g. 80x24, 120x40): the pty has that size and the video is limited only by the
+layout (not by --size's 80x30, unless --size is given too).
 Prints one JSON object (a list with --modes).
 Run: uv run python -m benchmarks.app [--engine full --models models [--video-faces 2]] [--render sixel]
 """
@@ -42,7 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_display_only(
-    log: Path, export_dir: Path, colors: str | None, fps: float | None, size: str, render: str, palette: str | None
+    log: Path,
+    export_dir: Path,
+    colors: str | None,
+    fps: float | None,
+    size: str | None,
+    render: str,
+    palette: str | None,
 ) -> None:
     """The child in --engine none mode: the real app on the demo source with no processors."""
     sys.path.insert(0, str(ROOT))
@@ -55,7 +63,7 @@ def run_display_only(
 
     config = AppConfig(
         source="demo",
-        size=parse_size(size),
+        size=parse_size(size) if size else None,
         log_path=log,
         export_dir=export_dir,
         colors=colors,
@@ -74,7 +82,8 @@ def run_display_only(
 
 def child_command(args: argparse.Namespace, log: Path, folder: Path) -> list[str]:
     extra = [*(["--colors", args.colors] if args.colors else []), *(["--fps", str(args.fps)] if args.fps else [])]
-    extra += ["--size", args.size, "--render", args.render, *(["--palette", args.palette] if args.palette else [])]
+    extra += [*(["--size", video_size(args)] if video_size(args) else []), "--render", args.render]
+    extra += ["--palette", args.palette] if args.palette else []
     if args.engine == "full":
         fertui = Path(sys.executable).with_name("fertui")
         source = ["--demo"]
@@ -98,13 +107,30 @@ def child_command(args: argparse.Namespace, log: Path, folder: Path) -> list[str
     return [sys.executable, __file__, "--child", "--log", str(log), "--export-dir", str(folder), *extra]
 
 
-def run_in_pty(command: list[str], seconds: float, startup_timeout: float, marker: bytes) -> dict[str, float]:
+def video_size(args: argparse.Namespace) -> str | None:
+    """--size, or the 80x30 default where no --terminal is emulated (then the whole layout decides)."""
+    return args.size or (None if args.terminal else DEFAULT_VIDEO_SIZE)
+
+
+def terminal_size(args: argparse.Namespace) -> tuple[int, int]:
+    if not args.terminal:
+        return COLS, ROWS
+    cols, _, rows = args.terminal.lower().partition("x")
+    if not (cols.isdigit() and rows.isdigit()) or int(cols) < 40 or int(rows) < 12:
+        raise SystemExit(f"--terminal wants COLSxROWS of at least 40x12, like 80x24, not {args.terminal!r}")
+    return int(cols), int(rows)
+
+
+def run_in_pty(
+    command: list[str], seconds: float, startup_timeout: float, marker: bytes, size: tuple[int, int] = (COLS, ROWS)
+) -> dict[str, float]:
+    cols, rows = size
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: size its terminal, then become the app
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, COLS * CELL_PX[0], ROWS * CELL_PX[1]))
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, cols * CELL_PX[0], rows * CELL_PX[1]))
         os.execvpe(command[0], command, env)
     total = 0
     measured = 0
@@ -153,7 +179,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         folder = Path(tmp)
         log = folder / "session.csv"
         marker = FRAME_MARKERS[args.render]
-        pty_figures = run_in_pty(child_command(args, log, folder), args.seconds, startup_timeout=180, marker=marker)
+        size = terminal_size(args)
+        command = child_command(args, log, folder)
+        pty_figures = run_in_pty(command, args.seconds, startup_timeout=180, marker=marker, size=size)
         meta = json.loads(log.with_name(log.name + ".meta.json").read_text())
     display = meta.get("display", {})
     frames_in_window = display.get("shown_fps", 0) * pty_figures["window_s"]
@@ -161,7 +189,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "engine": args.engine,
         "render": display.get("render"),
         "palette": display.get("palette"),
-        "terminal": [COLS, ROWS],
+        "terminal": list(size),
         "video_cells": display.get("video_cells"),
         "image_size": display.get("image_size"),
         "colors": display.get("colors"),
@@ -196,7 +224,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--colors", default=None)
     parser.add_argument("--fps", type=float, default=None)
-    parser.add_argument("--size", default=DEFAULT_VIDEO_SIZE, help="video cells, COLSxROWS (default: %(default)s)")
+    parser.add_argument(
+        "--size", default=None, help=f"video cells, COLSxROWS (default: {DEFAULT_VIDEO_SIZE} without --terminal)"
+    )
+    parser.add_argument(
+        "--terminal", default=None, metavar="COLSxROWS", help=f"the pty's size (default: {COLS}x{ROWS})"
+    )
     parser.add_argument("--video-faces", type=int, choices=(1, 2, 3), default=None, help="play a generated clip")
     parser.add_argument("--render", choices=tuple(FRAME_MARKERS), default="halfblock", help="the video pane's mode")
     parser.add_argument("--palette", choices=("256", "64"), default=None, help="Sixel colours")

@@ -22,6 +22,8 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from textual import work
 from textual.app import App, ComposeResult
@@ -30,7 +32,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from pipeline.core.errors import FertuiError
 from pipeline.core.frames import Frame, FrameResult
@@ -42,10 +44,11 @@ from pipeline.io.sinks import SessionLog, default_log_path
 from pipeline.io.sources import FrameSource
 from tui.config import AppConfig, DisplaySettings, display_settings
 from tui.driver import ByteCountingDriver
-from tui.governor import Quality, QualityGovernor
+from tui.governor import PIXEL_CAPS, Quality, QualityGovernor
 from tui.graphics import kitty
 from tui.graphics.detect import RenderMode
-from tui.graphics.frames import GraphicsFrame
+from tui.graphics.forced import WARNING_SHOWN_S, forced_mode_warning
+from tui.graphics.frames import MAX_PIXELS, GraphicsFrame
 from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
 from tui.render import COLOR_MODES
@@ -53,6 +56,7 @@ from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
 from tui.snapshot import save_snapshot, snapshot_log
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
+from tui.widgets.keybar import KeyBar
 from tui.widgets.landmarks import LandmarkPane
 from tui.widgets.note import NoteScreen
 from tui.widgets.status import StatusBar, StatusFigures
@@ -75,8 +79,9 @@ full, its writer thread gone), which would leave a fertui process behind on the 
 
 
 def keys_table() -> Table:
-    """The app's key bindings as a table (the help screen, and the README's Keys table)."""
-    table = Table(title="fertui keys", show_header=True, header_style="bold", expand=False)
+    """The app's key bindings as a table (the help screen, and the README's Keys table). Without borders or a
+    title, so that every key fits an 80x24 terminal: the "does" column wraps where it must."""
+    table = Table(box=None, show_header=True, header_style="bold", expand=False, padding=(0, 1), pad_edge=False)
     table.add_column("key")
     table.add_column("name")
     table.add_column("does")
@@ -92,7 +97,12 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
     def compose(self) -> ComposeResult:
-        yield Vertical(Static(keys_table()), Static("escape or ? closes this screen", classes="hint"), id="help")
+        table = keys_table()
+        box = Vertical(Static(table), Static("escape or ? closes this screen", classes="hint"), id="help")
+        box.border_title = "fertui keys"
+        natural = Measurement.get(Console(width=1000), Console(width=1000).options, table).maximum
+        box.styles.width = natural + 4  # border and padding; the CSS caps it at the screen's width
+        yield box
 
     def action_dismiss(self) -> None:  # type: ignore[override]  # Screen's is async and takes a result; none here
         self.dismiss(None)
@@ -157,6 +167,8 @@ class FertuiApp(App[None]):
                 palette=self.settings.palette,
                 cell_px=graphics.cell_px,
                 tmux=graphics.tmux,
+                kitty_placeholders=graphics.kitty_placeholders,
+                max_pixels=self._pixel_cap(self.governor.quality),
             ),
             on_frame=self._frame_ready,
         )
@@ -174,6 +186,8 @@ class FertuiApp(App[None]):
         self._panels_shown_for: FrameResult | None = None
         self._stopped = False
         self._note = ""
+        self._render_warning = forced_mode_warning(config.render, config.graphics)
+        self._render_warning_until = 0.0  # set when the app starts: shown once, for WARNING_SHOWN_S
         self.last_marker: Event | None = None
         self._marker_shown_until = 0.0
         # Pixel modes: the last image written (rewritten after anything may have painted over it), images
@@ -198,7 +212,7 @@ class FertuiApp(App[None]):
                 yield LandmarkPane(id="landmarks")
                 yield HistogramPane(id="histogram")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # Widgets are looked up once: the timers may still fire while the DOM is being torn down at exit.
@@ -216,6 +230,7 @@ class FertuiApp(App[None]):
             self.session_log.recording = self.recording
         self.session.start()
         self.render_loop.start()
+        self._render_warning_until = time.monotonic() + WARNING_SHOWN_S
         self.set_interval(PANEL_INTERVAL_S, self._update_panels)
         self.set_interval(1.0, self._each_second)
         self.call_after_refresh(self._update_render_sizes)
@@ -262,6 +277,8 @@ class FertuiApp(App[None]):
         if view.options.render != self.render_loop.options.render:
             return  # rendered before a mode change: its cells and image belong to the old mode
         if view.graphics is not None:
+            if view.options.video_cells != self.render_loop.options.video_cells:
+                return  # drawn for another pane size (before the first layout, or a resize): it would land elsewhere
             self._show_graphics(view)  # counted as shown once its image is written
             return
         self.video.show(view.video)
@@ -309,9 +326,10 @@ class FertuiApp(App[None]):
             # Textual has not laid the pane's new cells out yet: an image now would land where they are not.
             self._graphics_stale = True
             return
-        # Sixel draws at the cursor; Kitty draws wherever its placeholder cells are, so no move is needed.
-        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.mode == "sixel" else ""
-        restore = RESTORE_CURSOR if frame.mode == "sixel" else ""
+        # Sixel (and Kitty placed directly) draws at the cursor; with placeholders, Kitty draws wherever its
+        # placeholder cells are, so no move is needed.
+        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.at_cursor else ""
+        restore = RESTORE_CURSOR if frame.at_cursor else ""
         self._terminal_write(f"{SYNC_BEGIN}{move}{frame.payload}{restore}{SYNC_END}")
         self.images_written += 1
         self._image_size = frame.image_size
@@ -357,11 +375,23 @@ class FertuiApp(App[None]):
 
     def _apply_quality(self, quality: Quality) -> None:
         # The render thread paces frames by `fps`; the colour step is a palette size in Sixel mode.
+        if quality.pixels is not None:
+            self._set_options(max_pixels=self._pixel_cap(quality))
         if self.settings.render == "sixel" and quality.colors in PALETTE_SIZES:
             self._set_options(palette=quality.colors, fps=quality.fps)
         elif quality.colors in COLOR_MODES:
             self._set_options(colors=quality.colors, fps=quality.fps)
-        self._note = "" if self.governor.level == 0 else f"link budget: colours {quality.colors}, {quality.fps:g} fps"
+        size = "" if quality.pixels is None else f"image ≤{quality.pixels[0]}x{quality.pixels[1]}, "
+        note = f"link budget: {size}colours {quality.colors}, {quality.fps:g} fps"
+        self._note = "" if self.governor.level == 0 else note
+
+    def _pixel_cap(self, quality: Quality) -> tuple[int, int]:
+        """The image cap: the governor's, within the largest Sixel image the terminal said it draws."""
+        width, height = quality.pixels or MAX_PIXELS
+        limit = self.config.graphics.sixel_max_px
+        if self.settings.render == "sixel" and limit is not None:
+            width, height = min(width, limit[0]), min(height, limit[1])
+        return (width, height)
 
     def status_figures(self) -> StatusFigures:
         stats = self.runner.stats()
@@ -378,6 +408,8 @@ class FertuiApp(App[None]):
         latencies = np.array(self._latencies_ms) if self._latencies_ms else None
         log = self.session_log
         note = self._note or (stats.error or "") or (self.render_loop.error or "")
+        if self._render_warning and time.monotonic() < self._render_warning_until:
+            note = self._render_warning
         if log is not None and log.write_error:
             note = log.write_error
         return StatusFigures(
@@ -413,7 +445,8 @@ class FertuiApp(App[None]):
         if options.render == "sixel":
             return f"{options.palette} · {RENDER_NAMES['sixel']}"
         if options.render == "kitty":
-            return f"{options.colors} · {RENDER_NAMES['kitty']}"
+            placed = "" if options.kitty_placeholders else " (placed directly: no placeholders before kitty 0.28)"
+            return f"{options.colors} · {RENDER_NAMES['kitty']}{placed}"
         return options.colors
 
     # -- reactive state --------------------------------------------------------------------------------
@@ -521,6 +554,7 @@ class FertuiApp(App[None]):
         if frame is None:
             return
         self._graphics_stale = True  # the note input paints over the image; it is redrawn once it closes
+        self._hide_placed_image()
 
         def write(text: str | None) -> None:
             if text:
@@ -540,7 +574,14 @@ class FertuiApp(App[None]):
 
     def action_help(self) -> None:
         self._graphics_stale = True  # the help screen paints over the image; it is redrawn once it closes
+        self._hide_placed_image()
         self.push_screen(HelpScreen())
+
+    def _hide_placed_image(self) -> None:
+        """A Kitty image placed directly (kitty before 0.28) shows above text: off the screen while a modal is up."""
+        if self.settings.render == "kitty" and not self.render_loop.options.kitty_placeholders:
+            payload = kitty.delete_placements()
+            self._terminal_write(kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The mode key is hidden (and off) where the terminal answered for half-blocks only."""
@@ -569,7 +610,11 @@ class FertuiApp(App[None]):
         self._last_graphics = None
         self._note = ""
         self._set_options(
-            render=mode, colors=self.settings.colors, fps=self.settings.fps, palette=self.settings.palette
+            render=mode,
+            colors=self.settings.colors,
+            fps=self.settings.fps,
+            palette=self.settings.palette,
+            max_pixels=self._pixel_cap(self.governor.quality),
         )
         self.notify(f"video: {RENDER_NAMES[mode]}", timeout=3)
 
@@ -663,12 +708,16 @@ class FertuiApp(App[None]):
 def make_governor(settings: DisplaySettings) -> QualityGovernor:
     """The byte-rate governor of a render mode: Sixel steps its palette, the others their bits per channel."""
     sixel_mode = settings.render == "sixel"
+    pixel_caps = PIXEL_CAPS if settings.render != "halfblock" else ()
     return QualityGovernor(
-        Quality(settings.palette if sixel_mode else settings.colors, settings.fps),
+        Quality(
+            settings.palette if sixel_mode else settings.colors, settings.fps, pixel_caps[0] if pixel_caps else None
+        ),
         settings.budget_bytes_per_s,
         govern_colors=settings.govern_colors,
         govern_fps=settings.govern_fps,
         color_steps=PALETTE_SIZES if sixel_mode else COLOR_MODES,
+        pixel_steps=pixel_caps,
     )
 
 

@@ -17,7 +17,7 @@ from textual.strip import Strip
 from pipeline.core.frames import Face, FrameResult
 from pipeline.core.labels import EMOTIONS, UNCLEAR
 from tui.graphics.detect import RenderMode
-from tui.graphics.frames import GraphicsFrame, PixelRenderer
+from tui.graphics.frames import MAX_PIXELS, GraphicsFrame, PixelRenderer
 from tui.graphics.sixel import PaletteSize
 from tui.render import (
     ColorDepth,
@@ -56,6 +56,8 @@ class ViewOptions:
     palette: PaletteSize = "256"  # Sixel colours
     cell_px: tuple[int, int] | None = None  # the terminal's cell size in pixels, when it said
     tmux: bool = False  # Kitty commands go through tmux's passthrough
+    kitty_placeholders: bool = True  # False: kitty before 0.28, the image placed directly (tui/graphics/kitty.py)
+    max_pixels: tuple[int, int] = MAX_PIXELS  # the pixel modes' image cap, which the governor steps (app.py)
 
 
 @dataclass
@@ -177,6 +179,8 @@ class RenderLoop(threading.Thread):
                 colors=options.colors,
                 palette=options.palette,
                 tmux=options.tmux,
+                kitty_placeholders=options.kitty_placeholders,
+                max_pixels=options.max_pixels,
                 boxes=options.boxes,
                 landmarks=options.landmarks,
             )

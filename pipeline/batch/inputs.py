@@ -88,6 +88,18 @@ def expand(specs: Sequence[str]) -> list[Path]:
     return list(found)
 
 
+def holds_readable_image(folder: Path) -> bool:
+    """Whether any image file in `folder` decodes (stops at the first that does): a folder where none does has
+    nothing to analyse."""
+    from pipeline.io.sources import read_image
+
+    try:
+        names = sorted(p for p in folder.iterdir() if _visible(p.name) and p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError:
+        return True  # the task reports why the folder cannot be read
+    return any(read_image(path) is not None for path in names)
+
+
 def name_inputs(paths: Iterable[Path]) -> list[BatchInput]:
     """Inputs named relative to the folder they all share, sorted by name."""
     paths = list(paths)

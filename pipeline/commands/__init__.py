@@ -111,8 +111,9 @@ def check_lsl_options(args: argparse.Namespace) -> None:
 
 
 def check_jitter_crops(crops: int | None) -> None:
-    if crops is not None and crops < 1:
-        raise UsageError("--jitter-crops must be at least 1")
+    from pipeline.commands.bounds import check_bound
+
+    check_bound("--jitter-crops", crops)
 
 
 def say(line: str, *, err: bool = True) -> None:

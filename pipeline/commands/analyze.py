@@ -69,14 +69,11 @@ def _log_stem(spec: str) -> str:
 
 def check_options(args: argparse.Namespace) -> str:
     """The log format, once the options are known to make sense (UsageError when they do not)."""
+    from pipeline.commands.bounds import check_bound
     from pipeline.io.log_format import check_text_log_name, log_format_for
 
-    if args.min_face < 12:
-        raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
-    if args.detect_every < 1:
-        raise UsageError("--detect-every must be at least 1")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError("--max-frames must be at least 1")
+    for option in ("--min-face", "--detect-every", "--max-frames"):
+        check_bound(option, getattr(args, option[2:].replace("-", "_")))
     check_jitter_crops(args.jitter_crops)
     check_focal(args.focal)
     check_text_log_name("--out", args.out)

@@ -101,12 +101,11 @@ def _settings(args: argparse.Namespace, jobs: int) -> BatchSettings:
 
 def _check(args: argparse.Namespace) -> int:
     """The local job count, once the options are known to make sense (UsageError when they do not)."""
+    from pipeline.commands.bounds import check_bound
     from pipeline.core.threads import available_cores
 
-    if args.min_face < 12:
-        raise UsageError("--min-face must be at least 12 pixels (the detector's smallest window)")
-    if args.detect_every < 1:
-        raise UsageError("--detect-every must be at least 1")
+    for option in ("--min-face", "--detect-every", "--jobs", "--retries"):
+        check_bound(option, getattr(args, option[2:].replace("-", "_")))
     check_jitter_crops(args.jitter_crops)
     check_focal(args.focal)
     if args.detector == "package":
@@ -115,10 +114,6 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--executor dask needs --scheduler tcp://HOST:PORT (see the README's 'Many videos')")
     if args.scheduler and args.executor != "dask":
         raise UsageError("--scheduler is for --executor dask")
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if args.retries < 0:
-        raise UsageError("--retries must be 0 or more")
     # The ModelSet these settings run, checked against its cards once, here: a missing or altered file is one line
     # before any input starts (the fingerprints reuse it).
     from pipeline.batch.task import model_sha256
@@ -129,15 +124,20 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.batch.inputs import expand, name_inputs, parse_shard, shard
+    from pipeline.batch.inputs import expand, holds_readable_image, name_inputs, parse_shard, shard
     from pipeline.batch.manifest import Manifest, manifest_name
     from pipeline.core.files import WriteError, make_private_dir
 
     jobs = _check(args)
     shard_part = parse_shard(args.shard) if args.shard else None
-    inputs = name_inputs(expand(args.inputs))
+    paths = expand(args.inputs)
+    unreadable = [path for path in paths if path.is_dir() and not holds_readable_image(path)]
+    inputs = name_inputs(path for path in paths if path not in unreadable)
     if not inputs:
-        raise UsageError(f"no videos or photo folders found in {' '.join(args.inputs)}")
+        held = " (the photo folders there hold no readable image)" if unreadable else ""
+        raise UsageError(f"no videos or photo folders found in {' '.join(args.inputs)}{held}")
+    if unreadable:
+        say(f"fertui batch: note: left out {len(unreadable)} folder(s) with no readable image: {unreadable[0]}")
     if shard_part is not None:
         inputs = shard(inputs, *shard_part)
     settings = _settings(args, jobs)

@@ -12,6 +12,7 @@ import os
 import sys
 
 from pipeline.commands import analyze, batch, calibrate, evaluate, export, live, report, summarize, train
+from pipeline.core import interrupt
 from pipeline.core.errors import FertuiError
 
 EXIT_BAD_INPUT = 2
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None) or live.run
+    interrupt.ready()  # Ctrl-C from here on is the KeyboardInterrupt below, or a session's own signal handling
     try:
         return handler(args)
     except FertuiError as exc:
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # not fertui's own: still one line, and the traceback where it can be read
+        if interrupt.caused_by_interrupt(exc):
+            print("fertui: interrupted", file=sys.stderr)
+            return 130
         if os.environ.get(DEBUG_ENV):
             raise
         where = save_traceback()

@@ -140,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.core.files import WriteError
     from pipeline.io.sinks import check_writable
     from tui.config import SSH_TEXTUAL_FPS
+    from tui.graphics.colour_depth import apply_colour_depth
 
     live_config(args)  # bad options are reported before the terminal is asked anything
     config = live_config(args, probe_terminal())
+    apply_colour_depth(config.graphics)  # before Textual's import, which reads it
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's stderr notes would scribble on the screen
     if config.ssh:
         os.environ.setdefault("TEXTUAL_FPS", SSH_TEXTUAL_FPS)  # read by Textual at import time

@@ -4,6 +4,7 @@ writes (new files 0600, new folders 0700; atomic replacement)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -50,6 +51,39 @@ def write_private_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def why_unwritable(path: Path) -> str:
+    """Why os.access refused to write `path`: a read-only file system (a mounted image, a read-only share) is not
+    the same fix as a missing permission."""
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        read_only = False
+    return os.strerror(errno.EROFS) if read_only else "permission denied"
+
+
+def overwrite_in_place(path: Path, data: bytes) -> bool:
+    """Write `data` over the start of the existing file `path` and cut the rest, without allocating: only when
+    `data` is no longer than the file (False otherwise, the file untouched). For a full disk, where
+    write_private_atomic cannot make its temporary file; not atomic, so only as that fallback."""
+    try:
+        if path.stat().st_size < len(data):
+            return False
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        write_all(fd, data)
+        os.ftruncate(fd, len(data))
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -25,7 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
-from pipeline.core.files import FILE_MODE, WriteError, make_private_dir, write_all, write_private_atomic
+from pipeline.core.files import (
+    DISK_FULL_ERRNOS,
+    FILE_MODE,
+    WriteError,
+    make_private_dir,
+    overwrite_in_place,
+    why_unwritable,
+    write_all,
+    write_private_atomic,
+)
 from pipeline.core.frames import SMOOTHED_PREFIX, FrameResult, log_columns, result_rows
 from pipeline.io.log_format import BATCH_FORMATS, EmotionTally, FaceKey, encode_rows, meta_path_for
 
@@ -94,9 +103,9 @@ def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     if not existing.is_dir():
         raise SinkError(f"cannot write log {path}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise SinkError(f"cannot write log {path}: permission denied")
+        raise SinkError(f"cannot write log {path}: {why_unwritable(existing)}")
     if path.exists() and not os.access(path, os.W_OK):
-        raise SinkError(f"cannot write log {path}: permission denied")
+        raise SinkError(f"cannot write log {path}: {why_unwritable(path)}")
     return path
 
 
@@ -129,6 +138,7 @@ class SessionLog:
         self.rows_written = 0
         self.frames_written = 0
         self.write_error: str | None = None
+        self._rows_lost = False
         self.tally = EmotionTally(per_image)
         self.closed = False
         self._lock = threading.Lock()
@@ -191,6 +201,7 @@ class SessionLog:
             except OSError as exc:
                 self.recording = False
                 self.write_error = f"recording stopped: cannot write {self.path}: {exc.strerror or exc}"
+                self._rows_lost = True
                 return
             self.rows_written += len(rows)
             self.frames_written += 1
@@ -226,6 +237,8 @@ class SessionLog:
                 if close_error is not None:
                     self.write_error = self.write_error or close_error
                     reason = reason or close_error
+                if self._rows_lost:  # frames after the failed write are missing: not a whole session
+                    reason = reason or self.write_error
                 self._close_state = {"interrupted": reason is not None, "reason": reason, "ended": _now_iso()}
             self._try_write_meta()
             return True
@@ -287,4 +300,14 @@ class SessionLog:
             "write_error": self.write_error,
         }
         data = json.dumps(meta, indent=2, default=str).encode("utf-8") + b"\n"
-        write_private_atomic(self.meta_path, data)
+        try:
+            write_private_atomic(self.meta_path, data)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            # The disk is full: a new temporary file cannot be made, yet the sidecar must say what happened (rows
+            # written, the write error). The same metadata without indentation is smaller than the sidecar already
+            # on disk, so it is written over it in place, in blocks the file already holds.
+            compact = json.dumps(meta, separators=(",", ":"), default=str).encode("utf-8") + b"\n"
+            if not overwrite_in_place(self.meta_path, compact):
+                raise

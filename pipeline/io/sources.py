@@ -423,6 +423,7 @@ class FolderSource(FrameSource):
         self._position = 0
         self._index = 0
         self._last_size: tuple[int, int] | None = None
+        self._first_image: tuple[Path, np.ndarray] | None = None
 
     def _list_files(self) -> list[Path]:
         entries = sorted(p for p in self.path.iterdir() if not p.name.startswith("."))
@@ -443,8 +444,15 @@ class FolderSource(FrameSource):
             raise SourceError(f"{self.path}: no images in this folder")
         self._position = 0
         self._index = 0
+        # Files named like images may not decode (a text file called .jpg): a folder where none does has nothing
+        # to analyse, which is bad input at open (exit 2), not a run of 0 frames. The first image that decodes is
+        # kept for the first frame, so it is read once.
+        self._first_image = self._next_image()
+        if self._first_image is None:
+            raise SourceError(f"{self.path}: no readable images in this folder ({len(self.skipped)} file(s) skipped)")
 
-    def _next(self) -> Frame | None:
+    def _next_image(self) -> tuple[Path, np.ndarray] | None:
+        """The next image file that decodes, and its picture; files that do not are counted as skipped."""
         while self._position < len(self.files):
             path = self.files[self._position]
             self._position += 1
@@ -452,11 +460,19 @@ class FolderSource(FrameSource):
             if image is None:
                 self.skipped.append(path.name)
                 continue
-            self._last_size = (image.shape[1], image.shape[0])
-            frame = Frame(self._index, float(self._index), time.time(), image, path.name)
-            self._index += 1
-            return frame
+            return path, image
         return None
+
+    def _next(self) -> Frame | None:
+        found = self._first_image or self._next_image()
+        self._first_image = None
+        if found is None:
+            return None
+        path, image = found
+        self._last_size = (image.shape[1], image.shape[0])
+        frame = Frame(self._index, float(self._index), time.time(), image, path.name)
+        self._index += 1
+        return frame
 
     def _frame_count(self) -> int | None:
         return len(self.files) if self._opened else None
@@ -472,11 +488,13 @@ class ImageSource(FolderSource):
     """One image file: a source of exactly one frame."""
 
     def _open(self) -> None:
-        if read_image(self.path) is None:
+        image = read_image(self.path)
+        if image is None:
             raise SourceError(f"{self.path}: not an image or a video that can be read")
         self.files = [self.path]
-        self._position = 0
+        self._position = 1
         self._index = 0
+        self._first_image = (self.path, image)
 
 
 def portrait_paths() -> tuple[Path, Path]:

@@ -50,6 +50,10 @@ def _series(rows: list[dict[str, object]], face: FaceKey, per_image: bool) -> tu
     return times, probs, "smoothed" if smoothed else "raw"
 
 
+PROBABILITY_LIMITS = (-0.04, 1.04)
+"""The probability axis runs a little past 0 and 1, so that a line at 0 or 1 is drawn inside the axes rather than
+under their frame (a face at probability 1 would otherwise look like an empty plot)."""
+
 EVENT_COLOR = "#222222"
 EVENT_LABEL_CHARS = 24
 
@@ -109,7 +113,7 @@ def render_report(
         for column, emotion in enumerate(EMOTIONS):
             timeline.plot(times, probs[:, column], color=COLORS[emotion], label=emotion, linewidth=1.4)
         _draw_events(timeline, events)
-        timeline.set_ylim(0, 1)
+        timeline.set_ylim(*PROBABILITY_LIMITS)
         timeline.set_ylabel(f"face {face_label(face)}\n{kind} p")
         timeline.set_xlabel("time (s)")
         timeline.grid(alpha=0.3)
@@ -120,7 +124,7 @@ def render_report(
         bars = figure.add_subplot(grid[row, 1])
         values = [share[label] for label in labels]
         bars.barh(labels, values, color=[COLORS.get(label, "#333333") for label in labels])
-        bars.set_xlim(0, 1)
+        bars.set_xlim(0, PROBABILITY_LIMITS[1])
         bars.invert_yaxis()
         bars.set_xlabel(f"share of {summary[face]['frames']} frames")
     buffer = io.BytesIO()

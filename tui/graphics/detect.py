@@ -5,7 +5,9 @@ must be read before `App.run()`. The probe writes, in one go:
   - the Kitty graphics query (`a=q`, a 1x1 image the terminal only validates), wrapped for tmux's passthrough
     inside tmux: only a terminal that implements the protocol answers it;
   - `CSI 16 t`, the cell size in pixels (when the tty's window size does not carry pixels);
-  - `CSI ? 1 ; 1 ; 0 S` (XTSMGRAPHICS), how many Sixel colour registers there are;
+  - `CSI ? 1 ; 1 ; 0 S` (XTSMGRAPHICS), how many Sixel colour registers there are, and `CSI ? 2 ; 1 ; 0 S` the
+    largest Sixel image it draws (xterm's default is 1000x1000: a larger image is not drawn at all);
+  - `CSI > q` (XTVERSION), the terminal's name and version: kitty before 0.28 has no Unicode placeholders;
   - DA1 (`CSI c`) last, as the sentinel: every terminal answers it, and answers in order, so once its reply
     is in, every other reply that will come has come. Attribute 4 in it means Sixel.
 Silence (no DA1 within the budget) or garbage means half-blocks: a pane that may be blank is never chosen
@@ -37,12 +39,16 @@ SSH_BUDGET_S = 2.0  # a round trip over a slow link; a late reply would land in 
 KITTY_QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
 CELL_SIZE_QUERY = "\x1b[16t"
 SIXEL_REGISTERS_QUERY = "\x1b[?1;1;0S"
+SIXEL_GEOMETRY_QUERY = "\x1b[?2;1;0S"
 DA1_QUERY = "\x1b[c"
+XTVERSION_QUERY = "\x1b[>q"
 
 _DA1_REPLY = re.compile(rb"\x1b\[\?([0-9;]*)c")
 _KITTY_REPLY = re.compile(rb"\x1b_Gi=31;([^\x1b]*)\x1b\\")
 _CELL_REPLY = re.compile(rb"\x1b\[6;([0-9]+);([0-9]+)t")
 _REGISTERS_REPLY = re.compile(rb"\x1b\[\?1;0;([0-9]+)S")
+_GEOMETRY_REPLY = re.compile(rb"\x1b\[\?2;0;([0-9]+);([0-9]+)S")
+_XTVERSION_REPLY = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")
 
 # Terminals that draw Sixel (from their documentation); some do not say so in DA1.
 _SIXEL_TERM_PROGRAMS = ("wezterm", "iterm.app", "mintty", "vscode", "konsole", "contour", "rio")
@@ -57,10 +63,19 @@ class TerminalGraphics:
     kitty: bool = False
     cell_px: tuple[int, int] | None = None  # (width, height) of one cell in pixels, when the terminal says
     sixel_registers: int | None = None
+    sixel_max_px: tuple[int, int] | None = None  # the largest Sixel image the terminal draws, when it says
     tmux: bool = False
     answered: bool = False  # the terminal answered DA1
     how: str = "not probed"
     hints: tuple[str, ...] = field(default=())
+    version: str | None = None  # the XTVERSION answer, like "kitty(0.26.5)" or "XTerm(379)"
+
+    @property
+    def kitty_placeholders(self) -> bool:
+        """Kitty images through Unicode placeholder cells (kitty 0.28+), else placed directly at the pane."""
+        from tui.graphics.kitty_version import has_placeholders
+
+        return has_placeholders(self.version)
 
     @property
     def modes(self) -> tuple[RenderMode, ...]:
@@ -77,9 +92,12 @@ class TerminalGraphics:
             "kitty": self.kitty,
             "cell_px": None if self.cell_px is None else list(self.cell_px),
             "sixel_registers": self.sixel_registers,
+            "sixel_max_px": None if self.sixel_max_px is None else list(self.sixel_max_px),
             "tmux": self.tmux,
             "answered": self.answered,
             "how": self.how,
+            "version": self.version,
+            "kitty_placeholders": self.kitty_placeholders,
         }
 
 
@@ -128,6 +146,8 @@ def parse_replies(
     if cell_px is None and cell is not None and int(cell.group(1)) > 0 and int(cell.group(2)) > 0:
         cell_px = (int(cell.group(2)), int(cell.group(1)))
     registers = _REGISTERS_REPLY.search(data)
+    xtversion = _XTVERSION_REPLY.search(data)
+    geometry = _GEOMETRY_REPLY.search(data)
     found = [name for name, yes in (("kitty", kitty), ("sixel", sixel)) if yes]
     how = ("answered: " + ", ".join(found)) if found else "answered: no graphics"
     if sixel and not sixel_da1:
@@ -141,6 +161,8 @@ def parse_replies(
         answered=True,
         how=how,
         hints=hints,
+        version=xtversion.group(1).decode("ascii", "replace") if xtversion else None,
+        sixel_max_px=(int(geometry.group(1)), int(geometry.group(2))) if geometry else None,
     )
 
 
@@ -161,7 +183,7 @@ def queries(tmux: bool) -> str:
         from tui.graphics.kitty import tmux_passthrough
 
         kitty = tmux_passthrough(KITTY_QUERY)
-    return kitty + CELL_SIZE_QUERY + SIXEL_REGISTERS_QUERY + DA1_QUERY
+    return kitty + CELL_SIZE_QUERY + SIXEL_REGISTERS_QUERY + SIXEL_GEOMETRY_QUERY + XTVERSION_QUERY + DA1_QUERY
 
 
 def probe(

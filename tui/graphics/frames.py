@@ -26,7 +26,8 @@ from tui.graphics.sixel import PaletteSize
 from tui.render import ColorDepth, RenderedFrame, quantise
 
 MAX_PIXELS = (320, 240)
-"""The largest image sent per frame: bytes and encoding time grow with the pixels (benchmarks/app.py)."""
+"""The image cap where none is given (the governor's smallest; the app starts from tui/governor.py's PIXEL_CAPS,
+so the picture fills the pane's reported pixels): bytes and encoding time grow with the pixels (benchmarks/app.py)."""
 LETTERBOX = Style(bgcolor=Color.from_rgb(0, 0, 0))
 """The cells under and around a Sixel image: unstyled cells take the terminal's default background, which is
 white in xterm and shows as a frame where the image does not fill its last row and column of cells."""
@@ -42,6 +43,7 @@ class GraphicsFrame:
     payload: str
     image_size: tuple[int, int]  # pixels (width, height)
     cells: tuple[int, int]  # cells (cols, rows) the image covers
+    at_cursor: bool = False  # drawn where the cursor is (Sixel, Kitty placed directly), not by placeholder cells
 
     @property
     def bytes(self) -> int:
@@ -81,7 +83,7 @@ class PixelRenderer:
     """Frames to images for one video stream; keeps the pane's cells while their shape holds."""
 
     def __init__(self) -> None:
-        self._cells_for: tuple[RenderMode, int, int] | None = None
+        self._cells_for: tuple[RenderMode, int, int, bool] | None = None
         self._strips: list[Strip] = []
 
     def render(
@@ -95,33 +97,36 @@ class PixelRenderer:
         colors: ColorDepth,
         palette: PaletteSize,
         tmux: bool = False,
+        kitty_placeholders: bool = True,
+        max_pixels: tuple[int, int] = MAX_PIXELS,
         boxes: bool = True,
         landmarks: bool = True,
     ) -> tuple[RenderedFrame, GraphicsFrame]:
         frame_h, frame_w = image_bgr.shape[:2]
-        (width, height), (cols, rows) = pixel_layout((frame_w, frame_h), max_cells, cell_px, mode)
+        (width, height), (cols, rows) = pixel_layout((frame_w, frame_h), max_cells, cell_px, mode, max_pixels)
         rgb = cv2.cvtColor(cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
         annotate(rgb, faces, width / frame_w, height / frame_h, boxes=boxes, landmarks=landmarks)
         if mode == "kitty":
             # Fewer bits per channel give zlib runs to find: camera noise otherwise defeats it.
-            payload = kitty.transmit(quantise(rgb, colors), cols, rows)
+            payload = kitty.transmit(quantise(rgb, colors), cols, rows, placeholders=kitty_placeholders)
             if tmux:
                 payload = kitty.tmux_passthrough(payload)
         elif mode == "sixel":
             payload = sixel.encode(rgb, palette).decode("ascii")
         else:
             raise ValueError(f"not a pixel mode: {mode!r}")
-        dirty = self._update_cells(mode, cols, rows)
+        at_cursor = mode == "sixel" or not kitty_placeholders
+        dirty = self._update_cells(mode, cols, rows, placeholders=not at_cursor)
         video = RenderedFrame(strips=self._strips, dirty_rows=dirty, cols=cols, rows=rows, bytes_estimate=len(payload))
-        return video, GraphicsFrame(mode, payload, (width, height), (cols, rows))
+        return video, GraphicsFrame(mode, payload, (width, height), (cols, rows), at_cursor)
 
-    def _update_cells(self, mode: RenderMode, cols: int, rows: int) -> list[int]:
+    def _update_cells(self, mode: RenderMode, cols: int, rows: int, *, placeholders: bool) -> list[int]:
         """The pane's cells: rebuilt (all rows dirty) only when the mode or the shape changes."""
-        key = (mode, cols, rows)
+        key = (mode, cols, rows, placeholders)
         if key == self._cells_for:
             return []
         self._cells_for = key
-        self._strips = placeholder_strips(cols, rows) if mode == "kitty" else [Strip.blank(cols, LETTERBOX)] * rows
+        self._strips = placeholder_strips(cols, rows) if placeholders else [Strip.blank(cols, LETTERBOX)] * rows
         return list(range(rows))
 
 

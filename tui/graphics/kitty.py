@@ -21,6 +21,7 @@ import numpy as np
 
 IMAGE_ID = 0x46_45_52  # "FER": not 1, which every other program picks; below 2**24 so one colour names it
 PLACEHOLDER = "\U0010eeee"
+PLACEMENT_ID = 1  # the one direct placement (kitty before 0.28), replaced with each frame
 CHUNK = 4096  # base64 bytes per escape: the protocol's limit
 ZLIB_LEVEL = 1  # camera frames barely compress harder at higher levels; level 1 is several times faster
 
@@ -41,14 +42,17 @@ DIACRITICS = (
 MAX_CELLS = len(DIACRITICS)
 
 
-def transmit(rgb: np.ndarray, cols: int, rows: int, image_id: int = IMAGE_ID) -> str:
-    """Commands that (re)transmit an (h, w, 3) RGB uint8 frame as image `image_id`, with a virtual placement
-    `cols` x `rows` cells big (the terminal scales the image into them)."""
+def transmit(rgb: np.ndarray, cols: int, rows: int, image_id: int = IMAGE_ID, *, placeholders: bool = True) -> str:
+    """Commands that (re)transmit an (h, w, 3) RGB uint8 frame as image `image_id`, with a placement `cols` x
+    `rows` cells big (the terminal scales the image into them): a virtual one shown by placeholder cells, or,
+    without `placeholders` (kitty before 0.28, which rejects the `U` key), one at the cursor that leaves the
+    cursor where it is (`C=1`); its placement id replaces the previous frame's."""
     height, width = rgb.shape[:2]
     if not (0 < cols <= MAX_CELLS and 0 < rows <= MAX_CELLS):
         raise ValueError(f"a placement is 1..{MAX_CELLS} cells on a side, not {cols}x{rows}")
     data = base64.standard_b64encode(zlib.compress(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes(), ZLIB_LEVEL))
-    first = f"a=T,f=24,o=z,t=d,s={width},v={height},i={image_id},U=1,c={cols},r={rows},q=2"
+    where = "U=1" if placeholders else f"p={PLACEMENT_ID},C=1"
+    first = f"a=T,f=24,o=z,t=d,s={width},v={height},i={image_id},{where},c={cols},r={rows},q=2"
     chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
     out = []
     for n, chunk in enumerate(chunks):
@@ -60,6 +64,11 @@ def transmit(rgb: np.ndarray, cols: int, rows: int, image_id: int = IMAGE_ID) ->
 def delete(image_id: int = IMAGE_ID) -> str:
     """Delete the image and free its data (leaving the pixel modes, and at exit)."""
     return f"\x1b_Ga=d,d=I,i={image_id},q=2\x1b\\"
+
+
+def delete_placements(image_id: int = IMAGE_ID) -> str:
+    """Take the image off the screen, keeping its data (a directly placed image would show over a modal screen)."""
+    return f"\x1b_Ga=d,d=i,i={image_id},q=2\x1b\\"
 
 
 def placeholder_rows(cols: int, rows: int) -> list[str]:

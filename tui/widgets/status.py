@@ -41,14 +41,23 @@ def _rate(bytes_per_s: float) -> str:
     return f"{bytes_per_s / 1000:.0f} KB/s"
 
 
-def status_text(s: StatusFigures) -> Text:
+COMPACT_BELOW = 100
+"""Narrower than this many cells (an 80-column terminal), the first line drops its labels so that it fits."""
+
+
+def status_text(s: StatusFigures, width: int | None = None) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     state = "PAUSED" if s.paused else s.source_state
     text.append(f"{s.source} {s.resolution} ", style="bold")
     text.append(f"[{state}] ")
-    text.append(f"cap {s.capture_fps:.1f} fps · shown {s.shown_fps:.1f} fps · ")
-    text.append(f"lat p50 {_ms(s.latency_p50_ms)} p95 {_ms(s.latency_p95_ms)} ms · ")
-    text.append(f"drop {s.dropped} · faces {s.faces}")
+    if width is not None and width < COMPACT_BELOW:  # about 70 cells: captured/shown fps, latency, drops, faces
+        text.append(f"{s.capture_fps:.0f}/{s.shown_fps:.0f} fps · ")
+        text.append(f"{_ms(s.latency_p50_ms)}/{_ms(s.latency_p95_ms)} ms · ")
+        text.append(f"drop {s.dropped} · faces {s.faces}")
+    else:
+        text.append(f"cap {s.capture_fps:.1f} fps · shown {s.shown_fps:.1f} fps · ")
+        text.append(f"lat p50 {_ms(s.latency_p50_ms)} p95 {_ms(s.latency_p95_ms)} ms · ")
+        text.append(f"drop {s.dropped} · faces {s.faces}")
     text.append("\n")
     if s.recording:
         text.append("● REC ", style="bold red")
@@ -68,7 +77,7 @@ class StatusBar(Static):
 
     def show(self, figures: StatusFigures) -> None:
         # Two lines whatever the figures (CSS fixes the height): no layout pass, and nothing when unchanged.
-        text = status_text(figures)
+        text = status_text(figures, self.size.width or None)
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)

@@ -1,0 +1,251 @@
+"""End to end, what a new user sees first in real terminals (issue 35): the colours xterm gets under its default
+`TERM=xterm` and no `COLORTERM`; in tmux at 80x24 and 120x40, a help screen that shows every key and a key bar
+that keeps `?` Help and `q` Quit; and Kitty graphics in a real kitty (Debian 12's 0.26.5 has no placeholders).
+
+xterm runs under Xvfb and is read back with xwd (as tests/test_e2e_xterm.py does); tmux is read with capture-pane.
+Each test skips where its tools are absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.test_e2e_tmux import FERTUI, START_TIMEOUT_S, Tmux, wait_for
+from tests.test_e2e_xterm import display, models_dir, picture_box, screenshot  # noqa: F401  # fixtures used by name
+
+XTERM_TOOLS = [tool for tool in ("xterm", "Xvfb", "xwd") if shutil.which(tool) is None]
+CELL = (6, 13)  # xterm's default font, in pixels
+KEY_DESCRIPTIONS = (
+    "Boxes", "Landmarks", "Faces", "Outline", "Histogram", "Next face", "Pause", "Rec", "Export", "Snapshot",
+    "Marker", "Note", "Help", "Quit",
+)  # fmt: skip
+
+
+@pytest.mark.skipif(bool(XTERM_TOOLS), reason=f"{', '.join(XTERM_TOOLS)} not installed (apt-get install xterm xvfb)")
+def test_xterm_with_term_xterm_gets_at_least_256_colours(tmp_path, display, models_dir):  # noqa: F811
+    columns, rows = 120, 40
+    args = f"--demo --models {models_dir} --export-dir {tmp_path} --log {tmp_path / 'session.csv'}"
+    script = f"cd {tmp_path} && exec env -u COLUMNS -u LINES -u COLORTERM -u NO_COLOR {FERTUI} {args}"
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TEXTUAL_COLOR_SYSTEM", "NO_COLOR")}
+    xterm = subprocess.Popen(
+        ["xterm", "-geometry", f"{columns}x{rows}+0+0", "-e", "sh", "-c", script],
+        env={**environ, "DISPLAY": display, "TERM": "xterm"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # The side column (40 cells on the right) holds the face thumbnails and probability bars.
+        side = (slice(2 * CELL[1], 20 * CELL[1]), slice((columns - 38) * CELL[0], (columns - 2) * CELL[0]))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        colours = 0
+        while time.monotonic() < deadline and xterm.poll() is None:
+            time.sleep(2)
+            pane = screenshot(display)[side]
+            colours = len(np.unique(pane.reshape(-1, 3), axis=0))
+            if colours > 40:
+                break
+        # In xterm's 16 colours the pane holds at most 16 (plus the cursor's); a photograph in 256 holds many more.
+        assert colours > 40, f"the face pane shows {colours} colours"
+    finally:
+        xterm.terminate()
+        xterm.wait(20)
+
+
+def start_at(tmux: Tmux, size: tuple[int, int], folder: Path, models_dir: Path) -> None:  # noqa: F811
+    env = "env -u COLUMNS -u LINES TERM=xterm-256color COLORTERM=truecolor"
+    args = f"--demo --models {models_dir} --export-dir {folder} --log {folder / 'session.csv'}"
+    command = f"cd {folder} && {env} {FERTUI} {args}; echo $? > {folder / 'exit.txt'}"
+    tmux.run("new-session", "-d", "-s", "app", "-x", str(size[0]), "-y", str(size[1]), command)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_help_and_key_bar_in_tmux(size, tmp_path, models_dir):  # noqa: F811
+    tmux = Tmux(f"help-{size[0]}x{size[1]}")
+    try:
+        start_at(tmux, size, tmp_path, models_dir)
+        wait_for(lambda: "rows" in tmux.screen(), START_TIMEOUT_S, "the app", tmux)
+        last_line = lambda: tmux.screen().splitlines()[size[1] - 1]  # noqa: E731
+        bar = wait_for(lambda: "Next face" in (line := last_line()) and line, 30, "the key bar", tmux)
+        assert "? Help" in bar and "q Quit" in bar, f"the key bar: {bar!r}"
+        assert not bar.rstrip().endswith(("…", "Pau")), "no key is cut in half"
+        tmux.keys("?")
+        screen = wait_for(lambda: "fertui keys" in (s := tmux.screen()) and s, 20, "the help screen", tmux)
+        for description in KEY_DESCRIPTIONS:
+            assert description in screen, f"{description} is not on the help screen:\n{screen}"
+        assert "escape or ? closes this screen" in screen
+        lines = screen.splitlines()
+        top = next(i for i, line in enumerate(lines) if "fertui keys" in line)
+        bottom = next(i for i in range(top + 1, len(lines)) if "╰" in lines[i])
+        assert bottom - top >= 16, "the box holds a row per key, not an empty frame"
+        tmux.keys("Escape")
+        wait_for(lambda: "fertui keys" not in tmux.screen(), 20, "the help screen to close", tmux)
+        tmux.keys("q")
+        wait_for(lambda: (tmp_path / "exit.txt").exists(), 30, "fertui to exit", tmux)
+    finally:
+        tmux.kill()
+    assert (tmp_path / "exit.txt").read_text().strip() == "0"
+
+
+KITTY_TOOLS = [tool for tool in ("kitty", "Xvfb", "xwd") if shutil.which(tool) is None]
+
+
+def read_xwd_any(data: bytes) -> np.ndarray:
+    """An X window dump as BGR, whatever its bits per pixel says: with kitty's OpenGL window on Xvfb, xwd reports
+    24 bits per pixel while each pixel still takes 4 bytes of a line (bytes_per_line decides)."""
+    header = struct.unpack(">25I", data[:100])
+    header_size, width, height = header[0], header[4], header[5]
+    byte_order, bytes_per_line, n_colors = header[7], header[12], header[19]
+    start = header_size + 12 * n_colors
+    step = bytes_per_line // width
+    assert step in (3, 4), f"an xwd dump of {step} bytes a pixel"
+    rows = np.frombuffer(data[start : start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
+    pixels = rows[:, : width * step].reshape(height, width, step)
+    return np.ascontiguousarray(pixels[..., :3] if byte_order == 0 else pixels[..., [step - 1, step - 2, step - 3]])
+
+
+@pytest.mark.skipif(
+    bool(KITTY_TOOLS), reason=f"{', '.join(KITTY_TOOLS)} not installed (apt-get install kitty xvfb x11-apps)"
+)
+def test_kitty_graphics_in_a_real_kitty(tmp_path, display, models_dir):  # noqa: F811
+    """kitty (Debian 12's is 0.26.5, without Unicode placeholders) under Xvfb with software OpenGL: the video pane
+    holds the picture and kitty logs no graphics command it could not parse."""
+    log = tmp_path / "session.csv"
+    args = f"--demo --render kitty --models {models_dir} --export-dir {tmp_path} --log {log}"
+    script = f"echo $$ > {tmp_path / 'pid'}; cd {tmp_path} && exec env -u COLUMNS -u LINES {FERTUI} {args}"
+    kitty_log = tmp_path / "kitty.log"
+    environ = {**os.environ, "DISPLAY": display, "LIBGL_ALWAYS_SOFTWARE": "1"}
+    with kitty_log.open("w") as kitty_output:
+        terminal = subprocess.Popen(
+            [
+                "kitty",
+                "--config",
+                "NONE",
+                "-o",
+                "remember_window_size=no",
+                "-o",
+                "initial_window_width=1000",
+                "-o",
+                "initial_window_height=700",
+                "-o",
+                "font_size=9",
+                "sh",
+                "-c",
+                script,
+            ],  # fmt: skip
+            env=environ,
+            stdout=kitty_output,
+            stderr=kitty_output,
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            box = None
+            while time.monotonic() < deadline and terminal.poll() is None:
+                time.sleep(2)
+                dump = subprocess.run(["xwd", "-root", "-silent", "-display", display], capture_output=True, timeout=20)
+                if dump.returncode != 0 or len(dump.stdout) < 100:
+                    continue
+                shot = read_xwd_any(dump.stdout)
+                box = picture_box(shot)
+                if box is not None and box[2] >= 240 and box[3] >= 180:
+                    break
+            assert terminal.poll() is None, f"kitty ended early: {kitty_log.read_text()[-2000:]}"
+            assert box is not None and box[2] >= 240 and box[3] >= 180, f"no picture in the video pane: {box}"
+            cv2.imwrite(str(tmp_path / "kitty.png"), shot[:700, :1000])  # kept for a look
+            os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)  # the app closes its log and ends
+            terminal.wait(30)  # kitty closes with its only window
+        finally:
+            if terminal.poll() is None:
+                terminal.kill()
+                terminal.wait(10)
+    errors = [line for line in kitty_log.read_text().splitlines() if "Graphics" in line or "0x55" in line]
+    assert not errors, f"kitty could not parse {len(errors)} graphics commands, first: {errors[0]}"
+    meta = json.loads(Path(f"{log}.meta.json").read_text())
+    terminal_said = meta["display"]["terminal"]
+    assert terminal_said["kitty"] is True and terminal_said["version"].startswith("kitty(")
+    version = tuple(int(part) for part in terminal_said["version"][6:-1].split("."))
+    assert terminal_said["kitty_placeholders"] is (version >= (0, 28)), terminal_said
+    assert meta["display"]["images_shown"] > 0
+
+
+def lit_size(pane: np.ndarray) -> tuple[int, int]:
+    """(width, height) of the picture in the video pane: the rows and columns that are mostly not the pane's black
+    letterbox (a photograph has flat areas, which picture_box's many-colour blocks miss)."""
+    lit = pane.astype(int).sum(axis=2) > 40
+    columns = np.flatnonzero(lit.mean(axis=0) > 0.3)
+    rows = np.flatnonzero(lit.mean(axis=1) > 0.3)
+    if not len(columns) or not len(rows):
+        return (0, 0)
+    return (int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+@pytest.mark.skipif(bool(XTERM_TOOLS), reason=f"{', '.join(XTERM_TOOLS)} not installed (apt-get install xterm xvfb)")
+def test_the_sixel_picture_fills_the_pane_of_a_large_xterm(tmp_path, models_dir):  # noqa: F811
+    """xterm at about 1600x1000 pixels (266x76 cells of 6x13): the picture fills at least 80% of the video pane's
+    width or height (measured in a screenshot), where it used to be capped at 320x240. xterm draws no Sixel image
+    larger than its maxGraphicSize (1000x1000 by default, which gives 79% here), so it is raised, as a user would."""
+    columns, rows = 266, 76
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1700x1100x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        display_name = f":{pipe.readline().strip()}"
+    log = tmp_path / "session.csv"
+    args = f"--demo --render sixel --models {models_dir} --export-dir {tmp_path} --log {log}"
+    script = f"echo $$ > {tmp_path / 'pid'}; cd {tmp_path} && exec env -u COLUMNS -u LINES {FERTUI} {args}"
+    xterm = subprocess.Popen(
+        [
+            "xterm",
+            "-ti",
+            "vt340",
+            "-xrm",
+            "XTerm*numColorRegisters: 256",
+            "-xrm",
+            "XTerm*maxGraphicSize: 2000x2000",
+            "-geometry",
+            f"{columns}x{rows}+0+0",
+            "-e",
+            "sh",
+            "-c",
+            script,
+        ],  # fmt: skip
+        env={**os.environ, "DISPLAY": display_name, "TERM": "xterm"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        best = (0, 0)
+        while time.monotonic() < deadline and xterm.poll() is None and max(best) == 0:
+            time.sleep(3)
+            if picture_box(screenshot(display_name)) is not None:  # a photograph is up
+                time.sleep(3)  # a few frames more: the picture's size settles with the pane's layout
+                best = lit_size(screenshot(display_name)[: (rows - 3) * CELL[1], : (columns - 40) * CELL[0]])
+        os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)
+        xterm.wait(30)
+    finally:
+        if xterm.poll() is None:
+            xterm.kill()
+            xterm.wait(10)
+        server.terminate()
+        server.wait(10)
+    shown = json.loads(Path(f"{log}.meta.json").read_text())["display"]
+    pane_w, pane_h = shown["video_cells"][0] * CELL[0], shown["video_cells"][1] * CELL[1]
+    assert best[0] >= 0.8 * pane_w or best[1] >= 0.8 * pane_h, f"picture {best} in a {pane_w}x{pane_h} pane"
+    assert shown["image_size"][0] > 320 and shown["governor_level"] == 0, shown  # within the byte budget
