@@ -28,7 +28,7 @@ from pipeline.batch.inputs import BatchInput
 from pipeline.core.errors import FertuiError
 from pipeline.core.files import make_private_dir, sha256_of, write_private_atomic
 from pipeline.core.paths import installed_models_dir
-from pipeline.engine import EngineConfig
+from pipeline.engine import DEFAULT_LANDMARK_MODEL, EngineConfig
 from pipeline.io.events import EventsLog, events_path_for, read_events
 from pipeline.io.log_format import FaceKey, meta_path_for
 from pipeline.io.sinks import fertui_version
@@ -88,7 +88,10 @@ class BatchSettings:
             "settings": settings,
             "engine": engine_defaults(),
             "models": model_sha256(
-                Path(self.models_dir), self.detector == "fast", self.landmarks, self.engine_config(False).landmark_model
+                Path(self.models_dir),
+                self.detector == "fast",
+                self.landmarks,
+                self.landmark_model or DEFAULT_LANDMARK_MODEL,
             ),
             "input": input_signature(item.path),
         }
