@@ -24,19 +24,10 @@ import numpy as np
 import pytest
 
 from pipeline.io.log_format import read_log
+from tests.cli_run import fertui
 from tests.media import moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def start_fertui(*args: str) -> subprocess.Popen[str]:

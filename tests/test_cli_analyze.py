@@ -24,19 +24,10 @@ from pipeline.core.frames import LANDMARK_COLUMNS, LOG_COLUMNS, SMOOTHED_PREFIX
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import installed_models_dir
 from pipeline.io.log_format import read_log
+from tests.cli_run import fertui
 from tests.media import centre_inside, moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def analyze(source: Path | str, out: Path, models: Path, *extra: str) -> tuple[list[dict], dict]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,21 +12,10 @@ import pytest
 from pipeline.batch.inputs import BatchInput
 from pipeline.batch.task import BatchSettings, completed, run_task
 from pipeline.io.events import read_events
+from tests.cli_run import fertui
 from tests.media import moving_portrait_frames, write_video
 
-ROOT = Path(__file__).resolve().parents[1]
-
 EVENTS = "onset\tduration\ttrial_type\tvalue\tresponse_time\n0.5\t0.5\tface\thappy\t0.61\n1.2\tn/a\tblank\tn/a\tn/a\n"
-
-
-def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_analyze_carries_a_videos_events_into_the_events_file_and_the_report(tmp_path, moving_video, tiny_models_dir):

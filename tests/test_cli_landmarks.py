@@ -4,8 +4,6 @@ and eye columns (empty with --no-landmarks), and blinks from a session into its 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +18,10 @@ from pipeline.io.log_format import read_log
 from pipeline.io.sinks import SessionLog
 from pipeline.processors.base import Processor
 from pipeline.processors.eyes import EyeProcessor
+from tests.cli_run import fertui
 from tests.media import moving_portrait_frames, write_video
 from tests.test_eyes import CLOSED, OPEN, landmarks_with_eyes
 from tests.test_runner import CountingSource
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def fertui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
 
 
 def analyze(source: Path, out: Path, *extra: str) -> tuple[list[dict], dict, str]:

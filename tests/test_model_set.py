@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,14 +13,7 @@ from pipeline.core.paths import installed_models_dir
 from pipeline.engine import EngineConfig, build_processors, load_models
 from pipeline.runtime.model_files import ModelError
 from pipeline.runtime.model_set import ModelSet, landmark_predictor
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def fertui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+from tests.cli_run import fertui
 
 
 @pytest.fixture

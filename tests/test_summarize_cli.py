@@ -4,28 +4,16 @@ figure, the same study as CSV and as Parquet logs, and bad input as one line wit
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
+from tests.cli_run import fertui
 from tests.media import moving_portrait_frames, write_video
 from tests.summary_logs import UNEVEN, write_events, write_log
 
-ROOT = Path(__file__).resolve().parents[1]
 PARTICIPANTS = {"p01": "control", "p02": "control", "p03": "treated"}
-
-
-def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
