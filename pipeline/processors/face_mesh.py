@@ -25,20 +25,19 @@ import numpy as np
 from pipeline.core.frames import Face, FrameResult
 from pipeline.core.paths import installed_models_dir
 from pipeline.processors.base import Processor
-from pipeline.runtime.model_files import ModelError, read_card_json, read_verified, sha256_of
+from pipeline.runtime.model_files import ModelError, read_verified, sha256_of
 from pipeline.runtime.model_set import (
     FACE_MESH_CARD,
-    FACE_MESH_FETCH,
     FACE_MESH_FOLDER,
     FACE_MESH_MAPPING,
     FACE_MESH_MODEL,
+    face_mesh_sha256,
 )
 
 FOLDER = FACE_MESH_FOLDER
 CARD = FACE_MESH_CARD
 MODEL_FILE = FACE_MESH_MODEL
 MAPPING_FILE = FACE_MESH_MAPPING
-FETCH_COMMAND = FACE_MESH_FETCH
 
 
 def installed_face_mesh_dir() -> Path:
@@ -119,14 +118,9 @@ class FaceMesh:
     def __init__(self, folder: Path | None = None, num_threads: int = 1) -> None:
         from pipeline.runtime.tflite import make_interpreter
 
-        card_path = Path(folder or installed_face_mesh_dir()) / CARD
-        card = read_card_json(card_path, f"take the model from the mediapipe wheel: {FETCH_COMMAND}")
-        try:
-            sha256 = card["files"][MODEL_FILE]["sha256"]
-        except (KeyError, TypeError) as exc:
-            raise ModelError(f"{card_path}: the json block is not a face mesh card ({exc!r})") from None
-        self.path = Path(folder or installed_face_mesh_dir()) / MODEL_FILE
-        self.sha256 = str(sha256)
+        folder = Path(folder or installed_face_mesh_dir())
+        self.path = folder / MODEL_FILE
+        self.sha256 = face_mesh_sha256(folder)
         self._interpreter: Any = make_interpreter(read_verified(self.path, self.sha256), num_threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]

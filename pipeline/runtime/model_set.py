@@ -105,11 +105,7 @@ class ModelSet:
                 files[f"{FACE_MESH_FOLDER}/{name}"] = ModelFile(mesh_dir / name, _checked_sha256(mesh_dir / name))
             if landmark_model == "mesh":
                 card_path = mesh_dir / FACE_MESH_CARD
-                mesh_card = read_card_json(card_path, f"take the model from the mediapipe wheel: {FACE_MESH_FETCH}")
-                try:
-                    sha256 = str(mesh_card["files"][FACE_MESH_MODEL]["sha256"])
-                except (KeyError, TypeError) as exc:
-                    raise ModelError(f"{card_path}: the json block is not a face mesh card ({exc!r})") from None
+                sha256 = face_mesh_sha256(mesh_dir)
                 read_verified(mesh_dir / FACE_MESH_MODEL, sha256)
                 files[f"{FACE_MESH_FOLDER}/{FACE_MESH_CARD}"] = ModelFile(card_path, sha256_of(card_path))
                 files[f"{FACE_MESH_FOLDER}/{FACE_MESH_MODEL}"] = ModelFile(mesh_dir / FACE_MESH_MODEL, sha256)
@@ -151,6 +147,17 @@ def face_mesh_dir(folder: Path) -> Path:
     """`folder`/face_mesh when it holds a face mesh card (a models folder copied whole), else the installed one."""
     own = folder / FACE_MESH_FOLDER
     return own if (own / FACE_MESH_CARD).is_file() else installed_models_dir() / FACE_MESH_FOLDER
+
+
+def face_mesh_sha256(mesh_dir: Path) -> str:
+    """The face mesh network's sha256 as its card (mesh_dir/FACE_MESH_CARD.md) records it; ModelError when the card
+    is missing or is not a face mesh card."""
+    card_path = mesh_dir / FACE_MESH_CARD
+    card = read_card_json(card_path, f"take the model from the mediapipe wheel: {FACE_MESH_FETCH}")
+    try:
+        return str(card["files"][FACE_MESH_MODEL]["sha256"])
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{card_path}: the json block is not a face mesh card ({exc!r})") from None
 
 
 def _checked_sha256(path: Path) -> str:
