@@ -18,6 +18,7 @@ from mtcnn.utils.images import build_scale_pyramid
 
 from pipeline.core.frames import KEYPOINT_NAMES, Face
 from pipeline.runtime.detector.fast_mtcnn import (
+    BUCKETS_KEPT,
     PNET_TILE,
     FastMTCNN,
     crop_boxes,
@@ -266,6 +267,22 @@ def test_pnet_interpreters_are_bounded_over_photos_of_many_sizes() -> None:
         levels = level_sizes(height, width, pyramid_scales(height, width, detector.min_face_size, 0.709))
         tiles = {(1, rows, cols, 3) for h, w in levels for _, rows in tile_spans(h) for _, cols in tile_spans(w)}
         assert sorted(detector._pnet.planned_shapes) == sorted(tiles)
+    detector.close()
+
+
+def test_rnet_and_onet_keep_at_most_a_few_batch_interpreters_and_answer_the_same_after_dropping_one() -> None:
+    # Photos of many sizes give R-Net and O-Net many candidate counts, so many batch buckets; each bucket's
+    # interpreter kept forever added its memory. The least recently used goes; a re-planned one gives the same.
+    detector = FastMTCNN(warmup_size=None)
+    frame = background((640, 480)).astype(np.float32)
+    paste(frame, cv2.cvtColor(portrait("hopper"), cv2.COLOR_BGR2RGB).astype(np.float32), 100, 80, 240)
+    boxes = np.array([[100.0 + i, 80.0 + i, 340.0 - i, 320.0 - i] for i in range(250)])
+    first = detector._run_batched(detector._onet, frame, boxes[:3])
+    for count in (20, 40, 60, 90, 130, 250):  # six buckets
+        detector._run_batched(detector._onet, frame, boxes[:count])
+        assert len(detector._onet.planned_shapes) <= BUCKETS_KEPT
+    assert (4, 48, 48, 3) not in detector._onet.planned_shapes  # the bucket of 3 crops went first
+    np.testing.assert_allclose(detector._run_batched(detector._onet, frame, boxes[:3]), first, rtol=1e-5, atol=1e-6)
     detector.close()
 
 

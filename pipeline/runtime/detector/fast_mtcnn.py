@@ -49,6 +49,9 @@ EXACT_NMS_LIMIT = 1000
 BATCH_BUCKETS = (4, 8, *range(16, 257, 16))
 """R-Net / O-Net batch sizes: a batch is padded up to the next bucket (at most 15 crops wasted), larger sets are
 cut into 256s. Each size gets its own TFLite interpreter, planned once, and the crop graph sees few shapes."""
+BUCKETS_KEPT = 4
+"""R-Net / O-Net interpreters held at once, the least recently used dropped first. A video's candidate counts stay
+within a few buckets; photos of many sizes visit many, and each bucket's interpreter kept would add its memory."""
 PYRAMIDS_KEPT = 64
 """Frame sizes whose pyramid scales are remembered (a few numbers each)."""
 PNET_TILE = 384
@@ -228,8 +231,8 @@ class FastMTCNN:
         if networks is None:
             networks = load_networks(models_dir, self._card)
         self._pnet = LiteNetwork(networks["pnet"], (1, None, None, 3))
-        self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3))
-        self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3))
+        self._rnet = LiteNetwork(networks["rnet"], (None, RNET_SIZE, RNET_SIZE, 3), max_kept=BUCKETS_KEPT)
+        self._onet = LiteNetwork(networks["onet"], (None, ONET_SIZE, ONET_SIZE, 3), max_kept=BUCKETS_KEPT)
         self._pyramids: dict[tuple[int, int], Pyramid] = {}
         self._pnet_size: tuple[int, int] | None = None  # the frame size whose P-Net interpreters are planned
         self._resize_pool: ThreadPoolExecutor | None = None  # made on first use, ended by close()
