@@ -171,6 +171,9 @@ async def test_e_exports_a_log_and_summary_that_parse(tmp_path):
     assert set(table) == {"1", "2"} and {table["1"]["condition"], table["2"]["condition"]} == {"(whole session)"}
     assert {(table[f]["share_happy"], table[f]["share_sad"]) for f in table} == {("1.0", "0.0"), ("0.0", "1.0")}
     assert float(table["1"]["seconds"]) > 0 and table["1"]["frames"] == str(len({r["frame"] for r in rows}))
+    # the fake's face 1 has a head pose that never moves and a blink count that stays at 3; face 2 has neither
+    assert (table["1"]["blinks"], table["1"]["sd_pose_Ry_deg"], table["1"]["head_speed_deg_s"]) == ("0", "0.0", "0.0")
+    assert table["2"]["blinks"] == table["2"]["head_speed_deg_s"] == ""
 
 
 async def test_s_writes_an_owner_only_png_of_the_annotated_frame(tmp_path):

@@ -120,6 +120,22 @@ def test_blinks_count_in_the_window_where_they_end(tmp_path: Path) -> None:
     assert rows["task"]["delta_head_speed_deg_s"] == 0.0 and "delta_mean_ear_left" in rows["task"]["_columns"]
 
 
+def test_a_blink_count_written_as_a_float_still_counts(tmp_path: Path) -> None:
+    """A JSON Lines log exported from a CSV one before read_log typed `blinks` as an integer holds 3.0."""
+    log = write_log(tmp_path / "floats.jsonl", TURNING)
+    log.write_text(log.read_text().replace('"blinks": 3', '"blinks": 3.0'))
+    assert '"blinks": 3.0' in log.read_text()
+    (row,) = table([log])
+    assert row["blinks"] == 3 and row["blinks_per_min"] == 72.0
+
+
+def test_read_log_gives_the_blink_count_as_an_integer(tmp_path: Path) -> None:
+    from pipeline.io.log_format import read_log
+
+    rows = read_log(write_log(tmp_path / "turning.csv", TURNING))
+    assert [row["blinks"] for row in rows] == [0, 1, 1, 3] and all(type(row["blinks"]) is int for row in rows)
+
+
 def test_logs_without_the_signals_get_no_signal_columns(tmp_path: Path) -> None:
     plain: list[FrameSpec] = [(i, i * 0.1, [(1, "happy")]) for i in range(5)]
     for log in (

@@ -33,7 +33,9 @@ COLUMNS = (*REQUIRED, *EMOTIONS)
 TYPES = {"frame": pa.int64(), "time_s": pa.float64(), "face_id": pa.int64(), "emotion": pa.string()}
 TYPES.update({emotion: pa.float64() for emotion in EMOTIONS})
 TYPES.update({column: pa.float64() for column in (*ANGLE_COLUMNS, *EAR_COLUMNS)})
-TYPES[BLINK_COLUMN] = pa.int64()
+# read as a number and made an integer here: a JSON Lines log exported from a CSV one before read_log typed the
+# count as an integer holds 3.0, which pyarrow will not parse as int64
+TYPES[BLINK_COLUMN] = pa.float64()
 # One thread and small blocks: the reader cannot run ahead of the (single-threaded) summary, and the peak stays
 # flat however long the log (benchmarks.summarize: 4 MB blocks read on several threads peaked 2x higher).
 BLOCK_BYTES = 1 << 20  # CSV and JSON Lines: 1 MB of text per block
@@ -120,7 +122,7 @@ def read_blocks(path: Path) -> Iterator[Block]:
                 [data[e] for e in EMOTIONS] if has_probs else None,
                 [data[c] for c in ANGLE_COLUMNS] if has_angles else None,
                 [data[c] for c in EAR_COLUMNS] if has_ears else None,
-                data[BLINK_COLUMN] if has_blinks else None,
+                [None if count is None else round(count) for count in data[BLINK_COLUMN]] if has_blinks else None,
             )
     except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException) as exc:
         raise UsageError(f"{path}: not a fertui session log ({_first_line(exc)})") from exc
