@@ -27,7 +27,7 @@ from pipeline.core.frames import Frame, FrameResult
 from pipeline.processors.base import Processor
 from pipeline.processors.detection import DetectionProcessor, make_detector
 from pipeline.processors.eyes import EyeProcessor
-from pipeline.processors.face_mesh import MeshLandmarkProcessor
+from pipeline.processors.face_mesh import MeshLandmarkProcessor, Roi
 from pipeline.processors.head_pose import HeadPoseProcessor
 from pipeline.processors.landmarks import LandmarkProcessor
 from pipeline.processors.tracking import TrackingProcessor
@@ -92,6 +92,20 @@ def stages_for(kind: str) -> list[Processor]:
     return [landmarks, HeadPoseProcessor(), EyeProcessor()]
 
 
+def mesh_passes(stage: Processor) -> list[int] | None:
+    """For the face mesh stage: a one-item list that counts the network's passes (None for dlib)."""
+    if not isinstance(stage, MeshLandmarkProcessor) or stage._mesh is None:
+        return None
+    count, run = [0], stage._mesh.run
+
+    def counted(image: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        count[0] += 1
+        return run(image, roi)
+
+    stage._mesh.run = counted  # type: ignore[method-assign]
+    return count
+
+
 def run(n_frames: int, kinds: list[str]) -> dict[str, object]:
     start = conditions("2-core machine shared with a training job and other work; figures vary with the load")
     scenes = []
@@ -99,11 +113,15 @@ def run(n_frames: int, kinds: list[str]) -> dict[str, object]:
         results = detected(faces, n_frames)
         by_kind, outputs = {}, {}
         for kind in kinds:
-            outputs[kind], alone, with_all = timed(stages_for(kind), results)
+            stages = stages_for(kind)
+            passes = mesh_passes(stages[0])
+            outputs[kind], alone, with_all = timed(stages, results)
             by_kind[kind] = {
                 "landmarks_ms_per_face": summary(alone),
                 "landmarks_pose_eyes_ms_per_face": summary(with_all),
             }
+            if passes is not None:  # one per tracked face, two for a face framed from the detector's box
+                by_kind[kind]["mesh_passes_per_face"] = round(passes[0] / sum(len(r.faces) for r in results), 3)
         scene: dict[str, object] = {"scene": f"{faces} face{'s' if faces > 1 else ''}", "stages": by_kind}
         if {"dlib", "mesh"} <= set(kinds):
             scene["mesh_against_dlib"] = agreement(outputs["dlib"], outputs["mesh"])

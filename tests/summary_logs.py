@@ -12,7 +12,9 @@ from pipeline.core.labels import EMOTIONS
 from pipeline.io.log_format import encode_rows
 from pipeline.io.parquet_log import ParquetRows
 
-Face = tuple[int, str]  # face id, label; the label's emotion gets probability 1 (unclear: uniform)
+Face = tuple[int, str] | tuple[int, str, dict[str, object]]
+"""face id, label (its emotion gets probability 1; unclear: uniform), and optionally more columns of the face's
+row (pose_Rx, ear_left, blinks, ...)."""
 FrameSpec = tuple[int, float, list[Face]]
 
 
@@ -28,24 +30,28 @@ def log_rows(frames: list[FrameSpec]) -> list[dict[str, object]]:
         common = {"frame": frame, "time_s": time_s, "wall_time": "2026-01-01T00:00:00.000+00:00", "source": "t.mp4"}
         if not faces:
             rows.append({**dict.fromkeys(LOG_COLUMNS), **common})
-        for face_id, label in faces:
+        for face_id, label, *more in faces:
             probs = probabilities(label)
             smooth = {SMOOTHED_PREFIX + e: p for e, p in probs.items()}
             box = {"x": 1.0, "y": 2.0, "w": 30.0, "h": 30.0, "det_score": 0.99}
-            rows.append({**common, "face_id": face_id, **box, **probs, **smooth, "emotion": label, "confidence": 1.0})
+            row = {**common, "face_id": face_id, **box, **probs, **smooth, "emotion": label, "confidence": 1.0}
+            rows.append({**row, **(more[0] if more else {})})
     return rows
 
 
-def write_log(path: Path, frames: list[FrameSpec], *, stills: bool = False) -> Path:
-    """The log at `path` in the format its suffix names, and a sidecar saying whether it holds photos."""
-    rows = log_rows(frames)
+def write_log(
+    path: Path, frames: list[FrameSpec], *, stills: bool = False, columns: tuple[str, ...] = LOG_COLUMNS
+) -> Path:
+    """The log at `path` in the format its suffix names, and a sidecar saying whether it holds photos.
+    `columns`: the log's columns (fewer, for a log written before some existed)."""
+    rows = [{column: row.get(column) for column in columns} for row in log_rows(frames)]
     if path.suffix == ".parquet":
-        parquet = ParquetRows(path, LOG_COLUMNS, FILE_MODE)
+        parquet = ParquetRows(path, columns, FILE_MODE)
         parquet.add(rows)
         parquet.close()
     else:
         fmt = "jsonl" if path.suffix == ".jsonl" else "csv"
-        path.write_bytes(encode_rows(rows, fmt, header=fmt == "csv"))
+        path.write_bytes(encode_rows(rows, fmt, header=fmt == "csv", columns=columns))
     meta = {"command": "analyze", "config": {"stills": stills}, "log": path.name}
     Path(f"{path}.meta.json").write_text(json.dumps(meta))
     return path

@@ -17,6 +17,7 @@ from pipeline.io.log_format import read_log
 from tests.app_helpers import fake_app, styles_in_video, video_text, wait_for_panels, wait_until
 from tui.annotate import LANDMARK_COLOR
 from tui.app import HelpScreen
+from tui.render import POSE_AXIS_COLORS
 
 SIZE = (100, 32)
 
@@ -87,6 +88,30 @@ async def test_panes_show_faces_landmarks_and_seven_emotions(tmp_path):
         for emotion in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"):
             assert emotion in histogram
         assert "#1 now" in histogram and "50%" in histogram  # two faces, happy and sad, equal time
+
+
+def strip_colors(strips) -> set[tuple[int, int, int]]:
+    """Every foreground and background colour in some strips, as RGB."""
+    colors = set()
+    for strip in strips:
+        for segment in strip:
+            for color in (segment.style.color, segment.style.bgcolor) if segment.style else ():
+                if color is not None:
+                    colors.add(tuple(color.get_truecolor()))
+    return colors
+
+
+async def test_the_landmark_pane_draws_the_head_pose_axes_when_the_face_has_a_pose(tmp_path):
+    app = fake_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_panels(pilot)
+        canvas = app.query_one("#landmark-canvas")
+        assert app.last_view.selected.face_id == 1 and app.last_view.selected.pose is not None
+        assert set(POSE_AXIS_COLORS) <= strip_colors(canvas.strips), "face 1 has a pose: its three axes are drawn"
+        await pilot.press("tab")  # face 2: landmarks, no pose
+        await wait_until(pilot, lambda: app.query_one("#landmarks").border_title == "landmarks #2", what="face 2")
+        await wait_until(pilot, lambda: not set(POSE_AXIS_COLORS) & strip_colors(canvas.strips), what="no axes")
+        assert canvas.strips, "the outline is still drawn"
 
 
 async def test_tab_selects_the_next_face(tmp_path):
@@ -171,6 +196,9 @@ async def test_e_exports_a_log_and_summary_that_parse(tmp_path):
     assert set(table) == {"1", "2"} and {table["1"]["condition"], table["2"]["condition"]} == {"(whole session)"}
     assert {(table[f]["share_happy"], table[f]["share_sad"]) for f in table} == {("1.0", "0.0"), ("0.0", "1.0")}
     assert float(table["1"]["seconds"]) > 0 and table["1"]["frames"] == str(len({r["frame"] for r in rows}))
+    # the fake's face 1 has a head pose that never moves and a blink count that stays at 3; face 2 has neither
+    assert (table["1"]["blinks"], table["1"]["sd_pose_Ry_deg"], table["1"]["head_speed_deg_s"]) == ("0", "0.0", "0.0")
+    assert table["2"]["blinks"] == table["2"]["head_speed_deg_s"] == ""
 
 
 async def test_s_writes_an_owner_only_png_of_the_annotated_frame(tmp_path):

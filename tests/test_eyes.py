@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from pipeline.core.frames import Face, Frame, FrameResult
-from pipeline.processors.eyes import LEFT_EYE, RIGHT_EYE, Blink, BlinkDetector, EyeProcessor, eye_aspect_ratio
+from pipeline.processors.eyes import (
+    LEFT_EYE,
+    RIGHT_EYE,
+    Blink,
+    BlinkDetector,
+    EyeProcessor,
+    eye_aspect_ratio,
+    eye_ratios,
+)
 
 OPEN, CLOSED = 0.30, 0.08
 
@@ -111,3 +119,13 @@ def test_photos_get_ratios_but_no_blinks() -> None:
     face = Face((80.0, 80.0, 120.0, 60.0), 0.99, face_id=1, landmarks=landmarks_with_eyes(0.25, 0.28))
     out = processor.process(FrameResult(Frame(0, 0.0, 0.0, np.zeros((8, 8, 3), np.uint8)), (face,))).faces[0]
     assert out.ear_left == pytest.approx(0.25) and out.ear_right == pytest.approx(0.28) and out.blinks is None
+
+
+def test_both_eyes_at_once_agree_with_each_eye_alone() -> None:
+    rng = np.random.default_rng(3)
+    landmarks = rng.uniform(0, 100, (68, 2))
+    left, right = eye_ratios(landmarks)
+    assert left == pytest.approx(eye_aspect_ratio(landmarks[list(LEFT_EYE)]), rel=1e-12)
+    assert right == pytest.approx(eye_aspect_ratio(landmarks[list(RIGHT_EYE)]), rel=1e-12)
+    landmarks[list(RIGHT_EYE)] = landmarks[RIGHT_EYE[0]]  # an eye with no width has no ratio
+    assert np.isnan(eye_ratios(landmarks)[1]) and eye_ratios(landmarks)[0] == left

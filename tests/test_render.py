@@ -10,7 +10,10 @@ from rich.style import Style
 from rich_pixels import Pixels
 
 from pipeline.core.frames import Face
+from tests.fakes import face_landmarks
 from tui.render import (
+    NOSE_TIP,
+    POSE_AXIS_COLORS,
     CellGrid,
     HalfBlockRenderer,
     StyleCache,
@@ -19,6 +22,7 @@ from tui.render import (
     grid_strips,
     half_blocks,
     landmark_outline,
+    pose_axis_offsets,
     quantise,
     row_segments,
     write_text,
@@ -141,3 +145,52 @@ def test_is_a_rich_pixels_renderer():
     segments = list(Console(width=10, color_system="truecolor").render(pixels))
     assert [s.text for s in segments] == ["▀", " ", "\n"]
     assert segments[0].style == Style(color=Color.from_rgb(*RED), bgcolor=Color.from_rgb(*BLUE))
+
+
+def axis_cells(grid: CellGrid, color: tuple[int, int, int]) -> np.ndarray:
+    """(row, col) of the cells with `color` in either half (rows in pixels: 2 * row for the upper half)."""
+    upper = np.argwhere((grid.fg == color).all(axis=2) & (grid.glyphs != ord(" ")))
+    lower = np.argwhere((grid.bg == color).all(axis=2))
+    return np.concatenate([upper * [2, 1], lower * [2, 1] + [1, 0]]).reshape(-1, 2)
+
+
+def outline_with_pose(pitch_deg: float, yaw_deg: float, roll_deg: float) -> tuple[CellGrid, np.ndarray]:
+    points = face_landmarks(0.0, 0.0, 100.0, 120.0)
+    pose = np.r_[np.radians([pitch_deg, yaw_deg, roll_deg]), 0.0, 0.0, 600.0]
+    grid = landmark_outline(points, 30, 15, pose=pose)
+    # the nose tip on the canvas, in pixels (x, y): the points are scaled to fit and centred
+    scale = min(29 / 100.0, 29 / 120.0)
+    nose = (points[NOSE_TIP] - points.min(axis=0)) * scale + (np.array([29, 29]) - (np.ptp(points, axis=0)) * scale) / 2
+    return grid, nose
+
+
+def test_pose_axes_point_the_way_the_head_turns():
+    across, down, forward = POSE_AXIS_COLORS
+    grid, nose = outline_with_pose(0, 0, 0)
+    # facing the camera: across the face to the right, down the face below, and forward straight at the viewer
+    assert axis_cells(grid, across)[:, 1].max() > nose[0] + 3 and np.ptp(axis_cells(grid, across)[:, 0]) <= 1
+    assert axis_cells(grid, down)[:, 0].max() > nose[1] + 3
+    assert len(axis_cells(grid, forward)) <= 1  # seen end on: a dot at most (drawn under the other two)
+    # yaw > 0: the nose turns to the left of the picture; pitch > 0: the face looks down
+    grid, nose = outline_with_pose(0, 30, 0)
+    assert axis_cells(grid, forward)[:, 1].min() < nose[0] - 2
+    grid, nose = outline_with_pose(30, 0, 0)
+    assert axis_cells(grid, forward)[:, 0].max() > nose[1] + 2
+    # roll > 0, clockwise on the screen: the face's x axis tips down to the right
+    grid, nose = outline_with_pose(0, 0, 30)
+    right_end = axis_cells(grid, across)[axis_cells(grid, across)[:, 1].argmax()]
+    assert right_end[0] > nose[1] + 1
+
+
+def test_pose_axis_offsets_follow_the_rotation():
+    assert np.allclose(pose_axis_offsets(np.zeros(6), 10.0), [[10, 0], [0, 10], [0, 0]])
+    turned = pose_axis_offsets(np.r_[0.0, np.radians(90), 0.0], 10.0)
+    assert np.allclose(turned[2], [-10, 0])  # facing the left of the picture, seen from the side
+
+
+def test_no_pose_draws_no_axes():
+    grid = landmark_outline(face_landmarks(0.0, 0.0, 100.0, 120.0), 30, 15)
+    assert all(len(axis_cells(grid, color)) == 0 for color in POSE_AXIS_COLORS)
+    nan_pose = np.full(6, np.nan)
+    grid = landmark_outline(face_landmarks(0.0, 0.0, 100.0, 120.0), 30, 15, pose=nan_pose)
+    assert all(len(axis_cells(grid, color)) == 0 for color in POSE_AXIS_COLORS)

@@ -27,6 +27,7 @@ from rich_pixels._renderer import Renderer
 from textual.strip import Strip
 
 from pipeline.core.frames import Face
+from pipeline.processors.head_pose import matrix_from_euler
 from tui.annotate import LANDMARK_COLOR, face_marks
 
 UPPER_HALF = "▀"
@@ -350,8 +351,29 @@ LANDMARK_OUTLINE: tuple[tuple[int, int, bool], ...] = (
 )
 
 
-def landmark_outline(landmarks: np.ndarray, cols: int, rows: int, color=LANDMARK_COLOR) -> CellGrid:
-    """The 68 landmarks as a line drawing (jaw, brows, nose, eyes, lips) in a (cols, rows) half-block canvas."""
+NOSE_TIP = 30  # iBUG point: where the head pose axes start
+POSE_AXIS_COLORS = ((240, 70, 70), (250, 210, 40), (80, 160, 255))
+"""RGB of the head's axes in the landmark pane: across the face (red), down it (yellow), out of it (blue): not the
+landmarks' green."""
+POSE_AXIS_LENGTH = 0.4
+"""Each axis, at full length, as a share of the face's larger side on the canvas."""
+
+
+def pose_axis_offsets(pose: np.ndarray, length: float) -> np.ndarray:
+    """(3, 2) picture offsets of the head's axes, `length` long before foreshortening: its x (across the face, to
+    the right of the picture when facing the camera), its y (down the face) and its forward direction (out of the
+    face, where it looks). The log's pose: R = Rx @ Ry @ Rz takes the head's axes into the camera's (x right, y
+    down, z away from the camera), so they are R's columns, and forward is -z; drawn as seen (z dropped), an axis
+    pointing at the camera is short."""
+    rotation = matrix_from_euler(*np.asarray(pose, dtype=np.float64)[:3])
+    return length * np.stack([rotation[:2, 0], rotation[:2, 1], -rotation[:2, 2]])
+
+
+def landmark_outline(
+    landmarks: np.ndarray, cols: int, rows: int, color=LANDMARK_COLOR, pose: np.ndarray | None = None
+) -> CellGrid:
+    """The 68 landmarks as a line drawing (jaw, brows, nose, eyes, lips) in a (cols, rows) half-block canvas, with
+    the head pose's axes from the nose tip when `pose` (Rx, Ry, Rz, ...) is given."""
     pixels = np.zeros((2 * rows, cols, 3), dtype=np.uint8)
     points = np.asarray(landmarks, dtype=np.float32)
     low, high = points.min(axis=0), points.max(axis=0)
@@ -361,6 +383,12 @@ def landmark_outline(landmarks: np.ndarray, cols: int, rows: int, color=LANDMARK
     canvas_points = np.round((points - low) * scale + offset).astype(np.int32)
     for first, last, closed in LANDMARK_OUTLINE:
         cv2.polylines(pixels, [canvas_points[first : last + 1]], closed, color, thickness=1)
+    if pose is not None and np.all(np.isfinite(np.asarray(pose, dtype=np.float64)[:3])):
+        nose = (points[NOSE_TIP] - low) * scale + offset
+        ends = nose + pose_axis_offsets(pose, POSE_AXIS_LENGTH * float(span.max() * scale))
+        start = tuple(int(v) for v in np.round(nose))
+        for end, axis_color in zip(ends, POSE_AXIS_COLORS, strict=True):  # forward last: on top
+            cv2.line(pixels, start, tuple(int(v) for v in np.round(end)), axis_color, thickness=1)
     return half_blocks(pixels)
 
 

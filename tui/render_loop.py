@@ -229,6 +229,7 @@ class RenderLoop(threading.Thread):
                     crops[face.face_id] = render_image(crop, *options.face_cells, self._pane_styles, options.colors)
         outline = None
         if options.landmark_pane and selected is not None and selected.landmarks is not None:
-            outline = render_cells(landmark_outline(selected.landmarks, *options.landmark_cells), self._pane_styles)
+            grid = landmark_outline(selected.landmarks, *options.landmark_cells, pose=selected.pose)
+            outline = render_cells(grid, self._pane_styles)
         self._panes = (key, now, crops, outline)
         return crops, outline

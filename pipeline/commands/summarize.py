@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "summarize",
         help="summarise session logs: one row per participant, condition and face track",
         description="Summarise session logs (CSV, JSON Lines or Parquet, from analyze, batch or the live app) into "
-        "one table: time-weighted emotion shares, mean probabilities, episodes and data quality.",
+        "one table: time-weighted emotion shares, mean probabilities, episodes and data quality; and, where the logs "
+        "have them (sessions with landmarks), blinks, eye aspect ratios and head movement.",
     )
     p.add_argument("logs", nargs="+", type=Path, metavar="LOG|DIR", help="logs, or folders (a batch output or logs)")
     p.add_argument(

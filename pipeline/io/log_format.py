@@ -146,7 +146,7 @@ def summarize_rows(rows: Iterable[dict[str, object]], *, per_image: bool = False
 def _parse_cell(column: str, value: str) -> object:
     if value == "":
         return None
-    if column in ("frame", "face_id"):
+    if column in ("frame", "face_id", "blinks"):  # integers, as result_rows writes them
         return int(value)
     if column in ("wall_time", "source", "emotion"):
         return value

@@ -41,9 +41,18 @@ def eye_aspect_ratio(points: np.ndarray) -> float:
     return float((np.linalg.norm(p2 - p6) + np.linalg.norm(p3 - p5)) / (2 * width))
 
 
+_BOTH_EYES = np.array([LEFT_EYE, RIGHT_EYE])
+
+
 def eye_ratios(landmarks: np.ndarray) -> tuple[float, float]:
-    """The eye aspect ratios of the eye on the left and on the right of the picture."""
-    return eye_aspect_ratio(landmarks[list(LEFT_EYE)]), eye_aspect_ratio(landmarks[list(RIGHT_EYE)])
+    """The eye aspect ratios of the eye on the left and on the right of the picture (both eyes in one array
+    expression: this runs for every face in every frame)."""
+    eyes = np.asarray(landmarks, dtype=np.float64)[_BOTH_EYES]  # (2 eyes, p1..p6, xy)
+    # p2 - p6, p3 - p5 and p1 - p4 for both eyes: (2, 3) lengths
+    lengths = np.linalg.norm(eyes[:, [1, 2, 0]] - eyes[:, [5, 4, 3]], axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(lengths[:, 2] > 0, (lengths[:, 0] + lengths[:, 1]) / (2 * lengths[:, 2]), np.nan)
+    return float(ratios[0]), float(ratios[1])
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,40 @@ def roi_from_mesh(mesh: np.ndarray) -> Roi:
     return Roi(float(cx), float(cy), float(max(high - low)) * CROP_SCALE, angle)
 
 
+def _span(low: float, high: float, size: int) -> tuple[int, int]:
+    """The pixels [start, stop) of a frame `size` wide that cover low..high, at least 2 (a square off the
+    frame gets its nearest edge, which warpAffine then replicates as it would the whole frame's)."""
+    start, stop = max(0, int(np.floor(low))), min(size, int(np.ceil(high)) + 1)
+    if stop - start < 2:
+        start = max(0, min(start, size - 2))
+        stop = min(size, start + 2)
+    return start, stop
+
+
+def model_crop(image_bgr: np.ndarray, roi: Roi, affine: np.ndarray | None = None) -> np.ndarray:
+    """The model's 192x192 RGB input: the `roi` square of a BGR frame, bilinear, edges replicated.
+
+    OpenCV's warpAffine has a vector path for 4-channel images and not for 3: so only the part of the frame
+    the square covers (plus 2 px for the interpolation; clipped to the frame, whose edges are then the ones
+    replicated) is turned into BGRA and warped. It matches warping the whole BGR frame within 1 grey level.
+    """
+    affine = roi.crop_to_frame() if affine is None else affine
+    height, width = image_bgr.shape[:2]
+    reach = roi.side * (abs(np.cos(roi.angle)) + abs(np.sin(roi.angle))) / 2 + 2  # half the square's bounds
+    x0, x1 = _span(roi.cx - reach, roi.cx + reach, width)
+    y0, y1 = _span(roi.cy - reach, roi.cy + reach, height)
+    region = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2BGRA)
+    shifted = affine - np.array([[0.0, 0.0, x0], [0.0, 0.0, y0]])  # crop pixels to region pixels
+    crop = cv2.warpAffine(
+        region,
+        shifted,
+        (INPUT_SIZE, INPUT_SIZE),
+        flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return cv2.cvtColor(crop, cv2.COLOR_BGRA2RGB)
+
+
 def read_mapping(folder: Path | None = None) -> np.ndarray:
     """The 68 mesh vertex indices that stand for the iBUG 300-W points, in iBUG order."""
     path = Path(folder or installed_face_mesh_dir()) / MAPPING_FILE
@@ -134,15 +168,10 @@ class FaceMesh:
     def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """The mesh in the `roi` crop of a BGR frame (only the 192x192 crop is converted to RGB)."""
         affine = roi.crop_to_frame()
-        crop = cv2.warpAffine(
-            image_bgr,
-            affine,
-            (INPUT_SIZE, INPUT_SIZE),
-            flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        tensor = crop[:, :, ::-1].astype(np.float32)[None] * np.float32(1 / 255)  # RGB in [0, 1], as the card says
-        self._interpreter.set_tensor(self._input, tensor)
+        rgb = model_crop(image_bgr, roi, affine)
+        # RGB in [0, 1], as the card says, written straight into the interpreter's input buffer: no float copies
+        # of the crop per face (the view is taken afresh each run, as LiteRT asks, never held across invoke)
+        np.multiply(rgb, np.float32(1 / 255), out=self._interpreter.tensor(self._input)()[0], casting="unsafe")
         self._interpreter.invoke()
         points = self._interpreter.get_tensor(self._points).reshape(MESH_POINTS, 3).astype(np.float64)
         logit = float(self._interpreter.get_tensor(self._presence).ravel()[0])

@@ -1,4 +1,5 @@
-"""The landmark pane: the selected face's 68 landmarks as a line drawing, for positioning the camera."""
+"""The landmark pane: the selected face's 68 landmarks as a line drawing, for positioning the camera, with its head
+pose's axes when it has one (drawn by tui.render.landmark_outline)."""
 
 from __future__ import annotations
 
