@@ -257,7 +257,9 @@ class FertuiApp(App[None]):
         self._set_options(
             video_cells=(max(cols, 4), max(rows, 2)),
             face_cells=(face_cols, face_cols // 2),
-            landmark_cells=(max(side_width - 2, 8), min(landmark_rows, 12)),
+            # The pane's border and padding take 4 columns of the side column (38 cells were 2 too many: the
+            # outline's right edge was cut off, and a pixel image there would spill over the border).
+            landmark_cells=(max(side_width - 4, 8), min(landmark_rows, 12)),
         )
 
     def _set_options(self, **changes) -> None:
