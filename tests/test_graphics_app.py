@@ -24,9 +24,27 @@ SIXEL_TERMINAL = TerminalGraphics(sixel=True, cell_px=(8, 16), answered=True)
 BOTH = TerminalGraphics(sixel=True, kitty=True, cell_px=(8, 16), answered=True)
 
 
-def capture_writes(app) -> list[str]:
+def capture_writes(app, *, panes: bool = False) -> list[str]:
+    """What the app writes to the terminal (the headless test driver has none): the video's images, and with
+    `panes` the face and landmark panes' images too (tests/test_graphics_panes.py)."""
     writes: list[str] = []
-    app._terminal_write = writes.append  # the headless test driver has no terminal to write to
+    in_panes = False
+
+    def write(data: str) -> None:
+        if panes or not in_panes:
+            writes.append(data)
+
+    def write_pane_images(*args) -> None:
+        nonlocal in_panes
+        in_panes = True
+        try:
+            write_panes(*args)
+        finally:
+            in_panes = False
+
+    write_panes = app._write_pane_images
+    app._terminal_write = write
+    app._write_pane_images = write_pane_images
     return writes
 
 

@@ -130,7 +130,7 @@ class PixelRenderer:
         return list(range(rows))
 
 
-def placeholder_strips(cols: int, rows: int) -> list[Strip]:
+def placeholder_strips(cols: int, rows: int, image_id: int = kitty.IMAGE_ID) -> list[Strip]:
     """Kitty placeholder cells, the image id in their foreground colour."""
-    style = Style(color=Color.from_rgb(*kitty.id_color()))
+    style = Style(color=Color.from_rgb(*kitty.id_color(image_id)))
     return [Strip([Segment(text, style)], cols) for text in kitty.placeholder_rows(cols, rows)]
