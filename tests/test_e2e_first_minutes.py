@@ -58,6 +58,8 @@ def test_xterm_with_term_xterm_gets_at_least_256_colours(tmp_path, display, mode
                 break
         # In xterm's 16 colours the pane holds at most 16 (plus the cursor's); a photograph in 256 holds many more.
         assert colours > 40, f"the face pane shows {colours} colours"
+        # Half-blocks (no Sixel in this xterm): two colours a cell, so no block of many colours, no pixel image.
+        assert picture_box(pane) is None
     finally:
         xterm.terminate()
         xterm.wait(20)
