@@ -379,7 +379,9 @@ class FertuiApp(App[None]):
             # goes where its cells show whole.
             region = self._whole_on_screen(widget, clipped=not image.graphics.at_cursor)
             if region is None:
-                stale = stale or (widget.display and not widget.region.area)  # mounted, not laid out yet
+                # Shown (by it and its ancestors: at 80x24 the CSS hides the landmark pane) but not laid out yet.
+                shown = all(getattr(node, "display", True) for node in widget.ancestors_with_self)
+                stale = stale or (shown and not widget.region.area)
                 continue
             if (region.width, region.height) != image.graphics.cells:
                 stale = True  # laid out for other cells: written once Textual has caught up
