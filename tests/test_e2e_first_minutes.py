@@ -309,3 +309,54 @@ def test_the_sixel_picture_fills_the_pane_of_a_large_xterm(tmp_path, models_dir)
     pane_w, pane_h = shown["video_cells"][0] * CELL[0], shown["video_cells"][1] * CELL[1]
     assert best[0] >= 0.8 * pane_w or best[1] >= 0.8 * pane_h, f"picture {best} in a {pane_w}x{pane_h} pane"
     assert shown["image_size"][0] > 320 and shown["governor_level"] == 0, shown  # within the byte budget
+
+
+MLTERM_TOOLS = [tool for tool in ("mlterm", "Xvfb", "xwd") if shutil.which(tool) is None]
+
+
+@pytest.mark.skipif(bool(MLTERM_TOOLS), reason=f"{', '.join(MLTERM_TOOLS)} not installed (apt-get install mlterm)")
+def test_no_white_line_under_the_sixel_picture_in_mlterm(tmp_path, display, models_dir):  # noqa: F811
+    """mlterm (white background by default) fills what a Sixel image leaves of its last cell row with the current
+    background: the app makes that the letterbox black before each image, so the pixel rows right under the picture
+    are black, not a white line (issue 35, finding 5)."""
+    log = tmp_path / "session.csv"
+    args = f"--demo --render sixel --models {models_dir} --export-dir {tmp_path} --log {log}"
+    script = f"echo $$ > {tmp_path / 'pid'}; cd {tmp_path} && exec env -u COLUMNS -u LINES {FERTUI} {args}"
+    terminal = subprocess.Popen(
+        ["mlterm", "-g", "110x36+0+0", "-e", "sh", "-c", script],
+        env={**os.environ, "DISPLAY": display},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        box = None
+        while time.monotonic() < deadline and terminal.poll() is None:
+            time.sleep(2)
+            shot = read_xwd_any(subprocess.run(["xwd", "-root", "-silent", "-display", display], capture_output=True,
+                                               check=True, timeout=20).stdout)  # fmt: skip
+            box = picture_box(shot[:, :600])  # the video pane (the side column starts past 700 pixels)
+            if box is not None and box[2] >= 240 and box[3] >= 180:
+                time.sleep(3)  # a few frames more: the picture's size settles with the layout
+                break
+        assert terminal.poll() is None, "mlterm ended early"
+        assert box is not None and box[2] >= 240 and box[3] >= 180, f"no picture in the video pane: {box}"
+        shot = read_xwd_any(subprocess.run(["xwd", "-root", "-silent", "-display", display], capture_output=True,
+                                           check=True, timeout=20).stdout)  # fmt: skip
+        cv2.imwrite(str(tmp_path / "mlterm.png"), shot[:720, :1120])  # kept for a look
+        os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)
+        terminal.wait(30)
+    finally:
+        if terminal.poll() is None:
+            terminal.kill()
+            terminal.wait(10)
+    meta = json.loads(Path(f"{log}.meta.json").read_text())["display"]
+    width, height = meta["image_size"]
+    cell_w, cell_h = meta["terminal"]["cell_px"]
+    assert height % cell_h, "this check needs a picture that does not fill its last cell row"
+    # The video pane's pixels: mlterm's window has a 2-pixel margin at the top and its scroll bar on the left, and
+    # the status and key bars are the terminal's last 3 rows.
+    rows = meta["terminal_size"][1]
+    pane = shot[2 : 2 + (rows - 3) * cell_h, 20 : 20 + width]
+    white = (pane >= 250).all(axis=2).mean(axis=1)
+    assert white.max() < 0.5, f"a white line {int(np.argmax(white))} pixels down the video pane"

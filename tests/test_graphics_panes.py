@@ -73,7 +73,8 @@ async def test_sixel_mode_draws_the_thumbnails_and_the_outline_as_sixel_images_o
     assert 0.01 < green.mean() < 0.5  # lines on black, not a filled box
     # Each pane write is one synchronized write, the cursor put back where Textual left it.
     pane_writes = [w for w in writes if len(SIXEL_AT.findall(w)) > 1]
-    assert pane_writes and all(w.startswith(f"{SYNC_BEGIN}{SAVE_CURSOR}") for w in pane_writes)
+    # (with the letterbox black as the current background: tui/graphics/frames.py's letterbox_background)
+    assert pane_writes and all(w.startswith(f"{SYNC_BEGIN}{SAVE_CURSOR}\x1b[40m") for w in pane_writes)
     assert all(w.endswith(f"{RESTORE_CURSOR}{SYNC_END}") for w in pane_writes)
     assert figures["pane_images_written"] >= 6 and figures["pane_image_bytes"] > 0
 

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
-from rich.console import Console
+from rich.console import COLOR_SYSTEMS, Console
 from rich.measure import Measurement
 from rich.table import Table
 from textual import work
@@ -50,7 +50,7 @@ from tui.governor import PIXEL_CAPS, Quality, QualityGovernor
 from tui.graphics import kitty
 from tui.graphics.detect import RenderMode
 from tui.graphics.forced import WARNING_SHOWN_S, forced_mode_warning
-from tui.graphics.frames import MAX_PIXELS, GraphicsFrame
+from tui.graphics.frames import MAX_PIXELS, GraphicsFrame, letterbox_background
 from tui.graphics.panes import PaneImage, all_pane_image_ids
 from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
@@ -342,7 +342,7 @@ class FertuiApp(App[None]):
             return
         # Sixel (and Kitty placed directly) draws at the cursor; with placeholders, Kitty draws wherever its
         # placeholder cells are, so no move is needed.
-        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.at_cursor else ""
+        move = f"{SAVE_CURSOR}{self._letterbox}\x1b[{region.y + 1};{region.x + 1}H" if frame.at_cursor else ""
         restore = RESTORE_CURSOR if frame.at_cursor else ""
         self._terminal_write(f"{SYNC_BEGIN}{move}{frame.payload}{restore}{SYNC_END}")
         self.images_written += 1
@@ -402,7 +402,9 @@ class FertuiApp(App[None]):
         if gone:  # cards that left, panes hidden: their images off the screen and out of the terminal's memory
             parts.insert(0, "".join(self._kitty_command(kitty.delete(image_id)) for image_id in sorted(gone)))
         if parts:
-            self._terminal_write(f"{SYNC_BEGIN}{SAVE_CURSOR}{''.join(parts)}{RESTORE_CURSOR}{SYNC_END}")
+            self._terminal_write(
+                f"{SYNC_BEGIN}{SAVE_CURSOR}{self._letterbox}{''.join(parts)}{RESTORE_CURSOR}{SYNC_END}"
+            )
         self.pane_images_written += len(placed)
         self.pane_image_bytes += written
         self._pane_ids_placed = placed
@@ -424,6 +426,14 @@ class FertuiApp(App[None]):
         if not region.area or not (clipped or geometry.clip.contains_region(region)):
             return None
         return region
+
+    @property
+    def _letterbox(self) -> str:
+        """The letterbox background as the current one, before a Sixel image (mlterm fills what the image leaves
+        of its cells with it: tui/graphics/frames.py). Kitty draws no such remainder."""
+        if self.settings.render != "sixel":
+            return ""
+        return letterbox_background(COLOR_SYSTEMS.get(self.console.color_system or ""))
 
     def _kitty_command(self, payload: str) -> str:
         return kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload
