@@ -11,10 +11,11 @@ display, then limits the frame rate. --video-faces N (with --engine full): inste
 640x480 30 fps clip with N faces (benchmarks/scenes.py) played by `fertui --source CLIP` at its own pace, as a
 recording is played live: capture-to-screen latency and the frames dropped when processing falls behind.
 --render sixel|kitty (with --palette 256|64 for Sixel): the pixel video pane instead of half-blocks; the pty
-reports 10x20-pixel cells, and the figures add the images counted on the pty and their bytes. --modes runs
-several in turn (e.g. halfblock,sixel:256,sixel:64,kitty) and prints a list. --terminal COLSxROWS emulates a
-whole terminal of that size (e.g. 80x24, 120x40): the pty has that size and the video is limited only by the
-layout (not by --size's 80x30, unless --size is given too).
+reports 10x20-pixel cells, and the figures add the images counted on the pty and their bytes (with --engine full,
+the face thumbnails and the landmark outline are images too: pane_images_written, pane_bytes_per_shown_frame).
+--modes runs several in turn (e.g. halfblock,sixel:256,sixel:64,kitty) and prints a list. --terminal COLSxROWS
+emulates a whole terminal of that size (e.g. 80x24, 120x40): the pty has that size and the video is limited only
+by the layout (not by --size's 80x30, unless --size is given too).
 Prints one JSON object (a list with --modes).
 Run: uv run python -m benchmarks.app [--engine full --models models [--video-faces 2]] [--render sixel]
 """
@@ -201,6 +202,12 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         else None,
         "bytes_per_frame_app_count": display.get("bytes_per_shown_frame"),
         "bytes_per_image": display.get("bytes_per_image"),
+        # The face thumbnails and the landmark outline as images (pixel modes, --engine full: --engine none has no
+        # faces). Their bytes are in bytes_per_frame_pty too, and the pty's image count includes them.
+        "pane_images_written": display.get("pane_images_written"),
+        "pane_bytes_per_shown_frame": round(display["pane_image_bytes"] / display["frames_shown"])
+        if display.get("frames_shown") and display.get("pane_image_bytes") is not None
+        else None,
         "images_per_s_pty": round(pty_figures["images_in_window"] / pty_figures["window_s"], 2)
         if args.render != "halfblock"
         else None,

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+from rich.color import ColorSystem
 
 from pipeline.commands.cli import main
 from tests.app_helpers import fake_app, wait_until
@@ -18,15 +19,34 @@ from tui.app import RESTORE_CURSOR, SAVE_CURSOR, SYNC_BEGIN, SYNC_END, make_gove
 from tui.config import SSH_BUDGET, AppConfig, display_settings
 from tui.graphics import kitty, sixel
 from tui.graphics.detect import TerminalGraphics
+from tui.graphics.frames import letterbox_background
 
 SIZE = (120, 40)
 SIXEL_TERMINAL = TerminalGraphics(sixel=True, cell_px=(8, 16), answered=True)
 BOTH = TerminalGraphics(sixel=True, kitty=True, cell_px=(8, 16), answered=True)
 
 
-def capture_writes(app) -> list[str]:
+def capture_writes(app, *, panes: bool = False) -> list[str]:
+    """What the app writes to the terminal (the headless test driver has none): the video's images, and with
+    `panes` the face and landmark panes' images too (tests/test_graphics_panes.py)."""
     writes: list[str] = []
-    app._terminal_write = writes.append  # the headless test driver has no terminal to write to
+    in_panes = False
+
+    def write(data: str) -> None:
+        if panes or not in_panes:
+            writes.append(data)
+
+    def write_pane_images(*args) -> None:
+        nonlocal in_panes
+        in_panes = True
+        try:
+            write_panes(*args)
+        finally:
+            in_panes = False
+
+    write_panes = app._write_pane_images
+    app._terminal_write = write
+    app._write_pane_images = write_pane_images
     return writes
 
 
@@ -51,7 +71,11 @@ async def test_sixel_mode_writes_one_synchronized_image_per_shown_frame(tmp_path
     for write in writes:
         assert write.startswith(f"{SYNC_BEGIN}{SAVE_CURSOR}\x1b[") and "H\x1bP" in write
         assert write.endswith(f"\x1b\\{RESTORE_CURSOR}{SYNC_END}") and write.count("\x1bP") == 1
-    assert writes[-1].startswith(f"{SYNC_BEGIN}{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H\x1bP")
+    # The letterbox black is the current background while the image is drawn (mlterm fills the image's last cell
+    # row with it; headless, Textual's colours are the 16 standard ones), and the cursor's restore undoes it.
+    letterbox = letterbox_background(ColorSystem.STANDARD)
+    assert letterbox == "\x1b[40m"
+    assert writes[-1].startswith(f"{SYNC_BEGIN}{SAVE_CURSOR}{letterbox}\x1b[{region.y + 1};{region.x + 1}H\x1bP")
     image = decode(writes[-1].encode("ascii"))
     width, height = image.raster
     assert (image.index >= 0).all() and width * 3 == height * 4  # the frame's 4:3

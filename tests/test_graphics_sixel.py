@@ -9,10 +9,12 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
+from rich.color import ColorSystem
 
 from tests.media import portrait
 from tests.sixel_decoder import decode
 from tui.graphics import sixel
+from tui.graphics.frames import letterbox_background
 
 
 def hopper_rgb(width: int, height: int) -> np.ndarray:
@@ -74,3 +76,12 @@ def test_libsixel_decodes_the_same_picture(tmp_path):
     decoded = cv2.cvtColor(cv2.imread(str(tmp_path / "frame.png")), cv2.COLOR_BGR2RGB)
     assert decoded.shape == rgb.shape
     assert np.abs(decoded.astype(int) - palette_image(rgb, "256")).max() <= 1
+
+
+def test_the_letterbox_background_in_each_colour_system():
+    """Written before each Sixel image: mlterm fills what the image leaves of its last cell row with the current
+    background, which Textual leaves at the default (white in mlterm): a white line under the picture."""
+    assert letterbox_background(ColorSystem.TRUECOLOR) == "\x1b[48;2;0;0;0m"
+    assert letterbox_background(ColorSystem.EIGHT_BIT) == "\x1b[48;5;16m"
+    assert letterbox_background(ColorSystem.STANDARD) == "\x1b[40m"
+    assert letterbox_background(None) == ""  # no colours at all: nothing to set

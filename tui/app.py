@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
-from rich.console import Console
+from rich.console import COLOR_SYSTEMS, Console
 from rich.measure import Measurement
 from rich.table import Table
 from textual import work
@@ -30,6 +30,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.errors import NoWidget
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -48,11 +50,12 @@ from tui.governor import PIXEL_CAPS, Quality, QualityGovernor
 from tui.graphics import kitty
 from tui.graphics.detect import RenderMode
 from tui.graphics.forced import WARNING_SHOWN_S, forced_mode_warning
-from tui.graphics.frames import MAX_PIXELS, GraphicsFrame
+from tui.graphics.frames import MAX_PIXELS, GraphicsFrame, letterbox_background
+from tui.graphics.panes import PaneImage, all_pane_image_ids
 from tui.graphics.sixel import PALETTE_SIZES
 from tui.messages import FrameReady
 from tui.render import COLOR_MODES
-from tui.render_loop import RenderLoop, ViewFrame, ViewOptions
+from tui.render_loop import LANDMARK_PANE, PaneKey, RenderLoop, ViewFrame, ViewOptions
 from tui.snapshot import save_snapshot, snapshot_log
 from tui.widgets.faces import FacesPane
 from tui.widgets.histogram import HistogramPane
@@ -60,10 +63,11 @@ from tui.widgets.keybar import KeyBar
 from tui.widgets.landmarks import LandmarkPane
 from tui.widgets.note import NoteScreen
 from tui.widgets.status import StatusBar, StatusFigures
-from tui.widgets.video import VideoView
+from tui.widgets.video import CellImage, VideoView
 
 MARKER_SHOWN_S = 3.0  # the status line shows the last marker this long
 PANEL_INTERVAL_S = 0.25  # face pane, landmarks, histogram and status: 4 updates a second
+PANE_RETRY_S, PANE_RETRIES = 0.04, 3  # pane images whose cells are not laid out yet: tried again this soon
 RECENT = 100  # frames that shown fps and capture-to-screen latency are computed over
 MAX_LATENCY_SAMPLES = 100_000  # session-long latency figures for the metadata (about 1.5 h at 20 fps)
 
@@ -200,6 +204,13 @@ class FertuiApp(App[None]):
         self.image_bytes = 0
         self.frames_dropped_terminal = 0
         self._image_size: tuple[int, int] | None = None
+        # The face thumbnails and the landmark outline as images (pixel modes): the set last written, whether
+        # something may have painted over them since, the Kitty ids on the screen, and what was written.
+        self._pane_images_written: dict[PaneKey, PaneImage] | None = None
+        self._panes_stale = False
+        self._pane_ids_placed: set[int] = set()
+        self.pane_images_written = 0
+        self.pane_image_bytes = 0
 
     # -- layout ----------------------------------------------------------------------------------------
 
@@ -237,6 +248,7 @@ class FertuiApp(App[None]):
 
     def on_resize(self) -> None:
         self._graphics_stale = True  # the terminal may have cleared the image, and the pane may move
+        self._forget_pane_images()  # the panes move: a directly placed Kitty image would stay where they were
         self.call_after_refresh(self._update_render_sizes)
 
     def _update_render_sizes(self) -> None:
@@ -257,7 +269,9 @@ class FertuiApp(App[None]):
         self._set_options(
             video_cells=(max(cols, 4), max(rows, 2)),
             face_cells=(face_cols, face_cols // 2),
-            landmark_cells=(max(side_width - 2, 8), min(landmark_rows, 12)),
+            # The pane's border and padding take 4 columns of the side column (38 cells were 2 too many: the
+            # outline's right edge was cut off, and a pixel image there would spill over the border).
+            landmark_cells=(max(side_width - 4, 8), min(landmark_rows, 12)),
         )
 
     def _set_options(self, **changes) -> None:
@@ -328,7 +342,7 @@ class FertuiApp(App[None]):
             return
         # Sixel (and Kitty placed directly) draws at the cursor; with placeholders, Kitty draws wherever its
         # placeholder cells are, so no move is needed.
-        move = f"{SAVE_CURSOR}\x1b[{region.y + 1};{region.x + 1}H" if frame.at_cursor else ""
+        move = f"{SAVE_CURSOR}{self._letterbox}\x1b[{region.y + 1};{region.x + 1}H" if frame.at_cursor else ""
         restore = RESTORE_CURSOR if frame.at_cursor else ""
         self._terminal_write(f"{SYNC_BEGIN}{move}{frame.payload}{restore}{SYNC_END}")
         self.images_written += 1
@@ -339,6 +353,97 @@ class FertuiApp(App[None]):
             self.image_bytes += frame.bytes
             self._count_shown(view)
         self._graphics_stale = False
+
+    def _write_pane_images(self, images: dict[PaneKey, PaneImage], retries: int = PANE_RETRIES) -> None:
+        """One synchronized write of the pane images at their widgets (pixel modes; none over a modal screen).
+
+        An image is written only at the size it was drawn for; Sixel (and Kitty placed directly) only where its
+        widget shows whole: a card scrolled partly out of the face pane keeps its blank cells (the image would
+        spill over the pane's border)."""
+        if self._stopped or len(self.screen_stack) > 1 or self.settings.render == "halfblock":
+            return
+        widgets: dict[PaneKey, CellImage] = {}
+        if self.show_faces:
+            widgets.update(self.faces_pane.crop_widgets().items())
+        if self.show_landmark_pane:
+            widgets[LANDMARK_PANE] = self.landmark_pane.canvas
+        parts: list[str] = []
+        placed: set[int] = set()
+        written = 0
+        stale = False
+        for key, image in images.items():
+            widget = widgets.get(key)
+            if widget is None or image.graphics.mode != self.settings.render:
+                continue
+            # Placeholder cells show the image wherever they are, whole or in part; an image at the cursor only
+            # goes where its cells show whole.
+            region = self._whole_on_screen(widget, clipped=not image.graphics.at_cursor)
+            if region is None:
+                # Shown (by it and its ancestors: at 80x24 the CSS hides the landmark pane) but not laid out yet.
+                shown = all(getattr(node, "display", True) for node in widget.ancestors_with_self)
+                stale = stale or (shown and not widget.region.area)
+                continue
+            if (region.width, region.height) != image.graphics.cells:
+                stale = True  # laid out for other cells: written once Textual has caught up
+                continue
+            frame = image.graphics
+            if frame.at_cursor:
+                parts.append(f"\x1b[{region.y + 1};{region.x + 1}H{frame.payload}")
+            else:
+                parts.append(frame.payload)
+            placed.add(image.image_id)
+            written += frame.bytes
+        gone = self._pane_ids_placed - placed if self.settings.render == "kitty" else set()
+        driver = self._driver
+        behind = max(written, self._last_graphics.bytes if self._last_graphics else 0)  # the video's rule, or laxer
+        if isinstance(driver, ByteCountingDriver) and driver.pending_chars > behind:
+            self._panes_stale = True  # the terminal is behind: try at the next panel update
+            return
+        if gone:  # cards that left, panes hidden: their images off the screen and out of the terminal's memory
+            parts.insert(0, "".join(self._kitty_command(kitty.delete(image_id)) for image_id in sorted(gone)))
+        if parts:
+            self._terminal_write(
+                f"{SYNC_BEGIN}{SAVE_CURSOR}{self._letterbox}{''.join(parts)}{RESTORE_CURSOR}{SYNC_END}"
+            )
+        self.pane_images_written += len(placed)
+        self.pane_image_bytes += written
+        self._pane_ids_placed = placed
+        self._pane_images_written = images
+        self._panes_stale = stale
+        if stale and retries > 0:  # a new card is laid out within a paint or two: do not leave it blank till the
+            self.set_timer(PANE_RETRY_S, lambda: self._write_pane_images(images, retries - 1))  # next update
+
+    def _whole_on_screen(self, widget: CellImage, *, clipped: bool = False) -> Region | None:
+        """The widget's content region on the screen, or None where it is hidden or (unless `clipped`) clipped by
+        its container."""
+        if not widget.display or not widget.is_mounted:
+            return None
+        try:
+            geometry = self.screen.find_widget(widget)
+        except NoWidget:  # not laid out (hidden, or not painted yet)
+            return None
+        region = widget.content_region
+        if not region.area or not (clipped or geometry.clip.contains_region(region)):
+            return None
+        return region
+
+    @property
+    def _letterbox(self) -> str:
+        """The letterbox background as the current one, before a Sixel image (mlterm fills what the image leaves
+        of its cells with it: tui/graphics/frames.py). Kitty draws no such remainder."""
+        if self.settings.render != "sixel":
+            return ""
+        return letterbox_background(COLOR_SYSTEMS.get(self.console.color_system or ""))
+
+    def _kitty_command(self, payload: str) -> str:
+        return kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload
+
+    def _forget_pane_images(self) -> None:
+        """Delete every pane image the terminal holds (Kitty) and write them again at the next panel update."""
+        if self.settings.render == "kitty" and self._pane_ids_placed:
+            self._terminal_write("".join(self._kitty_command(kitty.delete(i)) for i in sorted(self._pane_ids_placed)))
+        self._pane_ids_placed = set()
+        self._panes_stale = True
 
     def _terminal_write(self, data: str) -> None:
         driver = self._driver
@@ -362,6 +467,13 @@ class FertuiApp(App[None]):
                 self.histogram.show(view.selected, view.shares)
         elif view is None and self.show_histogram:
             self.histogram.show(None, {})
+        # Sixel images are written again at each update: any repaint of their cells by Textual (a card coming or
+        # going moves the others, a scroll bar appears) wipes them, and nothing tells the app it happened. Kitty's
+        # survive repaints: they are written when they change (or after a resize or a modal screen).
+        rewrite = self._panes_stale or self.settings.render == "sixel"
+        if view is not None and (view.pane_images is not self._pane_images_written or rewrite):
+            # After Textual's next paint: a card just mounted has no place on the screen before it.
+            self.call_after_refresh(self._write_pane_images, view.pane_images)
         self.status_bar.show(self.status_figures())
 
     def _each_second(self) -> None:
@@ -459,6 +571,7 @@ class FertuiApp(App[None]):
 
     def _toggle_pane(self, css_class: str, shown: bool, **options) -> None:
         self._graphics_stale = True
+        self._forget_pane_images()  # panes move or hide: a directly placed Kitty image would stay behind
         self.query_one("#main").set_class(not shown, css_class)
         self._set_options(**options)
         self._panels_shown_for = None  # a pane shown again gets fresh content at once
@@ -555,6 +668,7 @@ class FertuiApp(App[None]):
             return
         self._graphics_stale = True  # the note input paints over the image; it is redrawn once it closes
         self._hide_placed_image()
+        self._forget_pane_images()
 
         def write(text: str | None) -> None:
             if text:
@@ -575,6 +689,7 @@ class FertuiApp(App[None]):
     def action_help(self) -> None:
         self._graphics_stale = True  # the help screen paints over the image; it is redrawn once it closes
         self._hide_placed_image()
+        self._forget_pane_images()
         self.push_screen(HelpScreen())
 
     def _hide_placed_image(self) -> None:
@@ -602,6 +717,7 @@ class FertuiApp(App[None]):
         previous = self.settings.render
         if mode == previous:
             return
+        self._forget_pane_images()
         if previous == "kitty":
             payload = kitty.delete()
             self._terminal_write(kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload)
@@ -665,7 +781,8 @@ class FertuiApp(App[None]):
         self._stopped = True
         self.render_loop.stop()
         if self.settings.render == "kitty" and self._driver is not None:
-            payload = kitty.delete()  # the terminal holds one image for us; free it
+            # The terminal holds the video's image and the panes'; free them.
+            payload = "".join(kitty.delete(image_id) for image_id in (kitty.IMAGE_ID, *all_pane_image_ids()))
             self._terminal_write(kitty.tmux_passthrough(payload) if self.config.graphics.tmux else payload)
         own = self.session.poll()
         stop = own if own is not None and own.reason is not StopReason.FINISHED else self.stop_request
@@ -698,6 +815,8 @@ class FertuiApp(App[None]):
             "bytes_per_image": round(self.image_bytes / self.images_shown) if self.images_shown else None,
             "image_size": None if self._image_size is None else list(self._image_size),
             "frames_dropped_terminal": self.frames_dropped_terminal,
+            "pane_images_written": self.pane_images_written,
+            "pane_image_bytes": self.pane_image_bytes,
             "terminal": self.config.graphics.figures(),
         }
 

@@ -369,27 +369,41 @@ def pose_axis_offsets(pose: np.ndarray, length: float) -> np.ndarray:
     return length * np.stack([rotation[:2, 0], rotation[:2, 1], -rotation[:2, 2]])
 
 
-def landmark_outline(
-    landmarks: np.ndarray, cols: int, rows: int, color=LANDMARK_COLOR, pose: np.ndarray | None = None
-) -> CellGrid:
-    """The 68 landmarks as a line drawing (jaw, brows, nose, eyes, lips) in a (cols, rows) half-block canvas, with
-    the head pose's axes from the nose tip when `pose` (Rx, Ry, Rz, ...) is given."""
-    pixels = np.zeros((2 * rows, cols, 3), dtype=np.uint8)
+def landmark_drawing(
+    landmarks: np.ndarray,
+    width: int,
+    height: int,
+    color=LANDMARK_COLOR,
+    thickness: int = 1,
+    pose: np.ndarray | None = None,
+) -> np.ndarray:
+    """The 68 landmarks as a line drawing (jaw, brows, nose, eyes, lips) on a black (height, width, 3) RGB image,
+    centred and as large as fits (the landmark pane: half-block pixels, or the pane's real pixels), with the head
+    pose's axes from the nose tip when `pose` (Rx, Ry, Rz, ...) is given."""
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
     points = np.asarray(landmarks, dtype=np.float32)
     low, high = points.min(axis=0), points.max(axis=0)
     span = np.maximum(high - low, 1.0)
-    scale = min((cols - 1) / span[0], (2 * rows - 1) / span[1])
-    offset = (np.array([cols - 1, 2 * rows - 1]) - span * scale) / 2
+    margin = thickness // 2
+    scale = min((width - 1 - 2 * margin) / span[0], (height - 1 - 2 * margin) / span[1])
+    offset = (np.array([width - 1, height - 1]) - span * scale) / 2
     canvas_points = np.round((points - low) * scale + offset).astype(np.int32)
     for first, last, closed in LANDMARK_OUTLINE:
-        cv2.polylines(pixels, [canvas_points[first : last + 1]], closed, color, thickness=1)
+        cv2.polylines(pixels, [canvas_points[first : last + 1]], closed, color, thickness=thickness)
     if pose is not None and np.all(np.isfinite(np.asarray(pose, dtype=np.float64)[:3])):
         nose = (points[NOSE_TIP] - low) * scale + offset
         ends = nose + pose_axis_offsets(pose, POSE_AXIS_LENGTH * float(span.max() * scale))
         start = tuple(int(v) for v in np.round(nose))
         for end, axis_color in zip(ends, POSE_AXIS_COLORS, strict=True):  # forward last: on top
-            cv2.line(pixels, start, tuple(int(v) for v in np.round(end)), axis_color, thickness=1)
-    return half_blocks(pixels)
+            cv2.line(pixels, start, tuple(int(v) for v in np.round(end)), axis_color, thickness=thickness)
+    return pixels
+
+
+def landmark_outline(
+    landmarks: np.ndarray, cols: int, rows: int, color=LANDMARK_COLOR, pose: np.ndarray | None = None
+) -> CellGrid:
+    """The landmark drawing (with the pose's axes when given) in a (cols, rows) half-block canvas."""
+    return half_blocks(landmark_drawing(landmarks, cols, 2 * rows, color, pose=pose))
 
 
 def render_cells(grid: CellGrid, styles: StyleCache) -> list[Strip]:

@@ -18,6 +18,7 @@ from pipeline.core.frames import Face, FrameResult
 from pipeline.core.labels import EMOTIONS, UNCLEAR
 from tui.graphics.detect import RenderMode
 from tui.graphics.frames import MAX_PIXELS, GraphicsFrame, PixelRenderer
+from tui.graphics.panes import MAX_FACE_SLOTS, PaneImage, PaneImageOptions, PaneImageRenderer, pane_cap
 from tui.graphics.sixel import PaletteSize
 from tui.render import (
     ColorDepth,
@@ -36,6 +37,10 @@ MAX_GAP_S = 1.0  # a longer gap between two seen results (a pause, a stall) coun
 HYSTERESIS = 6  # levels (of 255) a downscaled pixel must move before it is redrawn: kills sensor noise
 PANE_INTERVAL_S = 0.2  # face crops and the landmark outline are rebuilt this often (the UI shows them at 4 Hz)
 POLL_S = 0.004  # how often the render thread looks for a new result once a frame is due
+
+
+PaneKey = int | str  # a face id, or LANDMARK_PANE
+LANDMARK_PANE = "landmarks"
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ class ViewFrame:
     render_ms: float
     options: ViewOptions = field(default_factory=ViewOptions)
     graphics: GraphicsFrame | None = None  # the image to write, in a pixel mode
+    pane_images: dict[PaneKey, PaneImage] = field(default_factory=dict)
+    """In a pixel mode, the face thumbnails (by face id) and the landmark outline ("landmarks") as images; their
+    cells are in `face_crops` and `landmark_strips`. The same dict object while the panes are not rebuilt."""
 
 
 class EmotionTimeShare:
@@ -127,8 +135,10 @@ class RenderLoop(threading.Thread):
         self.tally = EmotionTimeShare()
         self.renderer = HalfBlockRenderer(options.colors, hysteresis=HYSTERESIS)
         self.pixel_renderer = PixelRenderer()
+        self.pane_renderer = PaneImageRenderer()
         self._pane_styles = StyleCache()
-        self._panes: tuple[tuple, float, dict[int, list[Strip]], list[Strip] | None] | None = None
+        self._panes: tuple[tuple, float, dict[int, list[Strip]], list[Strip] | None, dict[PaneKey, PaneImage]] | None
+        self._panes = None
         self._stop_event = threading.Event()
         self.error: str | None = None
 
@@ -185,7 +195,7 @@ class RenderLoop(threading.Thread):
                 landmarks=options.landmarks,
             )
         selected = pick_face(result.faces, options.selected_face)
-        crops, outline = self._pane_strips(result, options, selected)
+        crops, outline, pane_images = self._pane_strips(result, options, selected)
         return ViewFrame(
             result=result,
             video=video,
@@ -196,17 +206,20 @@ class RenderLoop(threading.Thread):
             render_ms=(time.perf_counter() - started) * 1000.0,
             options=options,
             graphics=graphics,
+            pane_images=pane_images,
         )
 
     def _pane_strips(
         self, result: FrameResult, options: ViewOptions, selected: Face | None
-    ) -> tuple[dict[int, list[Strip]], list[Strip] | None]:
+    ) -> tuple[dict[int, list[Strip]], list[Strip] | None, dict[PaneKey, PaneImage]]:
         """Face crops and the landmark outline, rebuilt a few times a second rather than every frame.
 
         The UI shows them at 4 Hz, so building them per frame was wasted GIL time; they are rebuilt at once
         when what they show changes (faces, selection, pane options), else at most every PANE_INTERVAL_S.
+        In a pixel mode they are images (tui/graphics/panes.py), and the strips are the cells under them.
         """
         now = time.monotonic()
+        pixel_mode = options.render != "halfblock"
         key = (
             tuple(face.face_id for face in result.faces),
             None if selected is None else (selected.face_id, selected.landmarks is None),
@@ -215,21 +228,54 @@ class RenderLoop(threading.Thread):
             options.landmark_pane,
             options.landmark_cells,
             options.colors,
+            options.render,
+            (options.palette, options.cell_px, options.tmux, options.kitty_placeholders, options.max_pixels)
+            if pixel_mode
+            else None,
         )
         if self._panes is not None:
-            last_key, built_at, cached_crops, cached_outline = self._panes
+            last_key, built_at, cached_crops, cached_outline, cached_images = self._panes
             if last_key == key and now - built_at < PANE_INTERVAL_S:
-                return cached_crops, cached_outline
+                return cached_crops, cached_outline, cached_images
         image = result.frame.image
         crops: dict[int, list[Strip]] = {}
+        images: dict[PaneKey, PaneImage] = {}
+        image_options = None
+        if pixel_mode:
+            image_options = PaneImageOptions(
+                mode=options.render,
+                cell_px=options.cell_px,
+                colors=options.colors,
+                palette=options.palette,
+                tmux=options.tmux,
+                kitty_placeholders=options.kitty_placeholders,
+                max_pixels=pane_cap(options.max_pixels),
+            )
         if options.face_pane:
+            tracked = sorted(face.face_id for face in result.faces if face.face_id is not None)
+            slots = {face_id: slot for slot, face_id in enumerate(tracked)}  # the face pane's card order
             for face in result.faces:
-                if face.face_id is not None:
-                    crop = crop_face(image, face.box)
+                if face.face_id is None:
+                    continue
+                crop = crop_face(image, face.box)
+                slot = slots[face.face_id]
+                if image_options is not None and slot < MAX_FACE_SLOTS:
+                    pane_image = self.pane_renderer.face(crop, options.face_cells, slot, image_options)
+                    images[face.face_id] = pane_image
+                    crops[face.face_id] = pane_image.strips
+                else:
                     crops[face.face_id] = render_image(crop, *options.face_cells, self._pane_styles, options.colors)
         outline = None
         if options.landmark_pane and selected is not None and selected.landmarks is not None:
-            grid = landmark_outline(selected.landmarks, *options.landmark_cells, pose=selected.pose)
-            outline = render_cells(grid, self._pane_styles)
-        self._panes = (key, now, crops, outline)
-        return crops, outline
+            if image_options is not None:
+                pane_image = self.pane_renderer.landmarks(
+                    selected.landmarks, options.landmark_cells, image_options, pose=selected.pose
+                )
+                images[LANDMARK_PANE] = pane_image
+                outline = pane_image.strips
+            else:
+                outline = render_cells(
+                    landmark_outline(selected.landmarks, *options.landmark_cells, pose=selected.pose), self._pane_styles
+                )
+        self._panes = (key, now, crops, outline, images)
+        return crops, outline, images

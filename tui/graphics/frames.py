@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from rich.color import Color
+from rich.color import Color, ColorSystem
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
@@ -31,6 +31,22 @@ so the picture fills the pane's reported pixels): bytes and encoding time grow w
 LETTERBOX = Style(bgcolor=Color.from_rgb(0, 0, 0))
 """The cells under and around a Sixel image: unstyled cells take the terminal's default background, which is
 white in xterm and shows as a frame where the image does not fill its last row and column of cells."""
+
+
+def letterbox_background(color_system: ColorSystem | None) -> str:
+    """SGR that makes the letterbox colour the current background, written (after saving the cursor and its
+    attributes) right before a Sixel image.
+
+    mlterm paints the part of an image's cells that the image does not cover (the rest of its last cell row, the
+    padding rows of its last band of six) with the *current* background, not the cells' own: after Textual's
+    writes that is the default background, white in mlterm's default colours, which drew a white line under the
+    picture. Restoring the cursor after the image restores the attributes too (DECRC)."""
+    if color_system is None or LETTERBOX.bgcolor is None:
+        return ""
+    codes = LETTERBOX.bgcolor.downgrade(color_system).get_ansi_codes(foreground=False)
+    return f"\x1b[{';'.join(codes)}m"
+
+
 DEFAULT_CELL_PX = (10, 20)
 """Assumed cell size when the terminal reports none (textual-image's default too)."""
 
@@ -130,7 +146,7 @@ class PixelRenderer:
         return list(range(rows))
 
 
-def placeholder_strips(cols: int, rows: int) -> list[Strip]:
+def placeholder_strips(cols: int, rows: int, image_id: int = kitty.IMAGE_ID) -> list[Strip]:
     """Kitty placeholder cells, the image id in their foreground colour."""
-    style = Style(color=Color.from_rgb(*kitty.id_color()))
+    style = Style(color=Color.from_rgb(*kitty.id_color(image_id)))
     return [Strip([Segment(text, style)], cols) for text in kitty.placeholder_rows(cols, rows)]

@@ -80,6 +80,10 @@ class FaceCard(Horizontal):
         self._bars = Static(classes="bars")
         self._shown: Text | None = None
 
+    @property
+    def crop(self) -> CellImage:
+        return self._crop
+
     def compose(self) -> ComposeResult:
         yield self._crop
         yield self._bars
@@ -123,3 +127,7 @@ class FacesPane(VerticalScroll):
                 self.mount(card)
             card.show(face, crops.get(face_id), face_id == selected_id)
         self._empty.display = not tracked
+
+    def crop_widgets(self) -> dict[int, CellImage]:
+        """Each card's thumbnail widget by face id (the pixel modes draw their images over them)."""
+        return {card.face_id: card.crop for card in self.query(FaceCard)}

@@ -22,6 +22,11 @@ class LandmarkPane(Vertical):
         yield self._canvas
         yield self._note
 
+    @property
+    def canvas(self) -> CellImage:
+        """The outline's widget (the pixel modes draw its image over it)."""
+        return self._canvas
+
     def show(self, strips: list[Strip] | None, face_id: int | None) -> None:
         canvas, note = self._canvas, self._note
         if strips:

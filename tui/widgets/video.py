@@ -32,7 +32,12 @@ class CellImage(Widget):
         return self._strips
 
     def set_strips(self, strips: list[Strip], dirty_rows: list[int] | None = None) -> None:
-        """Show `strips`; only `dirty_rows` are repainted when the shape is unchanged."""
+        """Show `strips`; only `dirty_rows` are repainted when the shape is unchanged.
+
+        The same list again is not repainted: in the pixel modes the panes' cells are one cached list per shape,
+        and a repaint would wipe the image drawn over them (tui/graphics/panes.py)."""
+        if strips is self._strips and dirty_rows is None:
+            return
         cols = strips[0].cell_length if strips else 0
         shape_changed = len(strips) != len(self._strips) or (self._strips and self._strips[0].cell_length != cols)
         self._strips = strips
