@@ -18,3 +18,24 @@ def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=timeout,
     )
+
+
+def fertui_without(modules: tuple[str, ...], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`fertui ARGS...` in a child process that cannot import `modules`, as if they were not installed: each is None
+    in sys.modules, Python's own marker for a module that must not load (`import` raises ImportError and
+    importlib.util.find_spec answers None). The rest of the environment is the checkout's, unchanged."""
+    blocker = (
+        "import sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    sys.modules[name] = None\n"
+        "from pipeline.commands.cli import main_exit\n"
+        "sys.argv[0] = 'fertui'\n"
+        "main_exit()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", blocker, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

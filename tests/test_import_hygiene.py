@@ -32,8 +32,8 @@ RUNTIME_CHECK = """
 import sys
 from pipeline.engine import EngineConfig, build_processors
 processors = build_processors(EngineConfig())
-build_processors(EngineConfig(landmark_model="mesh"))[2].setup()  # the face mesh runs on LiteRT, not mediapipe
-heavy = sorted(m for m in ("tensorflow", "keras", "mtcnn", "mediapipe") if m in sys.modules)
+processors[2].setup()  # the default landmarks, the face mesh, run on LiteRT: not mediapipe, and no dlib
+heavy = sorted(m for m in ("tensorflow", "keras", "mtcnn", "mediapipe", "dlib") if m in sys.modules)
 print("processors:", [p.name for p in processors], "heavy modules:", heavy)
 sys.exit(1 if heavy else 0)
 """

@@ -55,22 +55,22 @@ def test_the_sidecar_lists_the_copy_s_files_and_no_others(models_copy: Path, tmp
     assert set(listed) == model_files(models_copy), "exactly the copy's cards and networks, no stray file"
     assert {Path(path).name for path in listed} >= {"MODEL_CARD.md", "MTCNN_CARD.md", "pnet.tflite", "onet.tflite"}
 
-    with_landmarks = tmp_path / "landmarks.csv"
-    done = fertui("analyze", "demo", "--max-frames", "3", "--out", str(with_landmarks), "--models", str(models_copy))
-    assert done.returncode == 0, done.stderr[-2000:]
-    listed = json.loads(Path(f"{with_landmarks}.meta.json").read_text())["models"]
-    predictor = landmark_predictor(models_copy)
-    expected = model_files(models_copy) | {str(predictor)} | mesh_files(models_copy, network=False)
-    assert set(listed) == expected, "dlib's predictor, and the mapping and reference head of head pose"
-
-    with_mesh = tmp_path / "mesh.csv"
-    done = fertui(
-        "analyze", "demo", "--max-frames", "3", "--landmarks", "mesh", "--out", str(with_mesh),
-        "--models", str(models_copy),
-    )  # fmt: skip
+    with_mesh = tmp_path / "mesh.csv"  # landmarks by default: the face mesh
+    done = fertui("analyze", "demo", "--max-frames", "3", "--out", str(with_mesh), "--models", str(models_copy))
     assert done.returncode == 0, done.stderr[-2000:]
     listed = json.loads(Path(f"{with_mesh}.meta.json").read_text())["models"]
     assert set(listed) == model_files(models_copy) | mesh_files(models_copy, network=True), "the mesh, no dlib"
+
+    with_dlib = tmp_path / "dlib.csv"
+    done = fertui(
+        "analyze", "demo", "--max-frames", "3", "--landmarks", "dlib", "--out", str(with_dlib),
+        "--models", str(models_copy),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = json.loads(Path(f"{with_dlib}.meta.json").read_text())["models"]
+    predictor = landmark_predictor(models_copy)
+    expected = model_files(models_copy) | {str(predictor)} | mesh_files(models_copy, network=False)
+    assert set(listed) == expected, "dlib's predictor, and the mapping and reference head of head pose"
 
 
 def test_an_altered_mtcnn_file_in_models_stops_analyze_with_its_name(models_copy: Path, tmp_path: Path) -> None:
@@ -87,10 +87,10 @@ def test_an_altered_mtcnn_file_in_models_stops_analyze_with_its_name(models_copy
 
 
 def test_a_model_set_holds_only_what_the_configuration_runs(models_copy: Path) -> None:
-    everything = load_models(EngineConfig(models_dir=models_copy))
-    assert set(everything.sha256()) == {
+    with_dlib = load_models(EngineConfig(models_dir=models_copy, landmark_model="dlib"))
+    assert set(with_dlib.sha256()) == {
         "MODEL_CARD.md",
-        *everything.emotion_card.member_files,
+        *with_dlib.emotion_card.member_files,
         "mtcnn/MTCNN_CARD.md",
         "mtcnn/pnet.tflite",
         "mtcnn/rnet.tflite",
@@ -99,12 +99,13 @@ def test_a_model_set_holds_only_what_the_configuration_runs(models_copy: Path) -
         "face_mesh/mesh_68.json",
         "face_mesh/reference_shape.json",
     }
-    mesh = load_models(EngineConfig(models_dir=models_copy, landmark_model="mesh"))
-    assert set(mesh.sha256()) - set(everything.sha256()) == {
+    mesh = load_models(EngineConfig(models_dir=models_copy))  # the default landmarks: the face mesh
+    assert set(mesh.sha256()) ^ set(with_dlib.sha256()) == {
         "face_mesh/FACE_MESH_CARD.md",
         "face_mesh/face_landmark.tflite",
+        "landmarks/shape_predictor_68_face_landmarks.dat",
     }
-    assert "landmarks/shape_predictor_68_face_landmarks.dat" not in mesh.sha256()
+    assert "landmarks/shape_predictor_68_face_landmarks.dat" not in mesh.sha256() and mesh.landmark_predictor is None
     reference = load_models(EngineConfig(models_dir=models_copy, detector="package", landmarks=False))
     assert set(reference.sha256()) == {"MODEL_CARD.md", *reference.emotion_card.member_files}
     processors = build_processors(EngineConfig(models_dir=models_copy, landmarks=False))

@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 MODELS_HELP = (
-    "models folder: the emotion model and mtcnn/ (and landmarks/, if it has one), each checked against its card "
+    "models folder: the emotion model and mtcnn/ (and face_mesh/, and landmarks/ for --landmarks dlib, if it has "
+    "them), each checked against its card "
     "(default: %(default)s)"
 )
 
@@ -68,7 +69,7 @@ def add_landmark_options(parser: argparse.ArgumentParser) -> None:
         choices=LANDMARK_MODELS,
         default=None,
         help=f"68-point landmarks from MediaPipe's face mesh (Apache-2.0, 3D) or dlib's predictor (its licence "
-        f"excludes commercial use) (default: {DEFAULT_LANDMARK_MODEL})",
+        f"excludes commercial use; the fertui[dlib] extra) (default: {DEFAULT_LANDMARK_MODEL})",
     )
     parser.add_argument(
         "--focal",

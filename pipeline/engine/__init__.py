@@ -54,8 +54,10 @@ LANDMARK_MODELS = ("mesh", "dlib")
 """`--landmarks`: "mesh" = MediaPipe's face mesh (Apache-2.0), 468 points in 3D mapped to the 68 iBUG points;
 "dlib" = dlib's 68-point shape predictor (trained on iBUG 300-W: not for commercial use)."""
 
-DEFAULT_LANDMARK_MODEL = "dlib"
-"""dlib until the face mesh is measured no worse on the development set's emotion accuracy (README, "Landmarks")."""
+DEFAULT_LANDMARK_MODEL = "mesh"
+"""The face mesh: Apache-2.0 and in the default install. The emotion stage aligns its crops on the detector's five
+keypoints, not on the 68 points, so no emotion answer depends on this choice; dlib's predictor, whose licence
+excludes commercial use, is the `fertui[dlib]` extra (README, "Landmarks")."""
 
 
 @dataclass

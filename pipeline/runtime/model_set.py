@@ -11,8 +11,10 @@ With landmarks on, head pose and the eyes read the face mesh folder's 68-point m
 `--landmarks mesh` runs its network (checked against FACE_MESH_CARD.md): DIR/face_mesh/ when the folder has one (a
 set copied whole), else the installed one, recorded either way.
 
-The landmark predictor has no card: it is DIR/landmarks/shape_predictor_68_face_landmarks.dat when the folder has
-one, else the copy inside the `face-recognition-models` wheel (too large to ship twice); its sha256 is recorded.
+The landmark predictor (`--landmarks dlib`) has no card: it is DIR/landmarks/shape_predictor_68_face_landmarks.dat
+when the folder has one, else the copy inside the `face-recognition-models` wheel (too large to ship twice); its
+sha256 is recorded. dlib and that wheel are the `fertui[dlib]` extra (the model's licence excludes commercial use):
+without dlib, asking for its landmarks is one line saying how to install it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ FACE_MESH_MODEL = "face_landmark.tflite"
 FACE_MESH_MAPPING = "mesh_68.json"  # mesh vertex -> iBUG point
 FACE_MESH_REFERENCE = "reference_shape.json"  # the reference head head pose fits
 FACE_MESH_FETCH = "uv run python scripts/face_mesh_models.py fetch"
+DLIB_EXTRA_HINT = (
+    "--landmarks dlib needs dlib and its 68-point model, which are not installed: pip install 'fertui[dlib]' "
+    "(or uv tool install 'fertui[dlib]'; its licence excludes commercial use; the default --landmarks mesh needs "
+    "neither)"
+)
 
 
 class LandmarkError(FertuiError):
@@ -68,7 +75,7 @@ class ModelSet:
 
     @classmethod
     def load(
-        cls, folder: Path | str, *, detector: bool = True, landmarks: bool = True, landmark_model: str = "dlib"
+        cls, folder: Path | str, *, detector: bool = True, landmarks: bool = True, landmark_model: str = "mesh"
     ) -> ModelSet:
         """The models of `folder`: the emotion model always; the MTCNN networks with `detector` (the fast one);
         with `landmarks`, the face mesh folder's mapping and reference head and the `landmark_model` ("mesh": the
@@ -168,13 +175,17 @@ def _checked_sha256(path: Path) -> str:
 
 def landmark_predictor(folder: Path) -> Path:
     """`folder`/landmarks/shape_predictor_68_face_landmarks.dat, else the face-recognition-models wheel's copy
-    (found by path: importing that package needs pkg_resources, which is not installed; never downloaded)."""
+    (found by path: importing that package needs pkg_resources, which is not installed; never downloaded).
+    LandmarkError (DLIB_EXTRA_HINT) when dlib, which runs it, or the predictor is not installed: checked here, before
+    any thread starts, so the user reads one line instead of an ImportError halfway through a session."""
+    if importlib.util.find_spec("dlib") is None:
+        raise LandmarkError(DLIB_EXTRA_HINT)
     own = folder / LANDMARKS_FOLDER / PREDICTOR_FILE
     if own.is_file():
         return own
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise LandmarkError(f"{PREDICTOR_PACKAGE} is not installed (uv sync), so 68-point landmarks are off")
+        raise LandmarkError(DLIB_EXTRA_HINT)
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / PREDICTOR_FILE
     if not path.is_file():
         raise LandmarkError(f"{path} is missing (reinstall {PREDICTOR_PACKAGE})")
