@@ -111,7 +111,16 @@ def test_ctrl_c_in_the_first_tenths_of_a_second_is_one_line(tmp_path: Path) -> N
     for attempt in range(20):
         command = ["analyze", "demo", "--max-frames", "3", "--out", str(tmp_path / f"{attempt}.csv")]
         process = subprocess.Popen(
-            [*launcher, *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+            [*launcher, *command],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            # A suite started in the background (`nohup ... &`) hands its children SIGINT ignored, and Python then
+            # rightly keeps ignoring it: a command started that way should ignore Ctrl-C too. This test is about a
+            # terminal's Ctrl-C, so the child starts with SIGINT's default disposition, as from a shell.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         time.sleep(0.1)
         process.send_signal(signal.SIGINT)
