@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fertui(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`fertui ARGS...` from the checkout, output captured as text."""
+def fertui(
+    *args: str, timeout: float = 300, preexec_fn: Callable[[], object] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`fertui ARGS...` from the checkout, output captured as text; `preexec_fn` runs in the child before it starts
+    (a resource limit, for example)."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline.commands.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=preexec_fn,
     )
 
 

@@ -7,7 +7,6 @@ emotion model. Inputs are small and several cases share one run, to keep the sui
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import stat
@@ -20,21 +19,10 @@ import numpy as np
 import pytest
 
 from pipeline.io.log_format import read_log
+from tests.cli_run import fertui
 from tests.media import background, centre_inside, moving_portrait_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def fertui(*args: str, cwd: Path = ROOT, preexec_fn=None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.commands.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=preexec_fn,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def stderr_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
