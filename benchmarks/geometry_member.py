@@ -29,45 +29,51 @@ from pipeline.core.paths import default_data
 from pipeline.engine import EngineConfig, build_processors
 from pipeline.modelling.data import load_split
 from pipeline.modelling.realworld import default_realworld_dir, load_ckplus, load_jaffe
-from pipeline.processors.face_mesh import PRESENCE_THRESHOLD, FaceMesh, roi_from_box, roi_from_mesh
+from pipeline.processors.face_mesh import EYE_OUTER, MeshLandmarkProcessor
 
-EYE_OUTER = (33, 263)
 UPSCALED = 192
 DEV_PARTS = (("jaffe", "jaffe_raw"), ("ck", "ckplus48_raw"))
 
 
-def mesh_of(mesh_net: FaceMesh, image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, float]:
-    mesh, score = mesh_net.run(image_bgr, roi_from_box(face))
-    if score >= PRESENCE_THRESHOLD:
-        mesh, score = mesh_net.run(image_bgr, roi_from_mesh(mesh))
-    return mesh, score
+def mesh_of(landmarks: MeshLandmarkProcessor, image_bgr: np.ndarray, face: Face) -> np.ndarray | None:
+    """The face's mesh as the landmark stage measures a photo's face (framed by the box, then by the mesh), or
+    None where the mesh is not trusted."""
+    result = landmarks.process(FrameResult(Frame(0, 0.0, 0.0, image_bgr, "face"), faces=(face,)))
+    return result.faces[0].mesh
 
 
-def small_face_meshes(mesh_net: FaceMesh, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def meshes_and_found(found: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 468, 3) meshes (zeros where none) and whether each was found."""
+    meshes = np.zeros((len(found), 468, 3), np.float32)
+    for i, mesh in enumerate(found):
+        if mesh is not None:
+            meshes[i] = mesh
+    return meshes, np.array([mesh is not None for mesh in found])
+
+
+def small_face_meshes(landmarks: MeshLandmarkProcessor, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Meshes of 48x48 grey faces that fill their picture."""
-    meshes = np.zeros((len(images), 468, 3), np.float32)
-    scores = np.zeros(len(images), np.float32)
     whole = Face(box=(8.0, 8.0, UPSCALED - 16.0, UPSCALED - 16.0), score=1.0)
-    for i, image in enumerate(images):
+    found = []
+    for image in images:
         big = cv2.resize(image, (UPSCALED, UPSCALED), interpolation=cv2.INTER_CUBIC)
-        meshes[i], scores[i] = mesh_of(mesh_net, cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), whole)
-    return meshes, scores
+        found.append(mesh_of(landmarks, cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), whole))
+    return meshes_and_found(found)
 
 
-def jaffe_meshes(mesh_net: FaceMesh, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+def jaffe_meshes(landmarks: MeshLandmarkProcessor, paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     """Meshes of JAFFE's photos, framed by the photo path's detector (the best face of each)."""
     detector = build_processors(EngineConfig(stills=True, landmarks=False))[0]
-    meshes = np.zeros((len(paths), 468, 3), np.float32)
-    scores = np.zeros(len(paths), np.float32)
+    found: list[np.ndarray | None] = []
     for i, path in enumerate(paths):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise SystemExit(f"cannot read {path} as an image")
         result = detector.process(FrameResult(Frame(i, float(i), 0.0, image, path.name)))
-        if result.faces:
-            meshes[i], scores[i] = mesh_of(mesh_net, image, max(result.faces, key=lambda face: face.score))
+        best = max(result.faces, key=lambda face: face.score) if result.faces else None
+        found.append(mesh_of(landmarks, image, best) if best is not None else None)
     detector.close()
-    return meshes, scores
+    return meshes_and_found(found)
 
 
 def geometry(meshes: np.ndarray) -> np.ndarray:
@@ -86,19 +92,19 @@ def geometry(meshes: np.ndarray) -> np.ndarray:
 
 
 def features(cache: Path) -> dict[str, np.ndarray]:
-    """Meshes and presence scores for train, val, CK+48 and JAFFE (a few minutes; kept in `cache`)."""
+    """Meshes and whether each was found, for train, val, CK+48 and JAFFE (a few minutes; kept in `cache`)."""
     path = cache / "geometry_meshes.npz"
     if path.is_file():
         return dict(np.load(path))
-    mesh_net = FaceMesh()
+    landmarks = MeshLandmarkProcessor(track=False)
     data: dict[str, np.ndarray] = {}
     for split in ("train", "val"):
-        data[f"{split}_mesh"], data[f"{split}_score"] = small_face_meshes(
-            mesh_net, load_split(default_data(), split, "ferplus").images
+        data[f"{split}_mesh"], data[f"{split}_found"] = small_face_meshes(
+            landmarks, load_split(default_data(), split, "ferplus").images
         )
     root = default_realworld_dir()
-    data["ck_mesh"], data["ck_score"] = small_face_meshes(mesh_net, load_ckplus(root)[0])
-    data["jaffe_mesh"], data["jaffe_score"] = jaffe_meshes(mesh_net, load_jaffe(root)[0])
+    data["ck_mesh"], data["ck_found"] = small_face_meshes(landmarks, load_ckplus(root)[0])
+    data["jaffe_mesh"], data["jaffe_found"] = jaffe_meshes(landmarks, load_jaffe(root)[0])
     cache.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, allow_pickle=False, **data)
     return data
@@ -108,7 +114,7 @@ def train_member(data: dict[str, np.ndarray], labels: np.ndarray, epochs: int) -
     """The geometry network's probabilities on val, JAFFE and CK+48, trained on `train` alone."""
     import tensorflow as tf
 
-    found = data["train_score"] >= PRESENCE_THRESHOLD
+    found = data["train_found"].astype(bool)
     train = geometry(data["train_mesh"])[found]
     mean, spread = train.mean(axis=0), train.std(axis=0) + 1e-6
     targets = np.eye(7, dtype=np.float32)[labels[found]]

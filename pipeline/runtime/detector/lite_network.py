@@ -104,8 +104,8 @@ class LiteNetwork:
             self._interpreters.move_to_end(shape)
         else:
             if self.max_kept is not None and len(self._interpreters) >= self.max_kept:
+                # its arenas are mmapped blocks (keep_large_buffers_out_of_the_heap): freeing returns them, no trim
                 self._interpreters.popitem(last=False)
-                release_freed_memory()
             interpreter = make_interpreter(self.model, self.threads)
             input_index = interpreter.get_input_details()[0]["index"]
             interpreter.resize_tensor_input(input_index, list(shape))
