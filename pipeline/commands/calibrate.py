@@ -49,6 +49,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the labels the model answers to (default: the ones its card was calibrated by); a card calibrated "
         "by the other set is refused",
     )
+    p.add_argument(
+        "--prior-correction",
+        type=float,
+        default=None,
+        metavar="STRENGTH",
+        help="shift every class's log prior by -STRENGTH x log(its share of train by the card's labels) before the "
+        "temperature, so a class the training set rarely shows is not under-called (0: no shift; default: keep the "
+        "card's)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -104,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--coverage must be in (0, 1]")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    if args.prior_correction is not None and not 0.0 <= args.prior_correction <= 1.0:
+        raise UsageError("--prior-correction must be in [0, 1] (1 divides the training priors out entirely)")
     source, target = target_folder(args.models, args.out)
     try:
         labels = checked_labels(ModelCard.read(source), args.labels)
@@ -120,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             labels=labels,
             realworld=args.limit is None,  # the development set too, for a whole calibration
+            prior_strength=args.prior_correction,
         )
     print_calibration(console, result)
     console.print(report_table(result["test_path"]))

@@ -390,6 +390,8 @@ def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:
             f"Temperature {temperature:.3f}: not calibrated through the detection path yet (`fertui calibrate`).",
             "",
         ]
+    if card.class_bias:
+        lines += _class_bias_lines(card.class_bias)
     lines.append(
         f"A face is labelled `unclear` when its calibrated {unclear['metric'].replace('_', ' ')} is below "
         f"{unclear['threshold']:.3f}."
@@ -422,6 +424,20 @@ def _calibration_lines(card: ModelCard, calibration: dict | None) -> list[str]:
     if calibration and calibration.get("realworld"):
         lines += _realworld_lines(calibration["realworld"])
     return lines
+
+
+def _class_bias_lines(class_bias: dict) -> list[str]:
+    """The log-prior shift the card applies before the temperature, and where it comes from."""
+    values = ", ".join(f"{emotion} {value:+.3f}" for emotion, value in class_bias["values"].items())
+    if "prior_strength" not in class_bias:
+        return [f"Before the temperature, each class's log probability is shifted by: {values}.", ""]
+    return [
+        f"Before the temperature, each class's log probability is shifted by -{class_bias['prior_strength']} x "
+        f"log(its share of `train` by the {class_bias['labels']} labels) (`fertui calibrate --prior-correction "
+        f"{class_bias['prior_strength']}`): a class the training set shows rarely is called as often as the faces "
+        f"warrant, not as often as FER-2013 shows it. Shifts: {values}.",
+        "",
+    ]
 
 
 def _realworld_lines(report: dict) -> list[str]:

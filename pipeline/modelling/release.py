@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import default_data
 from pipeline.modelling.data import DataError, load_splits, scored_labels
 from pipeline.modelling.train import TrainConfig
@@ -32,6 +33,7 @@ from pipeline.runtime.emotion.calibration import (
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
+    prior_correction,
     risk_coverage,
     unclear_mask,
 )
@@ -252,6 +254,22 @@ def realworld_report(classifier: EmotionClassifier, models_dir: Path) -> dict | 
     return report
 
 
+def prior_correction_entry(data: Path, labels: str, strength: float) -> dict | None:
+    """The card's class_bias for a prior correction of `strength` by the shares of `train` (None at 0)."""
+    if strength == 0:
+        return None
+    train_labels = load_splits(data, labels, ("train",))["train"].labels
+    shares = np.bincount(train_labels, minlength=len(EMOTIONS)) / len(train_labels)
+    bias = prior_correction(train_labels, strength)
+    return {
+        "values": {emotion: round(float(b), 4) for emotion, b in zip(EMOTIONS, bias, strict=True)},
+        "prior_strength": strength,
+        "train_shares": {emotion: round(float(p), 4) for emotion, p in zip(EMOTIONS, shares, strict=True)},
+        "labels": labels,
+        "rule": "-prior_strength x log(the class's share of train)",
+    }
+
+
 def calibrate_model_dir(
     models_dir: Path | str,
     *,
@@ -260,12 +278,15 @@ def calibrate_model_dir(
     limit: int | None = None,
     labels: str = "fer2013",
     realworld: bool = False,
+    prior_strength: float | None = None,
 ) -> dict:
     """Fit the temperature and choose the `unclear` rule on val through the photo path; rewrite the card.
 
     limit: only the first N images of each split (quick checks; the card then says so in its criterion).
     labels: the label set the model answers to (fer2013, or ferplus for a model trained on the FER+ votes).
     realworld: also report the development set (pipeline.modelling.realworld) where it is on this machine.
+    prior_strength: a new class bias, -strength x log(each class's share of `train` by `labels`), 0 for none;
+        None keeps the card's. It moves the decision before the temperature is fitted and the rule chosen.
     Returns {"temperature", "unclear", "calibration", "val", "test", "test_path"}.
     """
     from pipeline.core.files import write_private_atomic
@@ -275,10 +296,13 @@ def calibrate_model_dir(
     from pipeline.modelling.evaluate import direct_report, plot_confusion, predict_split, report_dict
 
     models_dir = Path(models_dir)
-    raw = EmotionClassifier.load(models_dir, calibrated=False)
-    # The card's class bias moves the decision and stays; the temperature is fitted on the shifted answers.
-    raw.class_bias = np.array(ModelCard.read(models_dir).class_bias_values)
+    card = ModelCard.read(models_dir)
     data = default_data() if data is None else data
+    if prior_strength is not None:
+        card.class_bias = prior_correction_entry(Path(data), labels, prior_strength)
+    raw = EmotionClassifier.load(models_dir, calibrated=False)
+    # The class bias moves the decision and stays; the temperature is fitted on the shifted answers.
+    raw.class_bias = np.array(card.class_bias_values)
     splits = load_splits(Path(data), labels, ("val", "test"))
     val, test = (splits[name].subset(np.arange(len(splits[name]))[:limit]) for name in ("val", "test"))
 
@@ -338,7 +362,6 @@ def calibrate_model_dir(
         "risk_coverage_val": risk_coverage(val_calibrated, val_truth),
     }
 
-    card = ModelCard.read(models_dir)
     card.temperature = {
         "value": round(temperature, 4),
         "fitted_on": "val through the photo path (pipeline.modelling.detection_path), negative log-likelihood",

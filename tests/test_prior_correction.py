@@ -1,0 +1,57 @@
+"""The prior correction (`fertui calibrate --prior-correction`): each class's log prior shifted by its share of
+`train`, so a model trained where a third of the faces are neutral does not call a mild posed expression neutral."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.commands.cli import main
+from pipeline.core.labels import EMOTIONS
+from pipeline.core.paths import default_data, installed_models_dir
+from pipeline.modelling.data import load_splits
+from pipeline.runtime.emotion.calibration import apply_class_bias, prior_correction
+from pipeline.runtime.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
+
+needs_data = pytest.mark.skipif(not default_data().exists(), reason=f"FER-2013 not found at {default_data()}")
+
+
+def test_a_full_correction_divides_the_training_priors_out_and_half_of_one_moves_half_way():
+    labels = np.array([6] * 60 + [3] * 30 + [0] * 9 + [4])  # no disgust, fear or surprise at all
+    counts = np.maximum(np.bincount(labels, minlength=len(EMOTIONS)), 1)
+    as_trained = counts / counts.sum()  # a face the model knows nothing about: the training shares
+    levelled = apply_class_bias(as_trained[None], prior_correction(labels, 1.0))[0]
+    np.testing.assert_allclose(levelled, np.full(len(EMOTIONS), 1 / len(EMOTIONS)), rtol=1e-5)
+    half = apply_class_bias(as_trained[None], prior_correction(labels, 0.5))[0]
+    np.testing.assert_allclose(half, np.sqrt(as_trained) / np.sqrt(as_trained).sum(), rtol=1e-5)
+    assert np.all(np.isfinite(prior_correction(labels, 1.0))), "an absent class counts as one face"
+    assert not prior_correction(labels, 0.0).any()
+
+
+@needs_data
+def test_calibrate_writes_the_correction_by_the_cards_labels_and_the_classifier_applies_it(tmp_path, capsys):
+    installed = (installed_models_dir() / MODEL_CARD).read_bytes()
+    models = tmp_path / "models"
+    assert main(["calibrate", "--out", str(models), "--limit", "27", "--prior-correction", "0.3"]) == 0
+    assert (installed_models_dir() / MODEL_CARD).read_bytes() == installed, "the installed card is not rewritten"
+    card = read_model_card(models)
+    assert card.class_bias is not None and card.class_bias["labels"] == card.calibration_labels == "ferplus"
+    train = load_splits(default_data(), "ferplus", ("train",))["train"].labels
+    shares = np.bincount(train, minlength=len(EMOTIONS)) / len(train)
+    assert 0.30 < shares[EMOTIONS.index("neutral")] < 0.40, "FER+ calls about a third of its faces neutral"
+    np.testing.assert_allclose(card.class_bias_values, -0.3 * np.log(shares), atol=1e-4)
+    assert "--prior-correction 0.3" in (models / MODEL_CARD).read_text()
+
+    # A face the model finds as likely neutral as sad by FER+'s priors is read as sad once they are divided out.
+    classifier = EmotionClassifier.load(models)
+    np.testing.assert_allclose(classifier.class_bias, card.class_bias_values)
+    torn = np.full((1, len(EMOTIONS)), 0.05, dtype=np.float32)
+    torn[0, EMOTIONS.index("neutral")], torn[0, EMOTIONS.index("sad")] = 0.40, 0.35
+    assert EMOTIONS[int(apply_class_bias(torn, classifier.class_bias).argmax())] == "sad"
+    assert EMOTIONS[int(torn.argmax())] == "neutral"
+
+
+def test_a_prior_correction_outside_0_to_1_is_refused_in_one_line(capsys):
+    assert main(["calibrate", "--out", "/nonexistent/x", "--prior-correction", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fertui: --prior-correction must be in [0, 1]") and err.count("\n") == 1
