@@ -9,7 +9,9 @@ import pytest
 from pipeline.commands.cli import main
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import default_data, installed_models_dir
+from pipeline.engine import EngineConfig, video_jitter_crops
 from pipeline.modelling.data import load_splits
+from pipeline.modelling.evaluate import predict_split
 from pipeline.runtime.emotion.calibration import apply_class_bias, prior_correction
 from pipeline.runtime.emotion.classifier import MODEL_CARD, EmotionClassifier, read_model_card
 
@@ -29,23 +31,34 @@ def test_a_full_correction_divides_the_training_priors_out_and_half_of_one_moves
 
 
 @needs_data
-def test_calibrate_writes_the_correction_by_the_cards_labels_and_the_classifier_applies_it(tmp_path, capsys):
+def test_calibrate_writes_the_correction_by_the_cards_labels_and_reports_what_the_app_then_shows(tmp_path, capsys):
     installed = (installed_models_dir() / MODEL_CARD).read_bytes()
     models = tmp_path / "models"
-    assert main(["calibrate", "--out", str(models), "--limit", "27", "--prior-correction", "0.3"]) == 0
+    limit = 60
+    assert main(["calibrate", "--out", str(models), "--limit", str(limit), "--prior-correction", "1"]) == 0
     assert (installed_models_dir() / MODEL_CARD).read_bytes() == installed, "the installed card is not rewritten"
     card = read_model_card(models)
     assert card.class_bias is not None and card.class_bias["labels"] == card.calibration_labels == "ferplus"
-    train = load_splits(default_data(), "ferplus", ("train",))["train"].labels
+    splits = load_splits(default_data(), "ferplus", ("train", "test"))
+    train = splits["train"].labels
     shares = np.bincount(train, minlength=len(EMOTIONS)) / len(train)
     assert 0.30 < shares[EMOTIONS.index("neutral")] < 0.40, "FER+ calls about a third of its faces neutral"
-    np.testing.assert_allclose(card.class_bias_values, -0.3 * np.log(shares), atol=1e-4)
-    assert "--prior-correction 0.3" in (models / MODEL_CARD).read_text()
+    np.testing.assert_allclose(card.class_bias_values, -np.log(shares), atol=1e-4)
+    text = (models / MODEL_CARD).read_text()
+    assert "--prior-correction 1" in text
 
-    # A face the model finds as likely neutral as sad by FER+'s priors is read as sad once they are divided out.
+    # The card's test table is what the app shows with that card: the shift applied once, then the temperature.
     classifier = EmotionClassifier.load(models)
     np.testing.assert_allclose(classifier.class_bias, card.class_bias_values)
-    torn = np.full((1, len(EMOTIONS)), 0.05, dtype=np.float32)
+    frame_crops = video_jitter_crops(EngineConfig(), classifier)
+    test = splits["test"]
+    shown = predict_split(classifier, test.images[:limit], frame_crops).argmax(axis=1)
+    accuracy = float((shown == test.labels[:limit]).mean())
+    table = text.split(f"### test split (ferplus labels, {limit} faces, {frame_crops} alignment jitters averaged)")[1]
+    assert f"Accuracy **{accuracy:.4f}**" in table.split("###")[0]
+
+    # A face the model finds as likely neutral as sad by FER+'s priors is read as sad once they are divided out.
+    torn = np.full((1, len(EMOTIONS)), 0.004, dtype=np.float32)
     torn[0, EMOTIONS.index("neutral")], torn[0, EMOTIONS.index("sad")] = 0.40, 0.35
     assert EMOTIONS[int(apply_class_bias(torn, classifier.class_bias).argmax())] == "sad"
     assert EMOTIONS[int(torn.argmax())] == "neutral"

@@ -320,6 +320,12 @@ def calibrate_model_dir(
     # The 48x48 images as the app classifies a face in one video frame: averaged over that frame's alignments.
     frame_crops = video_jitter_crops(engine, raw)
     direct = {name: predict_split(raw, split.images, frame_crops) for name, split in (("val", val), ("test", test))}
+    original = None
+    if labels != "fer2013":
+        # The original labels beside the ones the model answers to: the trade between the two label sets.
+        original = load_splits(Path(data), "fer2013", ("test",))["test"]
+        original = original.subset(np.arange(len(original))[:limit])
+        direct["original"] = predict_split(raw, original.images, frame_crops)
     one_crop = predict_split(raw, test.images)
     ece_rows = []
     for path_name, probs, truth in (
@@ -380,7 +386,8 @@ def calibrate_model_dir(
         "labels": labels,
         "criterion": unclear["criterion"],
     }
-    # The same loaded model, now with the card's new calibration: the reports show what the app will show.
+    # The same loaded model, now with the card's new calibration: the reports show what the app will show. Every
+    # probability above came through `raw`, class bias included: only the temperature is left to apply.
     shipped = raw
     shipped.temperature = temperature
     shipped.unclear_metric, shipped.unclear_threshold = unclear["metric"], unclear["threshold"]
@@ -388,15 +395,12 @@ def calibrate_model_dir(
     test_path_report["path"] = f", photo path: {len(test_photo.detected)} of {len(test)} found"
     reports = {
         "test split, photo path (detected faces)": test_path_report,
-        "test split": direct_report(shipped.calibrate(direct["test"]), test, shipped, frame_crops),
-        "val split": direct_report(shipped.calibrate(direct["val"]), val, shipped, frame_crops),
+        "test split": direct_report(apply_temperature(direct["test"], temperature), test, shipped, frame_crops),
+        "val split": direct_report(apply_temperature(direct["val"], temperature), val, shipped, frame_crops),
     }
-    if labels != "fer2013":
-        # The original labels beside the ones the model answers to: the trade between the two label sets.
-        original = load_splits(Path(data), "fer2013", ("test",))["test"]
-        original = original.subset(np.arange(len(original))[:limit])
+    if original is not None:
         reports["test split, original labels"] = direct_report(
-            shipped.calibrate(predict_split(raw, original.images, frame_crops)), original, shipped, frame_crops
+            apply_temperature(direct["original"], temperature), original, shipped, frame_crops
         )
     for name, report in reports.items():
         if name.startswith("test split") and "photo" not in name:
