@@ -59,10 +59,12 @@ def test_calibrate_fits_on_val_through_the_photo_path_and_rewrites_only_the_card
 
 @needs_data
 def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_curve(capsys):
-    assert main(["eval", "--path", "photo", "--limit", "270", "--json", "--labels", "ferplus"]) == 0  # as calibrated
+    # 135 images (about 120 faces, 25 alignments each) are enough for these loose bounds; the full split's figures
+    # are in the model card.
+    assert main(["eval", "--path", "photo", "--limit", "135", "--json", "--labels", "ferplus"]) == 0  # as calibrated
     report = json.loads(capsys.readouterr().out)
     assert 0.75 < report["detection_rate"] <= 1.0
-    assert report["n"] == round(270 * report["detection_rate"])
+    assert report["n"] == round(135 * report["detection_rate"])
     assert 0.0 <= report["ece"] < 0.15
     coverages = sorted({row["coverage"] for row in report["risk_coverage"]})
     assert coverages[-1] == 1.0 and len(report["risk_coverage"]) == 2 * len(coverages)

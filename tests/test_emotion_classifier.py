@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,10 +171,11 @@ def test_the_card_reads_back_what_was_written(tiny_models_dir):
 def test_an_ensemble_averages_its_members_and_checks_every_file(tmp_path):
     from pipeline.modelling.conversion import add_member_file
     from pipeline.runtime.emotion.model_card import ModelCard
-    from tests.model_fixtures import make_tiny_models_dir
+    from tests.make_tiny_models import TINY_MODELS, TINY_MODELS_SEED1
 
-    ensemble_dir = make_tiny_models_dir(tmp_path / "ensemble")
-    other_dir = make_tiny_models_dir(tmp_path / "other", seed=1)
+    # Two real exports of one network from different seeds (committed: tests/make_tiny_models.py makes them).
+    ensemble_dir = Path(shutil.copytree(TINY_MODELS, tmp_path / "ensemble"))
+    other_dir = Path(shutil.copytree(TINY_MODELS_SEED1, tmp_path / "other"))
     first, second = EmotionClassifier.load(ensemble_dir), EmotionClassifier.load(other_dir)
     added = add_member_file(
         (other_dir / "emotion.tflite").read_bytes(),

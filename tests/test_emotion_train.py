@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,11 +301,11 @@ def test_a_run_on_equalised_images_is_not_exported_because_the_app_does_not_equa
 
 
 def test_a_student_learns_from_its_teachers_probabilities_mixed_into_the_targets(tmp_path):
-    from tests.model_fixtures import make_tiny_models_dir
+    from tests.make_tiny_models import TINY_MODELS
 
     data = tmp_path / "tiny.npz"
     arrays = write_tiny_fer2013(data, seed=7, n_train=40)
-    teacher = make_tiny_models_dir(tmp_path / "teacher", seed=3)
+    teacher = Path(shutil.copytree(TINY_MODELS, tmp_path / "teacher"))  # a real exported model, committed
     config = TrainConfig(
         data=str(data),
         teacher=str(teacher),
