@@ -354,15 +354,18 @@ def dask_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[by
             client.wait_for_workers(2, timeout=90)
         yield address, processes[1:]
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # Workers first, while their scheduler is up: a worker that gets SIGTERM while the scheduler's own close is
+        # telling it to stop can hang in Dask's shutdown until it is killed.
+        for group in (processes[1:], processes[:1]):
+            for process in group:
+                if process.poll() is None:
+                    process.terminate()
+            for process in group:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def test_a_dask_batch_survives_a_killed_worker(
