@@ -51,13 +51,14 @@ def test_xterm_with_term_xterm_gets_at_least_256_colours(tmp_path, display, mode
         deadline = time.monotonic() + START_TIMEOUT_S
         colours = 0
         while time.monotonic() < deadline and xterm.poll() is None:
-            time.sleep(2)
+            time.sleep(0.5)
             pane = screenshot(display)[side]
             colours = len(np.unique(pane.reshape(-1, 3), axis=0))
-            if colours > 40:
+            if colours > 24:
                 break
-        # In xterm's 16 colours the pane holds at most 16 (plus the cursor's); a photograph in 256 holds many more.
-        assert colours > 40, f"the face pane shows {colours} colours"
+        # In xterm's 16 colours the pane holds at most 17 (16 and the cursor's); a photograph in 256 holds more: the
+        # demo's faces show 27 to 42 as they change (a bound of 40 waited for the rare moment above it).
+        assert colours > 24, f"the face pane shows {colours} colours"
         # Half-blocks (no Sixel in this xterm): two colours a cell, so no block of many colours, no pixel image.
         assert picture_box(pane) is None
     finally:
@@ -212,7 +213,7 @@ def test_kitty_graphics_in_a_real_kitty(tmp_path, display, models_dir):  # noqa:
             deadline = time.monotonic() + START_TIMEOUT_S
             box = None
             while time.monotonic() < deadline and terminal.poll() is None:
-                time.sleep(2)
+                time.sleep(0.5)
                 dump = subprocess.run(["xwd", "-root", "-silent", "-display", display], capture_output=True, timeout=20)
                 if dump.returncode != 0 or len(dump.stdout) < 100:
                     continue
@@ -293,7 +294,7 @@ def test_the_sixel_picture_fills_the_pane_of_a_large_xterm(tmp_path, models_dir)
         deadline = time.monotonic() + START_TIMEOUT_S
         best = (0, 0)
         while time.monotonic() < deadline and xterm.poll() is None and max(best) == 0:
-            time.sleep(3)
+            time.sleep(0.5)
             if picture_box(screenshot(display_name)) is not None:  # a photograph is up
                 time.sleep(3)  # a few frames more: the picture's size settles with the pane's layout
                 best = lit_size(screenshot(display_name)[: (rows - 3) * CELL[1], : (columns - 40) * CELL[0]])
@@ -332,7 +333,7 @@ def test_no_white_line_under_the_sixel_picture_in_mlterm(tmp_path, display, mode
         deadline = time.monotonic() + START_TIMEOUT_S
         box = None
         while time.monotonic() < deadline and terminal.poll() is None:
-            time.sleep(2)
+            time.sleep(0.5)
             shot = read_xwd_any(subprocess.run(["xwd", "-root", "-silent", "-display", display], capture_output=True,
                                                check=True, timeout=20).stdout)  # fmt: skip
             box = picture_box(shot[:, :600])  # the video pane (the side column starts past 700 pixels)

@@ -129,7 +129,7 @@ def test_sixel_video_in_a_real_xterm(tmp_path, display, models_dir):
         deadline = time.monotonic() + START_TIMEOUT_S
         box = None
         while time.monotonic() < deadline and xterm.poll() is None:
-            time.sleep(2)
+            time.sleep(0.5)
             shot = screenshot(display)
             # The video pane only: the face thumbnail is a photograph too, and close enough to merge with it.
             box = picture_box(shot[:, : VIDEO_PANE_COLUMNS * 6])
