@@ -138,6 +138,15 @@ def test_a_class_bias_shifts_the_decision_before_the_temperature_and_is_left_out
     assert apply_class_bias(p, np.zeros(7)) is not None and np.allclose(apply_class_bias(p, None), p)
 
 
+def test_the_shipped_models_answers_do_not_depend_on_the_number_of_threads():
+    # `fertui eval` and `calibrate` give the model every core (pipeline.core.threads.thread_budget); the app one.
+    from pipeline.core.paths import installed_models_dir
+
+    crops = np.random.default_rng(8).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    one, two = (EmotionClassifier.load(installed_models_dir(), num_threads=n) for n in (1, 2))
+    assert np.array_equal(one.predict(crops), two.predict(crops))
+
+
 def test_a_card_without_a_temperature_is_uncalibrated_and_a_bad_one_is_refused(classifier, models_copy):
     assert classifier.temperature == 1.0  # cards written before calibration existed
     _with_card_temperature(models_copy, -1.0)

@@ -57,6 +57,7 @@ REALWORLD = "realworld-dev"
 def run_realworld(args: argparse.Namespace) -> int:
     """`fertui eval --data realworld-dev`: the development set through the paths the app runs."""
 
+    from pipeline.core.threads import thread_budget
     from pipeline.engine import STILL_JITTER_CROPS
     from pipeline.modelling.realworld import default_realworld_dir, evaluate_realworld, realworld_tables
     from pipeline.runtime.emotion.classifier import EmotionClassifier
@@ -66,7 +67,7 @@ def run_realworld(args: argparse.Namespace) -> int:
     check_jitter_crops(args.jitter_crops)
     root = default_realworld_dir() if str(args.data) == REALWORLD else args.data
     with native_stderr_silenced():
-        classifier = EmotionClassifier.load(args.model)
+        classifier = EmotionClassifier.load(args.model, num_threads=thread_budget())  # see run()
         report, _ = evaluate_realworld(root, classifier, args.jitter_crops or STILL_JITTER_CROPS)
     if args.plot:
         for name, part in {**report["parts"], "pooled": report["pooled"]}.items():
@@ -101,6 +102,7 @@ def _print(report: dict, as_json: bool, tables: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
+    from pipeline.core.threads import thread_budget
     from pipeline.modelling.data import Split, load_split
     from pipeline.modelling.evaluate import evaluate, report_dict, report_table, risk_coverage_table
     from pipeline.runtime.emotion.classifier import EmotionClassifier
@@ -116,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
         split = Split(split.name, split.images[: args.limit], split.labels[: args.limit], split.labels_name)
     model_dir = args.model.parent if args.model.is_file() else args.model
     with native_stderr_silenced():
-        classifier = EmotionClassifier.load(model_dir)
+        # Nothing runs beside an evaluation, so the model gets every core this process may use (FERTUI_THREADS
+        # in a batch worker), as the detector does; the answers are the same with any number of threads.
+        classifier = EmotionClassifier.load(model_dir, num_threads=thread_budget())
     if args.model.is_file() and args.model.resolve() != classifier.path.resolve():
         raise UsageError(f"{args.model} is not the model its card names ({classifier.path.name})")
     check_jitter_crops(args.jitter_crops)

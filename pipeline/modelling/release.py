@@ -24,6 +24,7 @@ import numpy as np
 
 from pipeline.core.labels import EMOTIONS
 from pipeline.core.paths import default_data
+from pipeline.core.threads import thread_budget
 from pipeline.modelling.data import DataError, load_splits, scored_labels
 from pipeline.modelling.train import TrainConfig
 from pipeline.runtime.emotion.calibration import (
@@ -300,7 +301,7 @@ def calibrate_model_dir(
     data = default_data() if data is None else data
     if prior_strength is not None:
         card.class_bias = prior_correction_entry(Path(data), labels, prior_strength)
-    raw = EmotionClassifier.load(models_dir, calibrated=False)
+    raw = EmotionClassifier.load(models_dir, calibrated=False, num_threads=thread_budget())  # offline: every core
     # The class bias moves the decision and stays; the temperature is fitted on the shifted answers.
     raw.class_bias = np.array(card.class_bias_values)
     splits = load_splits(Path(data), labels, ("val", "test"))
