@@ -75,22 +75,6 @@ def test_eval_through_the_photo_path_reports_calibration_and_the_risk_coverage_c
     assert report["unclear"]["accuracy_on_rest"] >= report["accuracy"]
 
 
-@needs_data
-def test_a_model_of_the_ferplus_votes_is_calibrated_by_the_ferplus_majority_into_a_new_folder(tmp_path, capsys):
-    before = (installed_models_dir() / MODEL_CARD).read_bytes()
-    models = tmp_path / "models"
-    assert main(["calibrate", "--out", str(models), "--limit", "27", "--labels", "ferplus"]) == 0
-    assert (installed_models_dir() / MODEL_CARD).read_bytes() == before, "the installed card is read, not rewritten"
-    card = read_model_card(models)
-    assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
-    text = (models / MODEL_CARD).read_text()
-    assert "### test split (ferplus labels" in text
-    assert "### test split, original labels (fer2013 labels" in text, "the original labels are reported beside"
-    assert "Neutral faces read as sad:" in text
-    for labels in ("ferplus", "fer2013"):
-        assert (models / f"confusion-test-{labels}.png").read_bytes().startswith(b"\x89PNG")
-
-
 def test_calibrate_refuses_a_coverage_outside_0_to_1(capsys):
     assert main(["calibrate", "--coverage", "1.5"]) == 2
     err = capsys.readouterr().err

@@ -169,9 +169,11 @@ SHIPPED_MODEL = installed_models_dir() / "emotion.tflite"
 def test_the_shipped_model_holds_its_measured_floors_on_privatetest(capsys):
     """The shipped model answers to the FER+ annotators' majority; these are the floors it was measured to hold
     (models/MODEL_CARD.md; each image averaged over a video frame's alignments, as the app classifies a face), just
-    under its figures, so a worse model cannot ship unnoticed: the FER+ issue's targets of 0.84 on FER+ and 0.62 on
-    the original labels. Disgust, fear and surprise F1 on the original labels stay under the paper's: a model of
-    the annotators cannot reach them (`benchmarks.label_agreement`, README)."""
+    under its figures, so a worse model cannot ship unnoticed: 0.82 on FER+ and 0.62 on the original labels (the
+    real-people issue's floors). Its card's prior correction (README, "On real people") moves mild expressions out
+    of `neutral`, at a cost on FER+'s calm faces: neutral recall 0.80 and 11.7% of them read as sad, against 0.88
+    and 7.1% without it (`fertui calibrate --prior-correction 0`). Disgust and fear F1 on the original labels stay
+    under the paper's: a model of the annotators cannot reach them (`benchmarks.label_agreement`, README)."""
     # No skip for an interim card: a shipped model whose figures nobody checks is what this test exists to stop.
     assert read_model_card(installed_models_dir()).status == "final", (
         "the shipped model is an interim export: ship a final one"
@@ -179,9 +181,9 @@ def test_the_shipped_model_holds_its_measured_floors_on_privatetest(capsys):
     assert main(["eval", "--json", "--labels", "ferplus"]) == 0
     ferplus = json.loads(capsys.readouterr().out)
     assert (ferplus["split"], ferplus["labels"], ferplus["n"]) == ("test", "ferplus", 3492)
-    assert ferplus["accuracy"] >= 0.84
-    assert ferplus["per_class"]["neutral"]["recall"] >= 0.80
-    assert ferplus["neutral_as_sad"] < 0.08, "calm faces must not read as sad"
+    assert ferplus["accuracy"] >= 0.82
+    assert ferplus["per_class"]["neutral"]["recall"] >= 0.79
+    assert ferplus["neutral_as_sad"] < 0.12, "calm faces must not read as sad"
     assert main(["eval", "--json"]) == 0
     original = json.loads(capsys.readouterr().out)
     assert (original["labels"], original["n"]) == ("fer2013", 3589)

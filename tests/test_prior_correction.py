@@ -31,14 +31,30 @@ def test_a_full_correction_divides_the_training_priors_out_and_half_of_one_moves
 
 
 @needs_data
-def test_calibrate_writes_the_correction_by_the_cards_labels_and_reports_what_the_app_then_shows(tmp_path, capsys):
+def test_calibrate_writes_the_correction_by_the_cards_labels_into_a_new_folder_and_reports_what_the_app_shows(
+    tmp_path, capsys
+):
     installed = (installed_models_dir() / MODEL_CARD).read_bytes()
     models = tmp_path / "models"
-    limit = 60
-    assert main(["calibrate", "--out", str(models), "--limit", str(limit), "--prior-correction", "1"]) == 0
-    assert (installed_models_dir() / MODEL_CARD).read_bytes() == installed, "the installed card is not rewritten"
+    limit = 27
+    command = [
+        "calibrate",
+        "--out",
+        str(models),
+        "--limit",
+        str(limit),
+        "--labels",
+        "ferplus",
+        "--prior-correction",
+        "1",
+    ]
+    assert main(command) == 0
+    assert (installed_models_dir() / MODEL_CARD).read_bytes() == installed, "the installed card is read, not rewritten"
     card = read_model_card(models)
+    assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
     assert card.class_bias is not None and card.class_bias["labels"] == card.calibration_labels == "ferplus"
+    for labels in ("ferplus", "fer2013"):
+        assert (models / f"confusion-test-{labels}.png").read_bytes().startswith(b"\x89PNG")
     splits = load_splits(default_data(), "ferplus", ("train", "test"))
     train = splits["train"].labels
     shares = np.bincount(train, minlength=len(EMOTIONS)) / len(train)
@@ -46,6 +62,8 @@ def test_calibrate_writes_the_correction_by_the_cards_labels_and_reports_what_th
     np.testing.assert_allclose(card.class_bias_values, -np.log(shares), atol=1e-4)
     text = (models / MODEL_CARD).read_text()
     assert "--prior-correction 1" in text
+    assert "### test split, original labels (fer2013 labels" in text, "the original labels are reported beside"
+    assert "Neutral faces read as sad:" in text
 
     # The card's test table is what the app shows with that card: the shift applied once, then the temperature.
     classifier = EmotionClassifier.load(models)

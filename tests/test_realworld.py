@@ -76,16 +76,18 @@ def test_fertui_eval_on_the_development_set_prints_json_and_plots(small_set, tmp
 
 
 def test_the_shipped_model_holds_its_measured_floors_on_the_development_set(capsys):
-    """Floors just under the shipped model's figures at a video frame's 3 alignments (JAFFE 0.460, CK+48 0.731,
-    macro recall over both 0.661), so a model that is worse on real people cannot ship unnoticed. The issue's
-    targets (JAFFE >= 0.60 with every class >= 0.30, CK+48 >= 0.85, macro recall >= 0.70) are not met yet: README,
+    """Floors just under the shipped model's figures at a video frame's 3 alignments (JAFFE 0.502, CK+48 0.810,
+    macro recall over both 0.724, 7.5% of the faces `unclear`), so a model that is worse on real people cannot ship
+    unnoticed. The issue's macro recall (>= 0.70) and label coverage (>= 90%) hold with the card's prior
+    correction; its JAFFE (>= 0.60, every class >= 0.30) and CK+48 (>= 0.85) targets are not met yet: README,
     "On real people"."""
     assert main(["eval", "--data", "realworld-dev", "--jitter-crops", "3", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     jaffe, ckplus = report["parts"]["jaffe"], report["parts"]["ckplus48"]
     assert (jaffe["n"], ckplus["n"]) == (213, 927)
     assert jaffe["coverage"] == 1.0, "the detector finds every JAFFE face"
-    assert jaffe["accuracy"] >= 0.45
-    assert ckplus["accuracy"] >= 0.72
-    assert report["pooled"]["macro_recall"] >= 0.65
+    assert jaffe["accuracy"] >= 0.49
+    assert ckplus["accuracy"] >= 0.80
+    assert report["pooled"]["macro_recall"] >= 0.71
+    assert report["pooled"]["unclear_fraction"] <= 0.10, "a label shown for at least 90% of the faces"
     assert report["pooled"]["recall"]["happy"] >= 0.95
