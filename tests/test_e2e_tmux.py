@@ -89,7 +89,9 @@ def wait_for(condition, timeout: float, what: str, tmux: Tmux | None = None):
 
 def start_fertui(tmux: Tmux, folder: Path, video: Path, models_dir: Path) -> None:
     env = "env -u COLUMNS -u LINES TERM=xterm-256color COLORTERM=truecolor"  # pytest sets COLUMNS
-    args = f"--source {video} --models {models_dir} --export-dir {folder} --log {folder / 'session.csv'}"
+    # The log named relative to the folder the app starts in: the status line shows it whole however deep pytest's
+    # tmp_path is (under pytest-xdist it is one folder deeper, and the line cut the name off).
+    args = f"--source {video} --models {models_dir} --export-dir {folder} --log session.csv"
     tmux.start(f"cd {folder} && {env} {FERTUI} {args}; echo $? > {folder / 'exit.txt'}")
 
 
