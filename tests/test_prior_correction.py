@@ -52,6 +52,8 @@ def test_calibrate_writes_the_correction_by_the_cards_labels_into_a_new_folder_a
     assert (installed_models_dir() / MODEL_CARD).read_bytes() == installed, "the installed card is read, not rewritten"
     card = read_model_card(models)
     assert card.unclear["labels"] == card.temperature["labels"] == "ferplus"
+    shipped = read_model_card(installed_models_dir()).unclear["coverage"]
+    assert card.unclear["coverage"] == shipped != 0.9, "without --coverage: re-chosen at the card's coverage"
     assert card.class_bias is not None and card.class_bias["labels"] == card.calibration_labels == "ferplus"
     for labels in ("ferplus", "fer2013"):
         assert (models / f"confusion-test-{labels}.png").read_bytes().startswith(b"\x89PNG")

@@ -38,8 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--coverage",
         type=float,
-        default=COVERAGE,
-        help="share of detected val faces given an emotion name; the rest are unclear (default: %(default)s)",
+        default=None,
+        help="share of detected val faces given an emotion name; the rest are unclear (default: the coverage the "
+        f"card's rule was chosen at, {COVERAGE} for a card without one)",
     )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images of each split")
     p.add_argument(
@@ -106,10 +107,11 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.modelling.evaluate import report_table, risk_coverage_table
     from pipeline.modelling.release import calibrate_model_dir
+    from pipeline.runtime.emotion.calibration import COVERAGE
     from pipeline.runtime.emotion.model_card import MODEL_CARD, ModelCard
     from pipeline.runtime.model_files import ModelError
 
-    if not 0.0 < args.coverage <= 1.0:
+    if args.coverage is not None and not 0.0 < args.coverage <= 1.0:
         raise UsageError("--coverage must be in (0, 1]")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -117,9 +119,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--prior-correction must be in [0, 1] (1 divides the training priors out entirely)")
     source, target = target_folder(args.models, args.out)
     try:
-        labels = checked_labels(ModelCard.read(source), args.labels)
+        card = ModelCard.read(source)
     except ModelError as exc:
         raise UsageError(str(exc)) from exc
+    labels = checked_labels(card, args.labels)
+    # Like the labels and the prior correction, the coverage stays the card's unless asked for.
+    coverage = args.coverage if args.coverage is not None else float(card.unclear.get("coverage", COVERAGE))
     if target != source:
         copy_models(source, target)
     console = Console()
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         result = calibrate_model_dir(
             target,
             data=args.data,
-            coverage=args.coverage,
+            coverage=coverage,
             limit=args.limit,
             labels=labels,
             realworld=args.limit is None,  # the development set too, for a whole calibration
