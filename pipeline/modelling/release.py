@@ -31,6 +31,7 @@ from pipeline.runtime.emotion.calibration import (
     COVERAGE,
     apply_temperature,
     choose_unclear,
+    class_shares,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
@@ -260,8 +261,7 @@ def prior_correction_entry(data: Path, labels: str, strength: float) -> dict | N
     if strength == 0:
         return None
     train_labels = load_splits(data, labels, ("train",))["train"].labels
-    shares = np.bincount(train_labels, minlength=len(EMOTIONS)) / len(train_labels)
-    bias = prior_correction(train_labels, strength)
+    shares, bias = class_shares(train_labels), prior_correction(train_labels, strength)
     return {
         "values": {emotion: round(float(b), 4) for emotion, b in zip(EMOTIONS, bias, strict=True)},
         "prior_strength": strength,

@@ -52,16 +52,20 @@ def apply_class_bias(probs: np.ndarray, bias: np.ndarray | list[float] | None) -
     return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def class_shares(train_labels: np.ndarray) -> np.ndarray:
+    """Each class's share of the training labels, EMOTIONS order; a class absent from them counts as one face, so
+    its share (and a prior correction's log of it) stays finite."""
+    counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=len(EMOTIONS)).astype(np.float64)
+    return np.maximum(counts, 1.0) / max(float(counts.sum()), 1.0)
+
+
 def prior_correction(train_labels: np.ndarray, strength: float) -> np.ndarray:
     """A class bias for apply_class_bias: -strength x log(each class's share of the training labels), EMOTIONS order.
 
     A classifier learns its training set's priors; FER+ calls about a third of its faces neutral and a posed
     study does not. strength 0 leaves the priors as trained, 1 divides them out entirely (every class equally
-    likely a priori); in between, a partial move (logit adjustment, Menon et al., 2021). A class absent from the
-    labels counts as one face, so its bias stays finite."""
-    counts = np.bincount(np.asarray(train_labels, dtype=np.int64), minlength=len(EMOTIONS)).astype(np.float64)
-    shares = np.maximum(counts, 1.0) / max(float(counts.sum()), 1.0)
-    return -float(strength) * np.log(shares)
+    likely a priori); in between, a partial move (logit adjustment, Menon et al., 2021)."""
+    return -float(strength) * np.log(class_shares(train_labels))
 
 
 def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
