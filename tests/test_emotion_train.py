@@ -173,6 +173,7 @@ def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_s
         ("--warmup-epochs", "-1"),
         ("--wild", "/nonexistent/muxspace"),
         ("--init", "/nonexistent/best.keras"),
+        ("--wild-per-class", "100"),  # without --wild
     ],
 )
 def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
@@ -248,6 +249,7 @@ def test_fine_tuning_starts_from_a_runs_weights_and_adds_the_wild_faces_the_dete
         learning_rate=1e-9,  # so small that the convolutions keep the weights they started from
         init=str(base / "best.keras"),
         wild=str(wild),
+        wild_per_class=1,
         domain_augment=True,
     )
     train(config, tuned)
@@ -257,13 +259,29 @@ def test_fine_tuning_starts_from_a_runs_weights_and_adds_the_wild_faces_the_dete
         "faces": 2,
         "no_face": 1,
         "unreadable": 0,
+        "per_class": 1,
+        "kept": 2,
     }
     with np.load(tuned / "wild_crops.npz") as npz:
         assert npz["x"].shape == (2, 48, 48) and list(npz["y"]) == [6, 3]
     start = keras.models.load_model(base / "best.keras").get_layer("conv1_1").get_weights()[0]
     after = keras.models.load_model(tuned / "checkpoint.keras").get_layer("conv1_1").get_weights()[0]
     assert np.allclose(start, after, atol=1e-6)
-    assert "--init" in training_account(tuned)["command"] and "--wild" in training_account(tuned)["command"]
+    command = training_account(tuned)["command"]
+    assert "--init" in command and "--wild" in command and "--wild-per-class 1" in command
+
+
+def test_a_balanced_wild_subset_caps_each_class_and_keeps_the_rare_ones_whole():
+    from pipeline.modelling.train import balanced_subset
+
+    # muxspace's shape in small: mostly neutral and happy, a few of the rest, no fear at all.
+    labels = np.array([6] * 70 + [3] * 50 + [0] * 4 + [1] * 2 + [4] * 3 + [5] * 9)
+    keep = balanced_subset(labels, 8, seed=1)
+    counts = np.bincount(labels[keep], minlength=7)
+    assert list(counts) == [4, 2, 0, 8, 3, 8, 8]
+    assert list(keep) == sorted(set(keep))  # each face once, in the folder's order
+    assert np.array_equal(keep, balanced_subset(labels, 8, seed=1))  # the seed decides which
+    assert not np.array_equal(keep, balanced_subset(labels, 8, seed=2))
 
 
 def test_mixup_blends_each_image_mostly_with_itself_and_its_target_alike():

@@ -56,6 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="add the in-the-wild faces of muxspace's folder (labels.csv), cut by the app's detector and crop",
     )
     p.add_argument(
+        "--wild-per-class",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --wild: keep at most N of its faces per class, drawn by --seed (default: all)",
+    )
+    p.add_argument(
         "--init",
         type=Path,
         default=None,
@@ -113,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--learning-rate must be in (0, 1]")
     if args.warmup_epochs < 0:
         raise UsageError("--warmup-epochs must not be negative")
+    if args.wild_per_class is not None and (args.wild is None or args.wild_per_class < 1):
+        raise UsageError("--wild-per-class needs --wild and a positive count")
     for option, path in (("--wild", args.wild), ("--init", args.init)):
         if path is not None and not path.exists():
             raise UsageError(f"{option}: {path} does not exist")
@@ -126,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         webcam_augment=args.webcam_augment,
         domain_augment=args.domain_augment,
         wild=None if args.wild is None else str(args.wild),
+        wild_per_class=args.wild_per_class,
         init=None if args.init is None else str(args.init),
         learning_rate=args.learning_rate,
         warmup_epochs=args.warmup_epochs,

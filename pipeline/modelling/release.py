@@ -86,6 +86,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--domain-augment"]
     if config.get("wild"):
         command += ["--wild", str(config["wild"])]
+    if config.get("wild_per_class"):
+        command += ["--wild-per-class", str(config["wild_per_class"])]
     if config.get("init"):
         command += ["--init", str(config["init"])]
     if config.get("learning_rate", defaults.learning_rate) != defaults.learning_rate:

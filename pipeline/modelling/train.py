@@ -43,6 +43,7 @@ class TrainConfig:
     webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
     domain_augment: bool = False  # wider framing, resolution, JPEG, gamma, occluders (model.domain_degrade)
     wild: str | None = None  # muxspace's folder: its faces, cut by the app's detector and crop, added to training
+    wild_per_class: int | None = None  # keep at most this many of muxspace's faces per class (balanced); None: all
     init: str | None = None  # a .keras model to start from (fine-tuning) instead of random weights
     mixup_alpha: float = 0.0  # > 0: blend pairs of training images and their targets (model.mixup)
     equalize: bool = False  # histogram-equalise every image first (compared in benchmarks.regularisers; not shipped)
@@ -113,8 +114,24 @@ def wild_split(config: TrainConfig, out: Path) -> Split:
     from pipeline.modelling.wild import cached_wild_crops
 
     images, labels, account = cached_wild_crops(Path(config.wild or ""), out / "wild_crops.npz")
+    if config.wild_per_class is not None:
+        keep = balanced_subset(labels, config.wild_per_class, config.seed)
+        images, labels = images[keep], labels[keep]
+        account = {**account, "per_class": config.wild_per_class, "kept": len(keep)}
     _atomic_write_text(out / "wild.json", json.dumps({"wild": config.wild, **account}, indent=2))
     return Split("wild", images, labels, "wild", np.eye(len(EMOTIONS), dtype=np.float32)[labels])
+
+
+def balanced_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Indices (sorted) of at most `per_class` faces of each class, drawn at random from `seed`: muxspace is
+    half neutral and 40% happy, so taken whole it would mostly teach those two."""
+    rng = np.random.default_rng(seed)
+    keep = [
+        rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for members in (np.flatnonzero(labels == label) for label in range(len(EMOTIONS)))
+        if len(members)
+    ]
+    return np.sort(np.concatenate(keep))
 
 
 def joined(first: Split, second: Split) -> Split:
