@@ -174,6 +174,7 @@ def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_s
         ("--wild", "/nonexistent/muxspace"),
         ("--init", "/nonexistent/best.keras"),
         ("--wild-per-class", "100"),  # without --wild
+        ("--lower-face-occlusion", "1.5"),
     ],
 )
 def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
@@ -212,6 +213,27 @@ def test_the_domain_degradation_is_reproducible_in_range_and_leaves_some_images_
     assert degraded.shape == (64, 48, 48, 1) and degraded.min() >= 0.0 and degraded.max() <= 1.0
     changed = [not np.allclose(a, b, atol=1e-5) for a, b in zip(images.numpy(), degraded, strict=True)]
     assert 32 < sum(changed) < 64  # four steps, each on about half the batch: few images escape all four
+
+
+def test_the_lower_face_occlusion_hides_below_the_nose_in_about_its_share_and_nothing_else():
+    import tensorflow as tf
+
+    from pipeline.modelling.network import LOWER_FACE_TOP, augment, lower_face_occlusion
+
+    images = tf.constant(np.random.default_rng(4).random((200, 48, 48, 1)), tf.float32)
+    seed = tf.constant([7, 8], tf.int64)
+    hidden = lower_face_occlusion(images, seed, 0.25).numpy()
+    assert np.array_equal(hidden, lower_face_occlusion(images, seed, 0.25).numpy())
+    changed = ~np.all(np.isclose(hidden, images.numpy()), axis=(2, 3))  # (200, 48): rows changed per image
+    occluded = changed.any(axis=1)
+    assert 30 < occluded.sum() < 70  # a quarter of 200, give or take
+    tops = changed[occluded].argmax(axis=1)
+    assert tops.min() >= LOWER_FACE_TOP[0] and tops.max() < LOWER_FACE_TOP[1]
+    assert changed[occluded][:, tops.max() :].all()  # every row from the top edge down
+    assert not changed[:, : LOWER_FACE_TOP[0]].any()  # the eyes and brows are never touched
+    # Its own seed stream: the rest of the augmentation is the same with or without it.
+    plain, with_it = augment(images, seed).numpy(), augment(images, seed, lower_face=0.25).numpy()
+    assert np.array_equal(plain[:, : LOWER_FACE_TOP[0]], with_it[:, : LOWER_FACE_TOP[0]])
 
 
 def test_fine_tuning_starts_from_a_runs_weights_and_adds_the_wild_faces_the_detector_finds(tmp_path):

@@ -49,6 +49,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="wider scale and shift, lower resolution, JPEG loss, gamma and occluders (the gap between datasets)",
     )
     p.add_argument(
+        "--lower-face-occlusion",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="hide everything below the nose in a share P of the training faces (default: 0, off)",
+    )
+    p.add_argument(
         "--wild",
         type=Path,
         default=None,
@@ -120,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--learning-rate must be in (0, 1]")
     if args.warmup_epochs < 0:
         raise UsageError("--warmup-epochs must not be negative")
+    if not 0.0 <= args.lower_face_occlusion <= 1.0:
+        raise UsageError("--lower-face-occlusion must be in [0, 1]")
     if args.wild_per_class is not None and (args.wild is None or args.wild_per_class < 1):
         raise UsageError("--wild-per-class needs --wild and a positive count")
     for option, path in (("--wild", args.wild), ("--init", args.init)):
@@ -134,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         widths=widths,
         webcam_augment=args.webcam_augment,
         domain_augment=args.domain_augment,
+        lower_face_occlusion=args.lower_face_occlusion,
         wild=None if args.wild is None else str(args.wild),
         wild_per_class=args.wild_per_class,
         init=None if args.init is None else str(args.init),

@@ -60,10 +60,13 @@ def multiply_adds(model: keras.Model) -> int:
     return int(total)
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False, domain: bool = False) -> tf.Tensor:
+def augment(
+    images: tf.Tensor, seed: tf.Tensor, webcam: bool = False, domain: bool = False, lower_face: float = 0.0
+) -> tf.Tensor:
     """Random flip, rotation (+-12 deg), scale (0.85-1.15), shift (+-10%), brightness/contrast and a cutout;
     with `webcam`, then a webcam's degradations (see webcam_degrade); with `domain`, a wider scale (0.8-1.25) and
-    shift (+-15%) and then the differences between datasets (see domain_degrade).
+    shift (+-15%) and then the differences between datasets (see domain_degrade); with `lower_face` > 0, that
+    share of the faces loses everything below the nose (see lower_face_occlusion).
 
     `images` is a (B, 48, 48, 1) float32 batch in [0, 1]; `seed` a shape-(2,) int tensor, so a batch's
     augmentation is reproducible from the epoch and batch index (this is what makes --resume exact).
@@ -115,7 +118,28 @@ def augment(images: tf.Tensor, seed: tf.Tensor, webcam: bool = False, domain: bo
         images = webcam_degrade(images, tf.random.experimental.stateless_fold_in(seed, 1))
     if domain:
         images = domain_degrade(images, tf.random.experimental.stateless_fold_in(seed, 3))
+    if lower_face > 0:
+        images = lower_face_occlusion(images, tf.random.experimental.stateless_fold_in(seed, 4), lower_face)
     return images
+
+
+# The aligned crop's rows (face_crop: eyes at y 18.5, mouth at about 39.6): the nose's tip sits near row 31.
+LOWER_FACE_TOP = (29, 34)
+
+
+def lower_face_occlusion(images: tf.Tensor, seed: tf.Tensor, share: float) -> tf.Tensor:
+    """`share` of the batch (at random) has every row below the nose, from a random row in LOWER_FACE_TOP down,
+    filled with the image's mean. FER-2013's angry and fearful faces mostly shout; a posed anger or fear is often
+    a closed mouth under lowered or raised brows. With the mouth hidden the target stays, so the network must
+    find the expression in the brows and eyes too."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    top = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[0], *LOWER_FACE_TOP, dtype=tf.int32)
+    use = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[1], 0.0, 1.0) < share
+    rows = tf.range(INPUT_SIZE)[None, :, None, None]
+    hidden = tf.logical_and(rows >= top, use)
+    fill = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.where(hidden, tf.broadcast_to(fill, tf.shape(images)), images)
 
 
 def domain_degrade(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:

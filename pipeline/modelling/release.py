@@ -84,6 +84,8 @@ def training_account(run_dir: Path) -> dict:
         command += ["--webcam-augment"]
     if config.get("domain_augment"):
         command += ["--domain-augment"]
+    if config.get("lower_face_occlusion"):
+        command += ["--lower-face-occlusion", str(config["lower_face_occlusion"])]
     if config.get("wild"):
         command += ["--wild", str(config["wild"])]
     if config.get("wild_per_class"):

@@ -42,6 +42,7 @@ class TrainConfig:
     original_weight: float = 0.0  # ferplus-votes: share of the original FER-2013 label mixed into the targets
     webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
     domain_augment: bool = False  # wider framing, resolution, JPEG, gamma, occluders (model.domain_degrade)
+    lower_face_occlusion: float = 0.0  # share of faces trained with everything below the nose hidden
     wild: str | None = None  # muxspace's folder: its faces, cut by the app's detector and crop, added to training
     wild_per_class: int | None = None  # keep at most this many of muxspace's faces per class (balanced); None: all
     init: str | None = None  # a .keras model to start from (fine-tuning) instead of random weights
@@ -158,7 +159,13 @@ def _train_dataset(tf, split: Split, weights: np.ndarray, config: TrainConfig, e
     def augment_batch(index, batch):
         images, targets, sample_weights = batch
         seed = tf.stack([tf.constant(config.seed + 7919 * epoch, tf.int64), index])
-        images = augment(images, seed, webcam=config.webcam_augment, domain=config.domain_augment)
+        images = augment(
+            images,
+            seed,
+            webcam=config.webcam_augment,
+            domain=config.domain_augment,
+            lower_face=config.lower_face_occlusion,
+        )
         if config.mixup_alpha > 0:
             mix_seed = tf.random.experimental.stateless_fold_in(seed, 2)
             images, targets, sample_weights = mixup(images, targets, sample_weights, config.mixup_alpha, mix_seed)
