@@ -175,12 +175,14 @@ def test_class_weights_run_from_none_to_inverse_frequency_and_keep_the_average_s
         ("--init", "/nonexistent/best.keras"),
         ("--wild-per-class", "100"),  # without --wild
         ("--lower-face-occlusion", "1.5"),
+        ("--original-where-voted", None),  # without --original-weight
     ],
 )
 def test_train_refuses_an_option_out_of_range_in_one_line(option, value, tmp_path, capsys):
     from pipeline.commands.cli import main
 
-    assert main(["train", "--data", str(tmp_path / "none.npz"), option, value, "--out", str(tmp_path / "run")]) == 2
+    given = [option] if value is None else [option, value]
+    assert main(["train", "--data", str(tmp_path / "none.npz"), *given, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fertui: ") and option in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()

@@ -28,6 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="W",
         help="with ferplus-votes: mix W of the original label into each target (default: 0)",
     )
+    p.add_argument(
+        "--original-where-voted",
+        action="store_true",
+        help="with --original-weight: mix the original label in only where a FER+ annotator voted for its class",
+    )
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default: %(default)s)")
     p.add_argument(
         "--class-weight-power",
@@ -129,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--warmup-epochs must not be negative")
     if not 0.0 <= args.lower_face_occlusion <= 1.0:
         raise UsageError("--lower-face-occlusion must be in [0, 1]")
+    if args.original_where_voted and not args.original_weight:
+        raise UsageError("--original-where-voted needs --original-weight")
     if args.wild_per_class is not None and (args.wild is None or args.wild_per_class < 1):
         raise UsageError("--wild-per-class needs --wild and a positive count")
     for option, path in (("--wild", args.wild), ("--init", args.init)):
@@ -138,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         data=str(args.data),
         labels=args.labels,
         original_weight=args.original_weight,
+        original_where_voted=args.original_where_voted,
         label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power,
         widths=widths,

@@ -158,11 +158,17 @@ def load_split(path: Path, split: str, labels: str = "fer2013") -> Split:
 
 
 def load_splits(
-    path: Path, labels: str = "fer2013", splits: tuple[str, ...] = SPLITS, original_weight: float = 0.0
+    path: Path,
+    labels: str = "fer2013",
+    splits: tuple[str, ...] = SPLITS,
+    original_weight: float = 0.0,
+    original_where_voted: bool = False,
 ) -> dict[str, Split]:
     """Load several splits, reading the npz once.
 
-    original_weight (ferplus-votes only): targets = (1 - w) * the vote distribution + w * the original label.
+    original_weight (ferplus-votes only): targets = (1 - w) * the vote distribution + w * the original label;
+    with original_where_voted, only in images where at least one FER+ annotator voted for the original label's
+    class (where none did, the original label is more likely a mistake than a mild expression).
     """
     path = Path(path)
     if labels not in LABEL_SETS:
@@ -184,7 +190,10 @@ def load_splits(
             keep = targets.sum(axis=1) > 0
             if original_weight:
                 original = np.eye(len(EMOTIONS), dtype=np.float32)[y]
-                targets = ((1.0 - original_weight) * targets + original_weight * original).astype(np.float32)
+                weight = np.full((len(y), 1), original_weight, dtype=np.float32)
+                if original_where_voted:
+                    weight[targets[np.arange(len(y)), y] == 0] = 0.0
+                targets = ((1.0 - weight) * targets + weight * original).astype(np.float32)
             # The label of an image whose majority is contempt, unknown or not-a-face: its top emotion vote.
             label = np.where(majority >= 0, majority, targets.argmax(axis=1))
             out[split] = Split(split, x[keep], label[keep], labels, targets[keep])

@@ -71,6 +71,8 @@ def training_account(run_dir: Path) -> dict:
     ]
     if config.get("original_weight"):
         command += ["--original-weight", str(config["original_weight"])]
+    if config.get("original_where_voted"):
+        command += ["--original-where-voted"]
     # A setting left at its default stays out of the command; a run's config.json from before a setting
     # existed lacks it, and the run used the default.
     defaults = TrainConfig()

@@ -40,6 +40,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weight_power: float = 0.5  # 0: no re-weighting, 1: inverse frequency
     original_weight: float = 0.0  # ferplus-votes: share of the original FER-2013 label mixed into the targets
+    original_where_voted: bool = False  # mix the original label in only where an annotator voted for its class
     webcam_augment: bool = False  # also blur, gamma and sensor noise like a webcam's (model.webcam_degrade)
     domain_augment: bool = False  # wider framing, resolution, JPEG, gamma, occluders (model.domain_degrade)
     lower_face_occlusion: float = 0.0  # share of faces trained with everything below the nose hidden
@@ -217,7 +218,9 @@ def train(requested: TrainConfig, out: Path, resume: bool = False, console=None)
     config = _load_config(out, requested, resume)
     if config.epochs != requested.epochs:
         console.log(f"note: {out} was started for {config.epochs} epochs and keeps that schedule")
-    train_split = load_splits(Path(config.data), config.labels, ("train",), config.original_weight)["train"]
+    train_split = load_splits(
+        Path(config.data), config.labels, ("train",), config.original_weight, config.original_where_voted
+    )["train"]
     # Selection on val by the labels that are reported: the FER+ majority for a model trained on the FER+ votes.
     val_labels = scored_labels(config.labels)
     val_split = load_splits(Path(config.data), val_labels, ("val",))["val"]
