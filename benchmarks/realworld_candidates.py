@@ -89,7 +89,8 @@ def candidate_probs(
 
 def saved_probs(folder: Path, mix: str) -> tuple[list[PartResult], np.ndarray]:
     """A candidate from saved probabilities: `mix` is NAME or NAME:W,NAME:W,... (log probabilities weighted and
-    summed: the members' geometric mean, which ranks classes as the app's average of them nearly always does)."""
+    summed: the members' geometric mean; its top class is the app's arithmetic average's for 99.6-100% of the
+    faces, checked on the shipped network with E at weights 0.2 and 0.5 over `val`, JAFFE and CK+48)."""
     members = []
     for item in mix.split(","):
         name, _, weight = item.partition(":")
