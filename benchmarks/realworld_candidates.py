@@ -59,6 +59,22 @@ class Correction:
     bias: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class Val:
+    """FER-2013 `val` as every candidate is scored on it: read once per run."""
+
+    images: np.ndarray  # (N, 48, 48) in the original order
+    original: np.ndarray  # (N,) the original labels
+    majority: np.ndarray  # (M,) the FER+ majority of the images that have one
+    majority_rows: np.ndarray  # (M,) where those images are among the N
+
+    @classmethod
+    def load(cls, data: Path) -> Val:
+        original = load_split(data, "val", "fer2013")
+        majority = load_split(data, "val", "ferplus")
+        return cls(original.images, original.labels, majority.labels, _ferplus_rows(data))
+
+
 def corrections(neutral_biases: list[float], strengths: list[float], data: Path) -> list[Correction]:
     """The neutral-only shifts, then the whole-prior corrections (by the FER+ majority's shares of `train`)."""
     out = []
@@ -73,13 +89,13 @@ def corrections(neutral_biases: list[float], strengths: list[float], data: Path)
 
 
 def candidate_probs(
-    name: str, classifier: EmotionClassifier, data: Path, save: Path | None = None
+    name: str, classifier: EmotionClassifier, val: Val, save: Path | None = None
 ) -> tuple[list[PartResult], np.ndarray]:
     """One loaded (uncalibrated) candidate's development-set parts and `val` probabilities; `save`: a folder to
     keep them in (NAME.npz), to compare ensembles and corrections without running the model again."""
     _, parts = evaluate_realworld(default_realworld_dir(), classifier, STILL_JITTER_CROPS)
     crops = video_jitter_crops(EngineConfig(), classifier)
-    val_probs = predict_split(classifier, load_split(data, "val", "fer2013").images, crops)
+    val_probs = predict_split(classifier, val.images, crops)
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         arrays = {f"{part.name}_{key}": getattr(part, key) for part in parts for key in ("raw", "labels", "found")}
@@ -110,19 +126,15 @@ def saved_probs(folder: Path, mix: str) -> tuple[list[PartResult], np.ndarray]:
 
 
 def score_lines(
-    name: str, parts: list[PartResult], val_probs: np.ndarray, shifts: list[Correction], data: Path
+    name: str, parts: list[PartResult], val_probs: np.ndarray, shifts: list[Correction], val: Val
 ) -> list[dict]:
     """One figure line per correction for one candidate's probabilities."""
-    original = load_split(data, "val", "fer2013")
-    majority = load_split(data, "val", "ferplus")
-    # The FER+ split drops images whose majority is not one of the seven: find them among the original's.
-    ferplus_index = _ferplus_rows(data)
     lines = []
     for shift in shifts:
         shifted = [dataclasses.replace(part, probs=apply_class_bias(part.raw, shift.bias)) for part in parts]
         reports = {part.name: part_report(part) for part in shifted}
         both = part_report(pooled(shifted))
-        val = apply_class_bias(val_probs, shift.bias).argmax(axis=1)
+        predicted = apply_class_bias(val_probs, shift.bias).argmax(axis=1)
         lines.append(
             {
                 "candidate": name,
@@ -133,8 +145,8 @@ def score_lines(
                 "ckplus48": round(reports["ckplus48"]["accuracy"], 4),
                 "macro_recall_both": round(both["macro_recall"], 4),
                 "jaffe_found": reports["jaffe"]["coverage"],
-                "val_ferplus": round(float((val[ferplus_index] == majority.labels).mean()), 4),
-                "val_fer2013": round(float((val == original.labels).mean()), 4),
+                "val_ferplus": round(float((predicted[val.majority_rows] == val.majority).mean()), 4),
+                "val_fer2013": round(float((predicted == val.original).mean()), 4),
                 "recall_both": {k: round(v, 3) for k, v in both["recall"].items()},
                 "recall_jaffe": {k: round(v, 3) for k, v in reports["jaffe"]["recall"].items()},
                 "recall_ckplus48": {k: round(v, 3) for k, v in reports["ckplus48"]["recall"].items()},
@@ -144,7 +156,8 @@ def score_lines(
 
 
 def _ferplus_rows(data: Path) -> np.ndarray:
-    """Indices into val (original order) of the images the FER+ majority keeps, in order."""
+    """Indices into val (original order) of the images the FER+ majority keeps, in order (the FER+ split drops
+    images whose majority is not one of the seven)."""
     from pipeline.modelling.data import ferplus_majority, ferplus_votes
 
     n = len(load_split(data, "val", "fer2013"))
@@ -184,19 +197,21 @@ def main() -> None:
         args.data,
     )
 
+    val = Val.load(args.data)
+
     def report(name: str, probs: tuple[list[PartResult], np.ndarray]) -> None:
-        for line in score_lines(name, *probs, shifts, args.data):
+        for line in score_lines(name, *probs, shifts, val):
             print(json.dumps(line), flush=True)
 
     for folder in args.models:
         report(
             str(folder),
-            candidate_probs(str(folder), EmotionClassifier.load(folder, calibrated=False), args.data, args.save),
+            candidate_probs(str(folder), EmotionClassifier.load(folder, calibrated=False), val, args.save),
         )
     for run_dir in args.run:
         with tempfile.TemporaryDirectory() as scratch:
             classifier = run_classifier(run_dir, Path(scratch), args.checkpoint)
-            report(str(run_dir), candidate_probs(str(run_dir), classifier, args.data, args.save))
+            report(str(run_dir), candidate_probs(str(run_dir), classifier, val, args.save))
     for mix in args.mix:
         report(mix, saved_probs(args.saved, mix))
 
